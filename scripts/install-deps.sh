@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install what melwrap's build and tests need on Debian/Ubuntu, only when missing.
+# Uses sudo only when not root; never prompts (works with no stdin, as in CI).
+set -euo pipefail
+
+# command -> Debian package
+declare -A wanted=(
+  [bwrap]=bubblewrap
+  [busybox]=busybox
+  [git]=git
+  [patch]=patch
+  [make]=make
+  [autoreconf]=autoconf
+  [aclocal]=automake
+  [libtoolize]=libtool
+  [cc]=gcc
+  [go]=golang-go
+  [wget]=wget
+  [openssl]=openssl
+  [python3]=python3
+  [setpriv]=util-linux
+)
+
+missing=()
+for cmd in "${!wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: missing ${missing[*]} and no apt-get here; install them with your package manager" >&2
+  exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo -n); else
+    echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,192 @@
+//! Command-line definitions and wiring. Each subcommand has its own file with an `Args` struct
+//! and a `run` function; this file holds the top-level parser, logging setup and exit codes.
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre;
+
+pub mod build;
+pub mod cache;
+pub mod compile;
+pub mod doctor;
+pub mod index;
+pub mod keygen;
+pub mod pipelines;
+pub mod test;
+pub mod validate;
+
+/// How melwrap ends. Listed in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything asked for was done.
+    Success = 0,
+    /// A build step or test failed (the build ran and failed).
+    Failure = 1,
+    /// Bad input or an unusable environment: nothing ran.
+    BadInput = 2,
+    /// Interrupted by SIGINT (Ctrl-C).
+    Interrupted = 130,
+    /// Stopped by SIGTERM.
+    Terminated = 143,
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    a build step or test failed
+  2    bad input or unusable environment; nothing ran
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)";
+
+/// Build melange packages rootless, in bubblewrap, with no daemon.
+///
+/// melwrap reads melange build configs (melange.yaml), compiles their pipelines into shell steps
+/// and runs each step in a bubblewrap sandbox, with the build cache mounted at
+/// /var/cache/melange.
+#[derive(Debug, Parser)]
+#[command(name = "melwrap", version, after_long_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Print more detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check build configs for errors without running anything.
+    Validate(validate::Args),
+    /// Print the compiled plan: every step's script, environment and working directory.
+    Compile(compile::Args),
+    /// Build a package: run its pipelines in a bubblewrap sandbox.
+    Build(build::Args),
+    /// Run a config's `test:` pipelines against the built packages.
+    Test(test::Args),
+    /// List the built-in pipelines, or show one.
+    Pipelines(pipelines::Args),
+    /// Check that bubblewrap works here and say how to fix it if not.
+    Doctor(doctor::Args),
+    /// Inspect or prune the build cache.
+    Cache(cache::Args),
+    /// Write an RSA key pair for signing packages and indexes.
+    Keygen(keygen::Args),
+    /// Write an APKINDEX.tar.gz for a directory of packages.
+    Index(index::Args),
+}
+
+/// Entry point used by `main.rs`: returns the process exit code.
+pub fn main() -> i32 {
+    install_error_hook();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(status) => status as i32,
+        Err(report) => {
+            eprintln!("error: {}", render_report(&report));
+            exit_status_for(&report) as i32
+        }
+    }
+}
+
+/// Dispatch one parsed command line.
+pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
+    let verbosity = Verbosity::from_flags(cli.verbose, cli.quiet);
+    match cli.command {
+        Command::Validate(args) => validate::run(args, verbosity),
+        Command::Compile(args) => compile::run(args, verbosity),
+        Command::Build(args) => build::run(args, verbosity),
+        Command::Test(args) => test::run(args, verbosity),
+        Command::Pipelines(args) => pipelines::run(args, verbosity),
+        Command::Doctor(args) => doctor::run(args, verbosity),
+        Command::Cache(args) => cache::run(args, verbosity),
+        Command::Keygen(args) => keygen::run(args, verbosity),
+        Command::Index(args) => index::run(args, verbosity),
+    }
+}
+
+/// How much to print on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    Debug,
+}
+
+impl Verbosity {
+    pub fn from_flags(verbose: u8, quiet: bool) -> Self {
+        match (quiet, verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            (false, 1) => Verbosity::Verbose,
+            (false, _) => Verbosity::Debug,
+        }
+    }
+}
+
+/// Errors about the user's input exit 2; the rest exit 1.
+fn exit_status_for(report: &eyre::Report) -> ExitStatus {
+    for cause in report.chain() {
+        if cause.is::<crate::diag::Diagnostic>() || cause.is::<crate::diag::Diagnostics>() {
+            return ExitStatus::BadInput;
+        }
+        if let Some(status) = cause.downcast_ref::<StatusError>() {
+            return status.0;
+        }
+    }
+    ExitStatus::Failure
+}
+
+/// An error that carries the exit status it should end the process with.
+#[derive(Debug)]
+pub struct StatusError(pub ExitStatus, pub String);
+
+impl std::fmt::Display for StatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for StatusError {}
+
+/// The error chain as plain text: the outermost message, then each cause on its own line.
+fn render_report(report: &eyre::Report) -> String {
+    let mut out = report.to_string();
+    for cause in report.chain().skip(1) {
+        out.push_str(&format!("\n  caused by: {cause}"));
+    }
+    out
+}
+
+fn install_error_hook() {
+    // User-facing errors are printed by `main` without backtraces or source locations; the hook
+    // only matters for panics, which should still be readable.
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_location_section(false)
+        .display_env_section(false)
+        .install();
+}
+
+/// A command that is not built yet says so plainly instead of pretending.
+pub(crate) fn not_yet(what: &str) -> eyre::Result<ExitStatus> {
+    Err(StatusError(
+        ExitStatus::Failure,
+        format!("`{what}` is not implemented yet in this version of melwrap"),
+    )
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,63 @@
+//! The compiled plan: for each package, the ordered list of steps to run, each fully resolved.
+//! A plan holds no `${{...}}` and needs no further lookups; the runner only wraps each script
+//! and starts a sandbox for it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Where a step came from: the build file (or pipeline definition) and its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The whole build, for one architecture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// apk architecture name (`x86_64`, `aarch64`, ...).
+    pub arch: String,
+    /// The guest environment shared by every step: `SOURCE_DATE_EPOCH`, then
+    /// `environment.environment` with melange's defaults filled in (layers 1 and 2 of the
+    /// semantics doc, section 3.8). `PATH` and step variables are applied per step.
+    pub environment: BTreeMap<String, String>,
+    /// Main package first, then subpackages in YAML order (range expansions in place).
+    /// Subpackages whose `if:` is false are left out.
+    pub packages: Vec<PackagePlan>,
+}
+
+/// One package (main or subpackage) and its steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackagePlan {
+    pub name: String,
+    /// Guest path of this package's destdir, `/home/build/melange-out/<name>`.
+    pub destdir: String,
+    /// Steps in execution order, parents before their children (a depth-first flattening).
+    pub steps: Vec<Step>,
+}
+
+/// One sandbox process: melange runs every step, parent or child, as its own `/bin/sh -c`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// What logs call the step: its `name`, else its `uses`, else the first line of `runs`.
+    pub name: String,
+    /// The `uses:` pipeline that produced this step, if any (outermost first).
+    pub uses: Option<String>,
+    /// Nesting depth: 0 for a top-level step.
+    pub depth: usize,
+    pub origin: Origin,
+    /// Absolute guest working directory (already joined to `/home/build`).
+    pub workdir: String,
+    /// The step environment (layer 4: the step's and its ancestors', nearest winning).
+    pub environment: BTreeMap<String, String>,
+    /// The compiled `runs` text, substituted, without melange's wrapper lines.
+    pub script: String,
+}

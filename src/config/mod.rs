@@ -1,0 +1,9 @@
+//! Reading a melange build file: decode strictly into [`model::Configuration`], locate every
+//! field so errors can say `file:line:col`, and run melange's semantic checks.
+
+pub mod load;
+pub mod model;
+pub mod scalar;
+
+pub use load::{LoadedConfig, SpanIndex, load, load_str};
+pub use model::Configuration;

@@ -1,0 +1,17 @@
+//! melwrap: build melange configs rootless in bubblewrap.
+//!
+//! The data flows one way, and each stage is a module:
+//!
+//! ```text
+//! melange.yaml ─load─▶ Configuration ─compile─▶ Plan ─sandbox─▶ destdirs ─apk─▶ .apk + APKINDEX
+//!   (config)            (config)        (subst, pipelines,  (sandbox, workspace,   (apk)
+//!                                        compile)            cache)
+//! ```
+//!
+//! Everything before `sandbox::run` is pure and tested on data alone.
+
+pub mod cli;
+pub mod compile;
+pub mod config;
+pub mod diag;
+pub mod pipelines;
