@@ -1,0 +1,293 @@
+//! The build workspace: the host directory shown at `/home/build`.
+//!
+//! melange (`pkg/build/build.go`, `populateWorkspace`) copies every regular file of the source
+//! dir into a fresh workspace, honouring `.melangeignore`, and keeps each package's destdir at
+//! `melange-out/<name>`. melwrap does the same, with these differences (README, "Differences"):
+//! - the cache, output and workspace directories are never copied into the workspace, even when
+//!   they sit inside the source dir (the defaults `./melange-cache` and `./packages` usually do);
+//! - a workspace the user named with `--workspace-dir` is kept after the build, and refused when
+//!   it holds a `melange-out/` from an earlier build (melange would package those stale files);
+//! - a temporary workspace is removed after success and kept (and named) after a failure.
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{self, WrapErr, bail};
+
+/// Guest path of the workspace.
+pub const GUEST_WORKSPACE: &str = "/home/build";
+
+/// A prepared workspace on the host.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    /// Set for a temporary workspace melwrap created (and may remove).
+    temp: Option<tempfile::TempDir>,
+}
+
+/// What [`Workspace::populate`] copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PopulateStats {
+    pub files: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+}
+
+impl Workspace {
+    /// A workspace under `dir/<arch>` (melange's layout for `--workspace-dir`), or a fresh
+    /// temporary directory (mode 0700) when `dir` is `None`.
+    pub fn create(dir: Option<&Path>, arch: &str) -> eyre::Result<Self> {
+        match dir {
+            Some(dir) => {
+                let root = dir.join(arch);
+                fs_err::create_dir_all(&root)?;
+                let root = fs_err::canonicalize(&root)?;
+                let out = root.join("melange-out");
+                if out.is_dir() && fs_err::read_dir(&out)?.next().is_some() {
+                    bail!(
+                        "workspace {} already holds `melange-out/` from an earlier build\n  \
+                         hint: remove {} or choose another `--workspace-dir`; melwrap will not \
+                         package stale files",
+                        root.display(),
+                        out.display()
+                    );
+                }
+                Ok(Workspace { root, temp: None })
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("melwrap-workspace-")
+                    .tempdir()
+                    .wrap_err("cannot create a temporary workspace")?;
+                let root = fs_err::canonicalize(temp.path())?;
+                Ok(Workspace {
+                    root,
+                    temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    /// The host directory bound at `/home/build`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Host path of a package's destdir (`melange-out/<name>`).
+    pub fn destdir(&self, package: &str) -> PathBuf {
+        self.root.join("melange-out").join(package)
+    }
+
+    /// Create a package's destdir (melange does this just before the package's pipeline).
+    pub fn make_destdir(&self, package: &str) -> eyre::Result<PathBuf> {
+        let dir = self.destdir(package);
+        fs_err::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Copy the regular files of `source` into the workspace, skipping what `.melangeignore`
+    /// excludes and every path in `exclude` (cache, output and workspace directories).
+    pub fn populate(&self, source: &Path, exclude: &[PathBuf]) -> eyre::Result<PopulateStats> {
+        if !source.exists() {
+            // melange only warns here; the build may not need sources at all.
+            return Ok(PopulateStats::default());
+        }
+        let source = fs_err::canonicalize(source)?;
+        if self.root.starts_with(&source) && self.temp.is_none() {
+            // A named workspace inside the source dir is fine: it is excluded below.
+        } else if source.starts_with(&self.root) {
+            bail!(
+                "source dir {} is inside the workspace {}",
+                source.display(),
+                self.root.display()
+            );
+        }
+        let mut exclude: Vec<PathBuf> = exclude
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        exclude.push(self.root.clone());
+        let ignore = load_ignore(&source)?;
+        let mut stats = PopulateStats::default();
+        copy_tree(&source, &source, &self.root, &exclude, &ignore, &mut stats)?;
+        Ok(stats)
+    }
+
+    /// Finish the build: a temporary workspace is removed after success and kept after a
+    /// failure. Returns the path when the workspace is left on disk.
+    pub fn finish(mut self, success: bool) -> eyre::Result<Option<PathBuf>> {
+        match self.temp.take() {
+            Some(temp) if success => {
+                make_removable(temp.path());
+                temp.close()
+                    .wrap_err_with(|| format!("cannot remove workspace {}", self.root.display()))?;
+                Ok(None)
+            }
+            Some(temp) => Ok(Some(temp.keep())),
+            None => Ok(Some(self.root.clone())),
+        }
+    }
+}
+
+/// Build steps may leave read-only directories (Go's module cache does); make them writable so
+/// the workspace can be removed.
+fn make_removable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && meta.is_dir()
+        {
+            let mode = meta.permissions().mode();
+            if mode & 0o700 != 0o700 {
+                let _ =
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | 0o700));
+            }
+            make_removable(&path);
+        }
+    }
+}
+
+fn load_ignore(source: &Path) -> eyre::Result<ignore::gitignore::Gitignore> {
+    let file = source.join(".melangeignore");
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(source);
+    if file.is_file()
+        && let Some(err) = builder.add(&file)
+    {
+        bail!("{}: {err}", file.display());
+    }
+    builder
+        .build()
+        .wrap_err_with(|| format!("cannot read {}", file.display()))
+}
+
+fn copy_tree(
+    root: &Path,
+    dir: &Path,
+    dest_root: &Path,
+    exclude: &[PathBuf],
+    ignore: &ignore::gitignore::Gitignore,
+    stats: &mut PopulateStats,
+) -> eyre::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries: Vec<_> = fs_err::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if exclude.iter().any(|e| e == &path) {
+            stats.skipped += 1;
+            continue;
+        }
+        let rel = path.strip_prefix(root).expect("walk stays under root");
+        if ignore.matched(rel, file_type.is_dir()).is_ignore() {
+            stats.skipped += 1;
+            continue;
+        }
+        if file_type.is_dir() {
+            copy_tree(root, &path, dest_root, exclude, ignore, stats)?;
+        } else if file_type.is_file() {
+            let dest = dest_root.join(rel);
+            if let Some(parent) = dest.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            // std::fs::copy uses copy_file_range (reflinks where the filesystem can) and keeps
+            // the permission bits; melange drops setuid/setgid/sticky, so do we.
+            let bytes = fs_err::copy(&path, &dest)?;
+            let mode = fs_err::metadata(&path)?.permissions().mode() & 0o777;
+            fs_err::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
+            stats.files += 1;
+            stats.bytes += bytes;
+        } else {
+            // Symlinks, sockets, FIFOs and devices are not copied (as in melange).
+            stats.skipped += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(path: &Path, text: &str) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn copies_regular_files_and_honours_ignores_and_exclusions() {
+        let src = tempfile::tempdir().unwrap();
+        write(&src.path().join("a.txt"), "a");
+        write(&src.path().join("sub/b.sh"), "b");
+        fs_err::set_permissions(
+            src.path().join("sub/b.sh"),
+            std::fs::Permissions::from_mode(0o4755),
+        )
+        .unwrap();
+        write(&src.path().join("skip.log"), "x");
+        write(&src.path().join(".melangeignore"), "*.log\n");
+        write(&src.path().join("melange-cache/blob"), "cache");
+        std::os::unix::fs::symlink("a.txt", src.path().join("link")).unwrap();
+
+        let ws = Workspace::create(None, "x86_64").unwrap();
+        let stats = ws
+            .populate(src.path(), &[src.path().join("melange-cache")])
+            .unwrap();
+        assert_eq!(
+            fs_err::read_to_string(ws.root().join("a.txt")).unwrap(),
+            "a"
+        );
+        let mode = fs_err::metadata(ws.root().join("sub/b.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o7777,
+            0o755,
+            "setuid is dropped, permission bits kept"
+        );
+        assert!(!ws.root().join("skip.log").exists());
+        assert!(!ws.root().join("melange-cache").exists());
+        assert!(!ws.root().join("link").exists());
+        assert_eq!(stats.files, 3, "a.txt, sub/b.sh, .melangeignore");
+        // The source is untouched.
+        assert!(src.path().join("skip.log").exists());
+        let root = ws.root().to_path_buf();
+        assert_eq!(ws.finish(true).unwrap(), None);
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn failed_temporary_workspace_is_kept() {
+        let ws = Workspace::create(None, "x86_64").unwrap();
+        let root = ws.root().to_path_buf();
+        let kept = ws.finish(false).unwrap();
+        assert_eq!(kept.as_deref(), Some(root.as_path()));
+        assert!(root.exists());
+        fs_err::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn named_workspace_with_stale_outputs_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("x86_64/melange-out/pkg/file"), "old");
+        let err = Workspace::create(Some(dir.path()), "x86_64").unwrap_err();
+        assert!(err.to_string().contains("melange-out"), "{err}");
+        assert!(dir.path().join("x86_64/melange-out/pkg/file").exists());
+    }
+
+    #[test]
+    fn read_only_directories_left_by_a_build_are_removed() {
+        let ws = Workspace::create(None, "x86_64").unwrap();
+        let ro = ws.root().join("gomod/ro");
+        write(&ro.join("f"), "x");
+        fs_err::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let root = ws.root().to_path_buf();
+        ws.finish(true).unwrap();
+        assert!(!root.exists());
+    }
+}
