@@ -15,4 +15,5 @@ pub mod compile;
 pub mod config;
 pub mod diag;
 pub mod pipelines;
+pub mod printer;
 pub mod workspace;

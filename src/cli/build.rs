@@ -1,12 +1,181 @@
-//! `melwrap build`.
+//! `melwrap build`: flags (melange's names and defaults where melange has the flag) and wiring.
+
+use std::path::PathBuf;
 
 use color_eyre::eyre;
 
 use super::{ExitStatus, Verbosity};
 
+const BUILD_EXAMPLES: &str = "\
+Examples:
+  # Build ./melange.yaml with the cache in ./melange-cache, packages in ./packages
+  melwrap build
+
+  # Build with a shared cache, no network for the steps, and Wolfi's pipelines
+  melwrap build foo.yaml --cache-dir ~/.cache/melwrap --no-network --pipeline-dir ./pipelines
+
+  # Show the bwrap commands without running anything
+  melwrap build foo.yaml --dry-run";
+
+/// Build a package: run its pipelines in a bubblewrap sandbox.
+///
+/// Every step runs rootless in its own bwrap sandbox, with the source dir copied into the
+/// workspace at /home/build and the cache dir mounted read-write at /var/cache/melange.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = BUILD_EXAMPLES)]
+pub struct Args {
+    /// The build file. Default: the first of .melange.yaml, .melange.yml, melange.yaml,
+    /// melange.yml in the current directory.
+    pub config: Option<PathBuf>,
+
+    /// Architecture to build for (apk name such as x86_64 or aarch64; `host` is the default).
+    #[arg(long, default_value = "host")]
+    pub arch: String,
+
+    /// Build cache, mounted read-write at /var/cache/melange. Created when missing.
+    #[arg(long, default_value = "./melange-cache", help_heading = "Directories")]
+    pub cache_dir: PathBuf,
+
+    /// Seed cache: entries missing from --cache-dir are copied from here (never overwritten).
+    #[arg(long, help_heading = "Directories")]
+    pub cache_source: Option<PathBuf>,
+
+    /// Source directory copied into the workspace. Default: the build file's directory.
+    #[arg(long, help_heading = "Directories")]
+    pub source_dir: Option<PathBuf>,
+
+    /// Workspace root (the build uses DIR/<arch>); kept after the build. Default: a temporary
+    /// directory, removed after success and kept after a failure.
+    #[arg(long, help_heading = "Directories")]
+    pub workspace_dir: Option<PathBuf>,
+
+    /// Where packages are written (OUT/<arch>/*.apk).
+    #[arg(long, default_value = "./packages", help_heading = "Directories")]
+    pub out_dir: PathBuf,
+
+    /// Directory searched for `uses:` pipelines before the built-ins (repeatable).
+    #[arg(long = "pipeline-dir", alias = "pipeline-dirs", value_name = "DIR")]
+    pub pipeline_dirs: Vec<PathBuf>,
+
+    /// dotenv file merged into environment.environment (repeatable; the YAML wins).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+
+    /// Override a `vars:` entry (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+
+    /// Enable a build option from `options:` (repeatable).
+    #[arg(long = "build-option", value_name = "NAME")]
+    pub build_options: Vec<String>,
+
+    /// Guest root: `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
+    /// existing root filesystem (an extracted Wolfi, Alpine or Debian root), read-only.
+    #[arg(
+        long,
+        default_value = "host",
+        value_name = "host|DIR",
+        help_heading = "Sandbox"
+    )]
+    pub rootfs: String,
+
+    /// Give steps network access (the default, as in melange).
+    #[arg(long, overrides_with = "no_network", help_heading = "Sandbox")]
+    pub network: bool,
+
+    /// Give steps no network at all.
+    #[arg(long, help_heading = "Sandbox")]
+    pub no_network: bool,
+
+    /// CA bundle for TLS inside the sandbox (for TLS-intercepting proxies). Shown at
+    /// /etc/ssl/certs/ca-certificates.crt and named by SSL_CERT_FILE and friends.
+    #[arg(
+        long,
+        env = "MELWRAP_CA_BUNDLE",
+        value_name = "FILE",
+        help_heading = "Sandbox"
+    )]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// On a failing step, open a shell in the same sandbox (exit 0 from it continues).
+    #[arg(short, long, help_heading = "Sandbox")]
+    pub interactive: bool,
+
+    /// Print each step's bwrap command (shell-quoted) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Trace each step's commands (`set -x`).
+    #[arg(long)]
+    pub debug: bool,
+
+    /// Stop the build after this long (Go duration: 90m, 2h). Replaces package.timeout.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Build date (RFC 3339) for SOURCE_DATE_EPOCH and file times. SOURCE_DATE_EPOCH wins.
+    #[arg(long, value_name = "DATE", help_heading = "Packages")]
+    pub build_date: Option<String>,
+
+    /// RSA private key (PEM) to sign packages and the index.
+    #[arg(long, value_name = "KEY", help_heading = "Packages")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Write or update OUT/<arch>/APKINDEX.tar.gz.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL",
+          help_heading = "Packages")]
+    pub generate_index: bool,
+
+    /// Run the config's `test:` pipelines after a successful build.
+    #[arg(long)]
+    pub test: bool,
+}
 
 pub fn run(_args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     super::not_yet("melwrap build")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> super::Args {
+        let mut argv = vec!["melwrap", "build"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Build(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn melange_defaults() {
+        let a = parse(&[]);
+        assert_eq!(a.cache_dir.to_str(), Some("./melange-cache"));
+        assert_eq!(a.out_dir.to_str(), Some("./packages"));
+        assert_eq!(a.rootfs, "host");
+        assert!(a.generate_index);
+        assert!(!a.no_network);
+    }
+
+    #[test]
+    fn repeatable_and_compat_flags() {
+        let a = parse(&[
+            "x.yaml",
+            "--pipeline-dir",
+            "a",
+            "--pipeline-dirs",
+            "b",
+            "--env-file",
+            "e",
+            "--no-network",
+            "--generate-index=false",
+        ]);
+        assert_eq!(a.pipeline_dirs.len(), 2);
+        assert!(a.no_network);
+        assert!(!a.generate_index);
+        assert_eq!(a.config.unwrap().to_str(), Some("x.yaml"));
+    }
 }
