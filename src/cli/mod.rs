@@ -57,6 +57,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process, so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check build configs for errors without running anything.
