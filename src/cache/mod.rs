@@ -111,7 +111,11 @@ impl CacheDir {
                 );
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if std::fs::symlink_metadata(path).is_ok() {
+                // A symlink whose target is gone; anything else appearing here now is
+                // another build creating the same dir a moment ago, which is fine.
+                let dangling = std::fs::symlink_metadata(path)
+                    .is_ok_and(|m| m.file_type().is_symlink() && !path.exists());
+                if dangling {
                     return Err(Diagnostic::new(
                         path,
                         "the cache dir is a symlink to a path that does not exist",
