@@ -591,3 +591,81 @@ fn prune_as_the_owner_removes_read_only_go_module_trees() {
     assert!(!cache.join("gomodcache/example.com/m@v1.0.0").exists());
     assert!(hashes(&cache).is_empty());
 }
+
+#[test]
+fn home_links_store_cargo_and_maven_downloads_in_the_cache() {
+    let tmp = open_tempdir();
+    let cache = melwrap::cache::CacheDir::open(&tmp.path().join("cache"), true).unwrap();
+    cache.prepare_link_targets().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    melwrap::cache::install_home_links(&home).unwrap();
+    // What cargo and maven do: `mkdir -p` below the link, then write a file.
+    let script = "set -e
+        mkdir -p $HOME/.cargo/registry/cache/index-1 $HOME/.m2/repository/org/x/1.0
+        echo crate > $HOME/.cargo/registry/cache/index-1/x-1.0.crate
+        echo jar > $HOME/.m2/repository/org/x/1.0/x-1.0.jar
+        : > $HOME/.cargo/.package-cache";
+    let mut cmd = Command::new("bwrap");
+    cmd.args(["--ro-bind", "/", "/", "--tmpfs", "/var/cache", "--bind"])
+        .arg(cache.path())
+        .arg("/var/cache/melange")
+        .args(["--tmpfs", "/home", "--bind"])
+        .arg(&home)
+        .arg("/home/build")
+        .args(["--dev", "/dev", "--proc", "/proc", "--clearenv"])
+        .args([
+            "--setenv",
+            "HOME",
+            "/home/build",
+            "--setenv",
+            "PATH",
+            "/usr/bin:/bin",
+        ])
+        .args(["sh", "-c", script]);
+    let (code, _, stderr) = run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let found = hashes(cache.path());
+    let names: Vec<String> = found.keys().map(|p| p.display().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "cargo/.package-cache",
+            "cargo/registry/cache/index-1/x-1.0.crate",
+            "m2repository/org/x/1.0/x-1.0.jar"
+        ]
+    );
+    let json = info_json(
+        melwrap()
+            .args(["cache", "info", "--format", "json", "--cache-dir"])
+            .arg(cache.path()),
+    );
+    assert_eq!(json["areas"]["cargo"]["entries"], 2);
+    assert_eq!(json["areas"]["m2repository"]["entries"], 1);
+}
+
+#[test]
+fn build_report_from_real_snapshots() {
+    use melwrap::cache::{CacheDir, snapshot, summarize};
+    let tmp = open_tempdir();
+    let cache = CacheDir::open(&tmp.path().join("cache"), true).unwrap();
+    put(cache.path(), &blob('a'), 2048, now());
+    put(cache.path(), "pip/wheels/x.whl", 1024, now());
+    let before = snapshot(&cache);
+    // What a build does: fetch one new source, download a Go module, reuse blob a.
+    put(cache.path(), &blob('b'), 1024, now());
+    put(
+        cache.path(),
+        "gomodcache/cache/download/m/@v/v1.zip",
+        3 << 20,
+        now(),
+    );
+    let after = snapshot(&cache);
+    let report = summarize(&before, &after).with_fetch_sources([blob('a'), blob('b')]);
+    assert_eq!(
+        report.render_line(),
+        "cache: 3.0 KiB (+3.0 MiB: gomodcache +3.0 MiB, fetch +1.0 KiB); \
+         fetch served from cache: 1 of 2"
+    );
+    assert_eq!(report.new_blobs, [blob('b')]);
+}

@@ -4,7 +4,8 @@
 //!
 //! The build calls, in order: [`CacheDir::open`] (before any step), [`CacheDir::lock_shared`]
 //! (held for the whole build), [`preload`] when `--cache-source` is given, [`snapshot`],
-//! the steps (with [`default_env`] and [`home_links`] applied where the config sets nothing),
+//! [`CacheDir::prepare_link_targets`] and [`install_home_links`] on the workspace, the steps
+//! (with [`default_env`] applied where the config leaves a variable missing or empty),
 //! [`snapshot`] again and [`summarize`] for the one-line report.
 //!
 //! melange (`pkg/build/build.go`, `pkg/container/bubblewrap_runner.go`) binds the cache dir at
@@ -12,6 +13,7 @@
 //! melwrap creates it, and refuses one it cannot write to before anything runs.
 
 mod areas;
+mod links;
 mod lock;
 mod preload;
 mod prune;
@@ -27,6 +29,7 @@ use std::path::{Path, PathBuf};
 use crate::diag::Diagnostic;
 
 pub use areas::{Area, GUEST_CACHE_DIR, HomeLink, default_env, home_links, is_blob_name};
+pub use links::install_home_links;
 pub use lock::{CacheLock, LOCK_FILE, LockMode};
 pub use preload::{PreloadStats, preload};
 pub use prune::{PruneOptions, PruneOutcome, PrunePlan, execute_prune, plan_prune};
