@@ -669,3 +669,31 @@ fn build_report_from_real_snapshots() {
     );
     assert_eq!(report.new_blobs, [blob('b')]);
 }
+
+#[test]
+fn a_lock_file_made_by_another_user_still_locks() {
+    let tmp = open_tempdir();
+    let cache = tmp.path().join("cache");
+    put(&cache, "stray/old", 10, now() - 90 * DAY);
+    // Root ran a build here first; the cache is nobody's, the lock file root's (0644).
+    std::fs::write(cache.join(".melwrap.lock"), "").unwrap();
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(&cache)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::chown(cache.join(".melwrap.lock"), Some(0), Some(0)).unwrap();
+    let (code, stdout, stderr) = run(melwrap_as(NOBODY)
+        .args(["cache", "prune", "--older-than", "30d", "--cache-dir"])
+        .arg(&cache));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!cache.join("stray").exists());
+    // And that read-only descriptor still excludes builds.
+    let holder = LockHolder::new(&cache);
+    let (code, _, stderr) = run(melwrap_as(NOBODY)
+        .args(["cache", "prune", "--older-than", "30d", "--cache-dir"])
+        .arg(&cache));
+    assert_eq!(code, 2, "{stderr}");
+    drop(holder);
+}

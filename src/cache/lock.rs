@@ -59,7 +59,12 @@ pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Opti
         .open(&path)
     {
         Ok(f) => f,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS)) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
             fs_err::File::open(&path)?
         }
         Err(e) => return Err(e),
