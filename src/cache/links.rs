@@ -1,0 +1,84 @@
+//! Creating the [`super::home_links`] for a build: the link targets inside the cache, and the
+//! links themselves under the workspace that the sandbox shows as `/home/build`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::CacheDir;
+use super::areas::{GUEST_CACHE_DIR, home_links};
+
+impl CacheDir {
+    /// Creates the directories the home links point to (`cargo/registry`, `cargo/git`,
+    /// `m2repository`). Tools create their directories with `mkdir -p`, which fails on a link
+    /// to a missing directory, so the targets must exist before the first step.
+    pub fn prepare_link_targets(&self) -> io::Result<()> {
+        for link in home_links() {
+            let rel = guest_to_cache_relative(link.target);
+            // `.package-cache` is a file cargo creates itself; its directory must exist.
+            let dir = if rel.ends_with(".package-cache") {
+                rel.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                rel
+            };
+            fs_err::create_dir_all(self.path().join(dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates each home link under `home` (the host directory shown at `/home/build`) where
+/// nothing exists yet, and returns the links it made. A project's own `.cargo/registry` or
+/// `.m2/repository` is left alone.
+pub fn install_home_links(home: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    for link in home_links() {
+        let path = home.join(link.link);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        match fs_err::os::unix::fs::symlink(link.target, &path) {
+            Ok(()) => made.push(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}
+
+fn guest_to_cache_relative(target: &str) -> PathBuf {
+    PathBuf::from(
+        target
+            .strip_prefix(GUEST_CACHE_DIR)
+            .unwrap_or(target)
+            .trim_start_matches('/'),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_into_the_cache_when_it_is_mounted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(&tmp.path().join("cache"), true).unwrap();
+        cache.prepare_link_targets().unwrap();
+        assert!(cache.path().join("cargo/registry").is_dir());
+        assert!(cache.path().join("m2repository").is_dir());
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(home.join(".cargo/git")).unwrap();
+        let made = install_home_links(&home).unwrap();
+        // The existing `.cargo/git` directory is kept; the others are links.
+        assert_eq!(made.len(), 3);
+        assert!(home.join(".cargo/git").is_dir());
+        assert!(!home.join(".cargo/git").is_symlink());
+        assert_eq!(
+            std::fs::read_link(home.join(".m2/repository")).unwrap(),
+            PathBuf::from("/var/cache/melange/m2repository")
+        );
+        assert!(install_home_links(&home).unwrap().is_empty(), "idempotent");
+    }
+}
