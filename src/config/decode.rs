@@ -110,7 +110,7 @@ fn type_hint(message: &str, field: &str) -> Option<String> {
     let last = field.rsplit('.').next().unwrap_or(field);
     let hint = if expected == "a string" && found == "sequence" {
         if last == "sparse-paths" {
-            "melange's `with:` values are strings, so write the paths as one string, one per line (`sparse-paths: |`)".to_string()
+            "`with:` values are strings: write the paths as one string separated by spaces (`sparse-paths: src docs`); melange's example shows a list, which its strict decoder rejects too".to_string()
         } else {
             format!("`{last}` takes a single string; melange's strict decoder rejects a list here")
         }

@@ -91,8 +91,12 @@ fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
             std::io::ErrorKind::PermissionDenied => "make the file readable by this user",
             _ => "pass the path of a melange build file",
         };
-        // fs_err's message repeats the path, which the diagnostic already names.
-        let inner = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        // fs_err's message is "failed to open file `<path>`: <cause>"; the diagnostic names
+        // the path already, so keep the cause.
+        let full = e.to_string();
+        let inner = full
+            .rsplit_once("`: ")
+            .map_or(full.as_str(), |(_, cause)| cause);
         Diagnostic::new(path, format!("cannot read the file: {inner}")).hint(hint)
     };
     let meta = fs_err::metadata(path).map_err(cannot)?;
@@ -151,12 +155,10 @@ fn position_of(bytes: &[u8], at: usize) -> Position {
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    // Count characters, not bytes: continuation bytes (0b10xx_xxxx) do not start one.
-    let column = before[line_start..]
-        .iter()
-        .filter(|&&b| b & 0xc0 != 0x80)
-        .count()
-        + 1;
+    // Count characters where the line so far is text, bytes where it is not (binary data).
+    let line_so_far = &before[line_start..];
+    let column =
+        std::str::from_utf8(line_so_far).map_or(line_so_far.len(), |s| s.chars().count()) + 1;
     Position { line, column }
 }
 
@@ -194,6 +196,8 @@ mod tests {
         let d = text_of(Path::new("x"), b"a: 1\nb: \0\n").unwrap_err();
         assert!(d.message.contains("binary"));
         assert_eq!(d.position, Some(Position { line: 2, column: 4 }));
+        let d = text_of(Path::new("x"), b"\x1f\x8b\x08\x00").unwrap_err();
+        assert_eq!(d.position, Some(Position { line: 1, column: 4 }));
         let d = text_of(Path::new("x"), b"a: caf\xe9\n").unwrap_err();
         assert!(d.message.contains("UTF-8"));
         assert_eq!(d.position, Some(Position { line: 1, column: 7 }));

@@ -199,7 +199,7 @@ impl Walker {
                     return self.root_scalar(&text, mark);
                 }
                 self.node_start(&mark, Some(&text))?;
-                self.node_done(1, anchor, &mark)
+                self.node_done(1, 1, anchor, &mark)
             }
             Event::Alias(id) => {
                 if self.stack.is_empty() {
@@ -214,7 +214,7 @@ impl Walker {
                         hint: Some("aliases cannot be recursive; write the value out".into()),
                     });
                 };
-                self.node_done(size, 0, &mark)
+                self.node_done(size, size, 0, &mark)
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let is_map = matches!(event, Event::MappingStart(..));
@@ -232,9 +232,10 @@ impl Walker {
                     }
                 }
                 if self.stack.len() >= MAX_DEPTH {
+                    // No field path: at this depth it would be a screenful of `[0]`.
                     return Err(Problem {
                         position: pos(&mark),
-                        field: self.field(),
+                        field: None,
                         message: format!("nesting is deeper than {MAX_DEPTH} levels"),
                         hint: Some("a build file never needs this much nesting; is the file generated wrongly?".into()),
                     });
@@ -261,7 +262,8 @@ impl Walker {
                     return Ok(());
                 }
                 self.path.truncate(frame.base);
-                self.node_done(frame.size, frame.anchor, &mark)
+                // The children were counted as they ended; count the collection itself.
+                self.node_done(frame.size, 1, frame.anchor, &mark)
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
         }
@@ -329,9 +331,16 @@ impl Walker {
         }
     }
 
-    /// A node ended: count it, remember an anchor's size, and advance the open collection.
-    fn node_done(&mut self, size: u64, anchor: usize, mark: &Marker) -> Result<(), Problem> {
-        self.expanded = self.expanded.saturating_add(size);
+    /// A node of `size` values (aliases expanded) ended: count the `new` values not counted
+    /// yet, remember an anchor's size, and advance the open collection.
+    fn node_done(
+        &mut self,
+        size: u64,
+        new: u64,
+        anchor: usize,
+        mark: &Marker,
+    ) -> Result<(), Problem> {
+        self.expanded = self.expanded.saturating_add(new);
         if self.expanded > MAX_EXPANDED_NODES {
             return Err(Problem {
                 position: pos(mark),

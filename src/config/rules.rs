@@ -82,11 +82,12 @@ pub fn is_go_duration(text: &str) -> bool {
     true
 }
 
-/// Whether `flags` is a valid capability flag set for `setcap`: an optional `+` and one or more
-/// of `e` (effective), `p` (permitted), `i` (inheritable). melange itself ignores any other
-/// character, so a typo silently sets fewer flags; melwrap refuses it.
+/// Whether `flags` is a valid capability flag set for `setcap`: an optional `+` or `=` (as in
+/// `setcap cap_net_raw=ep`) and one or more of `e` (effective), `p` (permitted), `i`
+/// (inheritable). melange itself skips any other character (`parseCapability`), so a typo
+/// silently sets fewer flags; melwrap refuses it.
 pub fn is_capability_flags(flags: &str) -> bool {
-    let letters = flags.strip_prefix('+').unwrap_or(flags);
+    let letters = flags.strip_prefix(['+', '=']).unwrap_or(flags);
     !letters.is_empty() && letters.chars().all(|c| matches!(c, 'e' | 'p' | 'i'))
 }
 
@@ -161,6 +162,7 @@ mod tests {
     fn capability_flags() {
         assert!(is_capability_flags("+ep"));
         assert!(is_capability_flags("eip"));
+        assert!(is_capability_flags("=ep"));
         assert!(!is_capability_flags("+"));
         assert!(!is_capability_flags("+ex"));
         assert!(!is_capability_flags(""));
