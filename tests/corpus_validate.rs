@@ -158,3 +158,35 @@ fn every_pipeline_step_is_located_on_its_first_key() {
     assert!(steps > 1000, "only {steps} steps seen");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Damaged input never panics: every config cut short at many points, and with a line's
+/// indentation broken, either loads or gives located problems.
+#[test]
+fn damaged_configs_give_errors_not_panics() {
+    let mut tried = 0;
+    for file in corpus_files().iter().step_by(15) {
+        let text = fs_err::read_to_string(file).unwrap();
+        let mut cuts: Vec<usize> = (0..text.len()).step_by(11.max(text.len() / 150)).collect();
+        cuts.retain(|&i| text.is_char_boundary(i));
+        for cut in cuts {
+            let _ = melwrap::config::load_str(file, &text[..cut]);
+            tried += 1;
+        }
+        let every = 3.max(text.lines().count() / 60);
+        for (n, line) in text.lines().enumerate().step_by(every) {
+            let mut broken: Vec<&str> = text.lines().collect();
+            let shifted = format!(" {line}");
+            broken[n] = &shifted;
+            if let Err(problems) = melwrap::config::load_str(file, &broken.join("\n")) {
+                assert!(
+                    problems.0.iter().all(|d| d.position.is_some()),
+                    "{}: unlocated problem after shifting line {}: {problems}",
+                    file.display(),
+                    n + 1
+                );
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried > 500, "only {tried} variants tried");
+}

@@ -6,6 +6,7 @@
 //! [`super::locate`] (positions, syntax, duplicate keys, alias bombs), serde_yaml into
 //! [`Configuration`] (types, unknown fields; see [`super::decode`]) and [`super::check`].
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics, Position};
@@ -99,24 +100,26 @@ fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
             .map_or(full.as_str(), |(_, cause)| cause);
         Diagnostic::new(path, format!("cannot read the file: {inner}")).hint(hint)
     };
-    let meta = fs_err::metadata(path).map_err(cannot)?;
-    if meta.is_dir() {
+    let file = fs_err::File::open(path).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.is_dir() {
         return Err(
             Diagnostic::new(path, "this is a directory, not a build file")
                 .hint("pass the YAML file itself, for example `melange.yaml`"),
         );
     }
-    if meta.len() > MAX_FILE_BYTES {
+    // Read at most one byte past the limit, so `/dev/zero` or a runaway pipe cannot hang us.
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(Diagnostic::new(
             path,
-            format!(
-                "the file is {} bytes, larger than any build file ({MAX_FILE_BYTES} bytes at most)",
-                meta.len()
-            ),
+            format!("the file is larger than any build file ({MAX_FILE_BYTES} bytes at most)"),
         )
         .hint("pass the YAML build file itself"));
     }
-    fs_err::read(path).map_err(cannot)
+    Ok(bytes)
 }
 
 /// The bytes as text, refusing binary data and anything that is not UTF-8.
@@ -206,6 +209,18 @@ mod tests {
     #[test]
     fn a_byte_order_mark_is_allowed() {
         assert!(load_text("\u{feff}package:\n  name: a\n  version: 1\n").is_ok());
+    }
+
+    #[test]
+    fn endless_input_is_cut_off() {
+        let e = load(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.0[0].message.contains("larger than any build file"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_is_not_a_build_file() {
+        let e = load(Path::new("/")).unwrap_err();
+        assert!(e.0[0].message.contains("directory"), "{e}");
     }
 
     #[test]
