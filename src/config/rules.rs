@@ -20,6 +20,24 @@ pub const ALLOWED_CAPABILITIES: [&str; 5] = [
 /// CPE `part` values melange accepts (`allowedCPEParts`).
 pub const ALLOWED_CPE_PARTS: [&str; 2] = ["a", "o"];
 
+/// The apk version grammar melange checks before building (`BuildPackage` calls apko's
+/// `apk.ParseVersion`, `pkg/apk/apk/version.go: versionRegex`). Not part of [`super::check`]:
+/// melange parses such files fine (two of its own examples have versions like `v0.0.1`), and
+/// only `build` refuses them, so the build stage should call [`is_apk_version`].
+pub const APK_VERSION_PATTERN: &str = r"^([0-9]+)((\.[0-9]+)*)([a-z]?)((_alpha|_beta|_pre|_rc)([0-9]*))?((_cvs|_svn|_git|_hg|_p)([0-9]*))?((-r)([0-9]+))?$";
+
+/// Whether `version` is a valid apk version: it matches [`APK_VERSION_PATTERN`] and each
+/// number fits in 64 bits (apko reads them with `strconv.Atoi`).
+pub fn is_apk_version(version: &str) -> bool {
+    static PATTERN: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(APK_VERSION_PATTERN).expect("valid pattern"));
+    PATTERN.is_match(version)
+        && version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .all(is_go_int)
+}
+
 /// Whether `name` matches [`PACKAGE_NAME_PATTERN`] (ASCII only, as in Go's RE2 `\d`).
 pub fn is_package_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -114,6 +132,35 @@ mod tests {
         }
         for bad in ["", "-a", ".a", "foo bar", "foo/bar", "fö", "a:b"] {
             assert!(!is_package_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn apk_versions() {
+        for ok in [
+            "1",
+            "1.2.3",
+            "1.2.3a",
+            "1.0_rc1",
+            "2.0_alpha",
+            "0_git20240101",
+            "1.2_p3",
+            "1.2-r4",
+            "1.2.3_beta2_p1",
+        ] {
+            assert!(is_apk_version(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "v1.2",
+            "1.2-beta",
+            "1..2",
+            "1.2.3ab",
+            "1.2_dev",
+            "1.2.",
+            "99999999999999999999",
+        ] {
+            assert!(!is_apk_version(bad), "{bad}");
         }
     }
 
