@@ -32,7 +32,9 @@ pub struct Args {
 /// Output format of `melwrap validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// `file:line:col: `field`: message` and an indented `hint:` line.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -55,8 +57,11 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 /// Counts from one `validate` run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Files named on the command line.
     pub files: usize,
+    /// Files with at least one problem (unreadable ones included).
     pub invalid: usize,
+    /// Problems reported over all files.
     pub problems: usize,
 }
 

@@ -24,7 +24,9 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct LoadedConfig {
     /// The path as the user gave it (used in messages).
     pub path: PathBuf,
+    /// The decoded file, exactly as written (no substitution yet).
     pub config: Configuration,
+    /// Where each field was written, for errors found later (`spans.position("pipeline[2]")`).
     pub spans: SpanIndex,
 }
 

@@ -66,9 +66,13 @@ impl SpanIndex {
 /// A problem the position pass found: where, which field (if any), what, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Where the problem is (1-based).
     pub position: Position,
+    /// The field path it is about, when there is one.
     pub field: Option<String>,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it.
     pub hint: Option<String>,
 }
 
