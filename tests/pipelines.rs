@@ -69,8 +69,7 @@ fn every_builtin_parses_is_described_and_uses_only_declared_inputs() {
                 if !def.inputs.contains_key(input) {
                     problems.push(format!("{name}: uses undeclared ${{{{{var}}}}}"));
                 }
-            } else if var != "context.name" && !known_prefixes.iter().any(|p| var.starts_with(p))
-            {
+            } else if var != "context.name" && !known_prefixes.iter().any(|p| var.starts_with(p)) {
                 problems.push(format!("{name}: unexpected variable ${{{{{var}}}}}"));
             }
         }
@@ -151,7 +150,9 @@ fn builtins_have_melanges_names_inputs_defaults_and_needs() {
         };
         let ours_needs = def.needs().join(" ");
         if ours_needs != needs {
-            problems.push(format!("{name}: needs `{ours_needs}`, melange has `{needs}`"));
+            problems.push(format!(
+                "{name}: needs `{ours_needs}`, melange has `{needs}`"
+            ));
         }
         let ours_inputs: Vec<String> = def
             .pipeline
@@ -242,7 +243,10 @@ fn corpus_uses() -> CorpusUses {
             uses_in(&value, &mut uses);
             let names: BTreeSet<String> = uses.iter().map(|(n, _)| n.clone()).collect();
             if sub == "wolfi-pipelines" {
-                let rel = file.strip_prefix(root.join(sub)).unwrap().with_extension("");
+                let rel = file
+                    .strip_prefix(root.join(sub))
+                    .unwrap()
+                    .with_extension("");
                 result
                     .wolfi_defined
                     .insert(rel.to_string_lossy().into_owned());
@@ -272,8 +276,17 @@ fn every_melange_builtin_the_corpus_relies_on_exists() {
         .filter(|name| !uses.wolfi_defined.contains(*name))
         .collect();
     // The corpus really exercises the library: fetch, git-checkout and friends are in it.
-    for must in ["fetch", "git-checkout", "autoconf/make", "strip", "split/dev"] {
-        assert!(required.contains(&must.to_string()), "{must} not found in corpus");
+    for must in [
+        "fetch",
+        "git-checkout",
+        "autoconf/make",
+        "strip",
+        "split/dev",
+    ] {
+        assert!(
+            required.contains(&must.to_string()),
+            "{must} not found in corpus"
+        );
     }
     let library = Library::new(vec![]);
     let missing: Vec<String> = required
