@@ -316,6 +316,42 @@ fn fetch_without_a_cache_directory_still_works() {
     assert!(b.workspace.join("unpacked/hello-1.0/README").is_file());
 }
 
+#[test]
+fn fetch_as_an_ordinary_user_skips_a_cache_it_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::tempdir().unwrap();
+    let data = tarball(scratch.path());
+    let server = HttpServer::start(BTreeMap::from([("a.tar.gz".to_string(), data.clone())]));
+    let uri = server.url("a.tar.gz");
+    let digest = sha256(&data);
+    for shell in SHELLS {
+        let mut b = Build::new(shell);
+        b.open_to_everyone();
+        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+        b.user = Some(65534);
+        let log = b.ok(
+            "fetch",
+            &[("uri", uri.as_str()), ("expected-sha256", digest.as_str())],
+        );
+        assert!(b.workspace.join("README").is_file(), "{log}");
+        assert!(cache_entries(&b.cache).is_empty(), "{log}");
+
+        // A cache entry that is readable is still used.
+        fs_err::write(b.cache.join(format!("sha256:{digest}")), &data).unwrap();
+        let mut c = Build::with_cache(shell, &b.cache);
+        c.open_to_everyone();
+        c.user = Some(65534);
+        let log = c.ok(
+            "fetch",
+            &[
+                ("uri", "http://127.0.0.1:9/gone.tar.gz"),
+                ("expected-sha256", digest.as_str()),
+            ],
+        );
+        assert!(c.workspace.join("README").is_file(), "{log}");
+    }
+}
+
 // ---- patch ----
 
 const ORIGINAL: &str = "one\ntwo\nthree\n";

@@ -59,6 +59,8 @@ pub struct Build {
     pub shell: Shell,
     /// PATH for the steps (the host's by default).
     pub path: String,
+    /// Run the steps as this uid/gid (through setpriv) instead of as the test's user.
+    pub user: Option<u32>,
 }
 
 impl Build {
@@ -81,9 +83,23 @@ impl Build {
             subpackage: None,
             shell,
             path: std::env::var("PATH").unwrap(),
+            user: None,
         };
         fs_err::create_dir_all(build.destdir()).unwrap();
         build
+    }
+
+    /// Let any user work in the workspace and HOME (for runs with [`Build::user`] set); the
+    /// cache keeps its mode.
+    pub fn open_to_everyone(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut dirs = vec![self._root.path().to_path_buf()];
+        for entry in walk(&self.workspace).into_iter().chain(walk(&self.home)) {
+            dirs.push(entry);
+        }
+        for d in dirs {
+            fs_err::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
     }
 
     /// A second build sharing this one's cache (the point of the cache).
@@ -245,15 +261,23 @@ impl Build {
 
     /// The command that runs `script` with this build's shell and environment.
     pub fn command(&self, script: &str) -> Command {
-        let mut cmd = match self.shell {
-            // Absolute paths: the step's PATH (set below) may not hold the shell.
-            Shell::Bash => Command::new(which::which("bash").unwrap()),
-            Shell::Ash => {
-                let mut c = Command::new(which::which("busybox").unwrap());
-                c.arg("ash");
+        // Absolute paths: the step's PATH (set below) may not hold the shell.
+        let shell: Vec<PathBuf> = match self.shell {
+            Shell::Bash => vec![which::which("bash").unwrap()],
+            Shell::Ash => vec![which::which("busybox").unwrap(), "ash".into()],
+        };
+        let mut cmd = match self.user {
+            None => Command::new(&shell[0]),
+            Some(id) => {
+                let mut c = Command::new(which::which("setpriv").unwrap());
+                c.arg(format!("--reuid={id}"))
+                    .arg(format!("--regid={id}"))
+                    .arg("--clear-groups")
+                    .arg(&shell[0]);
                 c
             }
         };
+        cmd.args(&shell[1..]);
         cmd.arg("-c")
             .arg(script)
             .env_clear()
@@ -305,6 +329,17 @@ impl Build {
         );
         out.log
     }
+}
+
+/// `dir` and every directory under it.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for entry in fs_err::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        }
+    }
+    out
 }
 
 /// Replace every `${{name}}` from `vars`; an unknown name is an error, as in melange.
