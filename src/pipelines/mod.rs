@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::model::Pipeline;
 
+mod lenient;
+
 /// Built-in pipeline definitions as (name, YAML text), sorted by name.
 pub static BUILTINS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_pipelines.rs"));
 
@@ -46,6 +48,59 @@ pub struct Definition {
     pub name: String,
     pub source: Source,
     pub pipeline: Pipeline,
+}
+
+/// One declared input of a definition, as `melwrap pipelines` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputSummary {
+    pub name: String,
+    pub required: bool,
+    /// The default value; empty when there is none (melange treats both alike).
+    pub default: String,
+    pub description: String,
+}
+
+impl Definition {
+    /// The declared inputs: required ones first, then the rest, each group by name.
+    pub fn inputs(&self) -> Vec<InputSummary> {
+        let mut inputs: Vec<InputSummary> = self
+            .pipeline
+            .inputs
+            .iter()
+            .map(|(name, input)| InputSummary {
+                name: name.clone(),
+                required: input.required,
+                default: input.default.clone(),
+                description: input.description.trim().to_string(),
+            })
+            .collect();
+        inputs.sort_by(|a, b| b.required.cmp(&a.required).then(a.name.cmp(&b.name)));
+        inputs
+    }
+
+    /// The packages the definition's steps add to the build environment (`needs`), nested
+    /// `uses:` steps not included, before substitution.
+    pub fn needs(&self) -> Vec<String> {
+        fn walk(step: &Pipeline, out: &mut Vec<String>) {
+            if let Some(needs) = &step.needs {
+                out.extend(needs.packages.iter().cloned());
+            }
+            for child in &step.pipeline {
+                walk(child, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.pipeline, &mut out);
+        out
+    }
+
+    /// The definition's YAML text, as written (read again for a file).
+    pub fn text(&self) -> std::io::Result<String> {
+        match &self.source {
+            Source::Builtin => Ok(builtin(&self.name).unwrap_or_default().to_string()),
+            Source::File(path) => fs_err::read_to_string(path),
+        }
+    }
 }
 
 /// Why a `uses:` name could not be resolved.
@@ -214,54 +269,14 @@ fn collect_names(root: &Path, dir: &Path, names: &mut Vec<String>) {
     }
 }
 
-/// Keys a step may have; anything else in a definition file is dropped, as melange does.
-const STEP_KEYS: &[&str] = &[
-    "if",
-    "name",
-    "uses",
-    "with",
-    "runs",
-    "pipeline",
-    "inputs",
-    "needs",
-    "label",
-    "assertions",
-    "working-directory",
-    "environment",
-];
-
 /// Decode a definition file leniently (unknown keys ignored; an empty file is a no-op step).
 pub fn parse_definition(text: &str) -> Result<Pipeline, String> {
     let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
     if value.is_null() {
         return Ok(Pipeline::default());
     }
-    serde_yaml::from_value(strip_unknown(value)).map_err(|e| e.to_string())
-}
-
-fn strip_unknown(value: serde_yaml::Value) -> serde_yaml::Value {
-    let serde_yaml::Value::Mapping(map) = value else {
-        return value;
-    };
-    let mut out = serde_yaml::Mapping::new();
-    for (k, v) in map {
-        let Some(key) = k.as_str() else { continue };
-        if !STEP_KEYS.contains(&key) {
-            continue;
-        }
-        let v = if key == "pipeline" {
-            match v {
-                serde_yaml::Value::Sequence(items) => {
-                    serde_yaml::Value::Sequence(items.into_iter().map(strip_unknown).collect())
-                }
-                other => other,
-            }
-        } else {
-            v
-        };
-        out.insert(k, v);
-    }
-    serde_yaml::Value::Mapping(out)
+    let step: lenient::Step = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    Ok(step.into())
 }
 
 #[cfg(test)]
@@ -300,6 +315,16 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn scalar_defaults_keep_their_text() {
+        let def = parse_definition(
+            "inputs:\n  a:\n    default: true\n  b:\n    default: 1.10\n  c:\n    default: 5\n  d:\n",
+        )
+        .unwrap();
+        let got: Vec<&str> = def.inputs.values().map(|i| i.default.as_str()).collect();
+        assert_eq!(got, ["true", "1.10", "5", ""]);
     }
 
     #[test]
