@@ -486,3 +486,92 @@ fn host_rootfs_runs_ash_style_scripts() {
     assert!(outcome.success(), "{}", all(&sink));
     assert_eq!(stdout(&sink), "eq\nok");
 }
+
+fn melwrap() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_melwrap"));
+    cmd.env_remove("MELWRAP_BWRAP")
+        .env_remove("MELWRAP_CA_BUNDLE");
+    cmd
+}
+
+#[test]
+fn doctor_reports_a_working_sandbox() {
+    if require_bwrap().is_none() {
+        return;
+    }
+    let out = melwrap().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("builds can run here"), "{text}");
+    assert!(text.contains("a step ran in the host rootfs"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    if is_root() {
+        // The same as an ordinary user, who gets a user namespace.
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_melwrap"))
+            .arg("doctor")
+            .current_dir("/")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("uid 65534: steps run as uid 1000"), "{text}");
+    }
+}
+
+#[test]
+fn doctor_checks_a_directory_rootfs() {
+    if require_bwrap().is_none() {
+        return;
+    }
+    let Some(root) = busybox_rootfs() else { return };
+    let out = melwrap()
+        .args(["doctor", "--rootfs"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("steps run with `/bin/sh`"), "{text}");
+    // An empty directory has no shell: builds cannot run there.
+    let empty = tempfile::tempdir().unwrap();
+    let out = melwrap()
+        .args(["doctor", "--rootfs"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("has no /bin/sh"), "{text}");
+}
+
+#[test]
+fn doctor_says_how_to_install_a_missing_bwrap() {
+    let out = melwrap()
+        .arg("doctor")
+        .env("MELWRAP_BWRAP", "/nonexistent/bwrap")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("FAIL  bwrap"), "{text}");
+    assert!(text.contains("hint: install"), "{text}");
+}
+
+#[test]
+fn doctor_checks_the_ca_bundle_option() {
+    let out = melwrap()
+        .args(["doctor", "--ca-bundle", "/nonexistent/corp.pem"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if require_bwrap().is_none() {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("--ca-bundle: cannot use `/nonexistent/corp.pem`"),
+        "{text}"
+    );
+}
