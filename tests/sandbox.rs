@@ -575,3 +575,40 @@ fn doctor_checks_the_ca_bundle_option() {
         "{text}"
     );
 }
+
+#[test]
+fn the_debug_shell_starts_in_the_failed_steps_directory() {
+    let Some(bwrap) = require_bwrap() else { return };
+    let scratch = Scratch::new();
+    fs_err::create_dir_all(scratch.ws().join("src")).unwrap();
+    let sandbox = Sandbox::prepare(scratch.config(Who::Root)).unwrap();
+    let env = step_environment(&base_env(), &map(&[("STEP", "yes")]), &[]);
+    let failed = StepCommand::script(
+        &sandbox.shell(),
+        GuestPath::new("/home/build/src").unwrap(),
+        "false",
+        env,
+        false,
+    );
+    let args = to_argv(&sandbox.interactive_args(&failed, Some("vt100")));
+    // What a user would type at the prompt, on a pipe instead of a terminal.
+    let mut child = Command::new(&bwrap.path)
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo \"$PWD $TERM $HISTFILE $STEP\"\nexit 5\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/home/build/src vt100 /home/build/.ash_history yes\n"
+    );
+}

@@ -40,7 +40,7 @@ pub mod shell;
 pub mod spec;
 
 pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
-pub use prepare::{Sandbox, SandboxError};
+pub use prepare::{Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
 pub use root::{MemTree, RootTree};
 pub use shell::{shell_for, wrap_script};
 pub use spec::{

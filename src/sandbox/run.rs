@@ -295,7 +295,7 @@ pub fn run(
     let write_fd = status_write.as_raw_fd();
     // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, syscall).
     unsafe {
-        command.pre_exec(move || prepare_child_fds(write_fd));
+        command.pre_exec(move || prepare_child_fds(Some(write_fd)));
     }
     let mut child = command.spawn()?;
     drop(status_write);
@@ -446,19 +446,27 @@ fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// In the child, between fork and exec: put the status pipe at [`STATUS_FD`] and mark every
-/// descriptor above it close-on-exec, so nothing melwrap inherited leaks into the sandbox.
-fn prepare_child_fds(write_fd: RawFd) -> io::Result<()> {
+/// In the child, between fork and exec: put the status pipe (if any) at [`STATUS_FD`] and
+/// mark every other descriptor above stderr close-on-exec, so nothing melwrap inherited leaks
+/// into the sandbox.
+fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
     // SAFETY: dup2, fcntl and close_range are async-signal-safe and touch only descriptors.
     unsafe {
-        if write_fd == STATUS_FD {
-            if libc::fcntl(STATUS_FD, libc::F_SETFD, 0) != 0 {
-                return Err(io::Error::last_os_error());
+        let first = match status {
+            Some(fd) if fd == STATUS_FD => {
+                if libc::fcntl(STATUS_FD, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                STATUS_FD + 1
             }
-        } else if libc::dup2(write_fd, STATUS_FD) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let first = (STATUS_FD + 1) as libc::c_uint;
+            Some(fd) => {
+                if libc::dup2(fd, STATUS_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                STATUS_FD + 1
+            }
+            None => 3,
+        } as libc::c_uint;
         let done = libc::syscall(
             libc::SYS_close_range,
             first,
@@ -554,11 +562,13 @@ fn wait_readable(fd: &OwnedFd, limit: Duration) {
 pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcome> {
     let start = Instant::now();
     let before = SIGNALLED.load(Ordering::SeqCst);
-    let status = Command::new(bwrap)
-        .args(args)
-        .env_clear()
-        .env("LANG", "C")
-        .status()?;
+    let mut command = Command::new(bwrap);
+    command.args(args).env_clear().env("LANG", "C");
+    // SAFETY: the closure only calls async-signal-safe functions (fcntl, syscall).
+    unsafe {
+        command.pre_exec(|| prepare_child_fds(None));
+    }
+    let status = command.status()?;
     if before == 0 {
         let _ = SIGNALLED.compare_exchange(libc::SIGINT, 0, Ordering::SeqCst, Ordering::SeqCst);
     }

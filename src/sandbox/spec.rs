@@ -366,7 +366,8 @@ pub struct SandboxConfig {
 
 impl SandboxConfig {
     /// A config with melwrap's defaults: no cache, network on (as in melange), the current
-    /// user's [`Identity`], no extra binds, no resolv.conf, no CA bundle.
+    /// user's [`Identity`], the host's resolv.conf (see `prepare::host_resolv_conf`), no extra
+    /// binds, no CA bundle.
     pub fn new(rootfs: Rootfs, workspace: HostPath) -> SandboxConfig {
         SandboxConfig {
             rootfs,
@@ -375,7 +376,7 @@ impl SandboxConfig {
             network: true,
             identity: Identity::for_current_user(),
             extra_ro_binds: Vec::new(),
-            resolv_conf: None,
+            resolv_conf: super::prepare::host_resolv_conf(),
             ca_bundle: None,
         }
     }
@@ -549,7 +550,10 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
     if session {
         args.push(Arg::NewSession);
     }
-    args.push(Arg::JsonStatusFd(STATUS_FD));
+    if session {
+        // Only `run` provides the descriptor; an interactive shell runs without it.
+        args.push(Arg::JsonStatusFd(STATUS_FD));
+    }
     args.push(Arg::Chdir(
         GuestPath::new(WORKSPACE_GUEST).expect("constant guest path"),
     ));

@@ -383,6 +383,7 @@ fn interactive_shell_keeps_the_sandbox_but_not_the_session() {
     let args = interactive_args(&cfg, &host_tree(), &shell, &failed, Some("screen"));
     let step_args = bwrap_args(&cfg, &host_tree(), &failed);
     assert!(!args.contains(&Arg::NewSession));
+    assert!(!args.contains(&Arg::JsonStatusFd(STATUS_FD)));
     assert!(args.contains(&Arg::DieWithParent));
     assert!(args.contains(&Arg::SetEnv(
         "HISTFILE".into(),
@@ -404,7 +405,12 @@ fn interactive_shell_keeps_the_sandbox_but_not_the_session() {
     // Apart from the session, environment and command, it is the step's sandbox.
     let strip = |v: &[Arg]| -> Vec<Arg> {
         v.iter()
-            .filter(|a| !matches!(a, Arg::NewSession | Arg::SetEnv(..) | Arg::Command(_)))
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Arg::NewSession | Arg::JsonStatusFd(_) | Arg::SetEnv(..) | Arg::Command(_)
+                )
+            })
             .cloned()
             .collect()
     };
