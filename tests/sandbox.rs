@@ -364,42 +364,6 @@ fn sigint_stops_the_step_and_reports_interrupted() {
     assert_eq!(processes_with(&marker), Vec::<String>::new());
 }
 
-/// A tiny read-only rootfs: the host's busybox, its libraries, and one symlink per applet.
-fn busybox_rootfs() -> Option<tempfile::TempDir> {
-    let busybox = Path::new("/usr/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("skipped: no busybox on this host");
-        return None;
-    }
-    let root = tempfile::Builder::new()
-        .prefix("melwrap-rootfs-")
-        .tempdir()
-        .unwrap();
-    let r = root.path();
-    fs_err::create_dir_all(r.join("bin")).unwrap();
-    fs_err::copy(busybox, r.join("bin/busybox")).unwrap();
-    let ldd = Command::new("ldd").arg(busybox).output().unwrap();
-    for lib in String::from_utf8_lossy(&ldd.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-    {
-        let dest = r.join(lib.trim_start_matches('/'));
-        fs_err::create_dir_all(dest.parent().unwrap()).unwrap();
-        fs_err::copy(lib, dest).unwrap();
-    }
-    let list = Command::new(busybox).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
-        }
-    }
-    // Like an Alpine root: /etc and /var/cache exist, without resolv.conf or melange.
-    fs_err::create_dir_all(r.join("etc")).unwrap();
-    fs_err::write(r.join("etc/hostname"), "rootfs\n").unwrap();
-    fs_err::create_dir_all(r.join("var/cache/apk")).unwrap();
-    Some(root)
-}
-
 fn listing(root: &Path) -> Vec<String> {
     let mut out: Vec<String> = walk(root)
         .into_iter()

@@ -11,6 +11,7 @@
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
+//! | [`sink`] | where output lines go ([`run::VecSink`], [`run::TailSink`]) | none |
 //!
 //! A build uses it like this (error handling elided):
 //!
@@ -37,6 +38,7 @@ pub mod probe;
 pub mod root;
 pub mod run;
 pub mod shell;
+pub mod sink;
 pub mod spec;
 
 pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
