@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`spec`] | [`Arg`], [`SandboxConfig`], [`StepCommand`], [`bwrap_args`], [`to_argv`] | none |
 //! | [`root`] | the guest root: which host entries appear where, and splicing around read-only dirs | only through a [`RootTree`] passed in |
-//! | [`env`] | the step environment (semantics 3.8) and the CA-bundle variables | none |
+//! | [`env`](mod@env) | the step environment (semantics 3.8) and the CA-bundle variables | none |
 //! | [`shell`] | the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |

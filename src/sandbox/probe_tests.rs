@@ -140,25 +140,26 @@ fn locate_honours_the_override() {
     assert!(found.is_absolute());
 }
 
-/// The real probe, against the bwrap installed on this machine.
+/// The real probe, against the bwrap installed on this machine. Skips (with the reason)
+/// where bwrap cannot work, except under `CI=true`.
 #[test]
 fn probe_succeeds_here_for_both_identities() {
-    if !Path::new("/usr/bin/bwrap").exists() {
-        eprintln!("skipped: /usr/bin/bwrap is not installed");
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have bwrap"
-        );
-        return;
-    }
     let facts = HostFacts::read();
-    let bwrap = probe_as(Identity::for_current_user(), &facts).unwrap();
+    let bwrap = match probe_as(Identity::for_current_user(), &facts) {
+        Ok(b) => b,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipped: bwrap is not usable here: {e}");
+            return;
+        }
+        Err(e) => panic!("bwrap must work under CI=true: {e}"),
+    };
     assert!(bwrap.path.is_absolute());
     assert!(
         bwrap.version.chars().next().unwrap().is_ascii_digit(),
         "{bwrap:?}"
     );
     assert_eq!(probe(), Ok(bwrap));
+    // As root, also the user-namespace path every ordinary user takes.
     probe_as(
         Identity::Build {
             uid: 1000,

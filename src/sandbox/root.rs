@@ -11,7 +11,7 @@
 //! out to the host.
 //!
 //! The planner is pure: it sees the rootfs only through a [`RootTree`]. [`LiveTree`] reads the
-//! disk, [`MemTree`] is an in-memory tree for tests, and [`MemTree::record`] snapshots exactly
+//! disk, [`MemTree`] is an in-memory tree for tests, and `MemTree::record` snapshots exactly
 //! what the planner asked of a live tree so later plans need no I/O.
 
 use std::cell::RefCell;
@@ -351,7 +351,7 @@ fn host_join(base: &std::path::Path, path: &GuestPath) -> HostPath {
     HostPath::new(p).expect("base is absolute")
 }
 
-/// An in-memory rootfs: for tests, and as the snapshot [`MemTree::record`] takes.
+/// An in-memory rootfs: for tests, and as the snapshot `MemTree::record` takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemTree {
     base: PathBuf,

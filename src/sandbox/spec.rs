@@ -5,8 +5,9 @@
 //! root, system mounts, workspace, cache, host files, read-only remounts, identity,
 //! environment, namespaces and lifetime, command. bwrap applies mount operations in the order
 //! given, so a later mount shadows an earlier one; the order here is part of the contract and
-//! is tested. [`to_argv`] renders the list; nothing here touches the file system except
-//! through the [`RootTree`] the caller passes in.
+//! is tested. [`bwrap_args`] and [`to_argv`] are pure: they see the rootfs only through the
+//! [`RootTree`] the caller passes in. Only [`SandboxConfig::new`] and
+//! [`Identity::for_current_user`] look at the host, to fill in defaults.
 //!
 //! melange's equivalent is `pkg/container/bubblewrap_runner.go` (semantics section 5.1). The
 //! differences are deliberate and listed in the README: a read-only guest root, a private
