@@ -1,0 +1,51 @@
+//! The bubblewrap sandbox: one plan step becomes one `bwrap` process.
+//!
+//! The module is split by what touches the system:
+//!
+//! | file | owns | I/O |
+//! |---|---|---|
+//! | [`spec`] | [`Arg`], [`SandboxConfig`], [`StepCommand`], [`bwrap_args`], [`to_argv`] | none |
+//! | [`root`] | the guest root: which host entries appear where, and splicing around read-only dirs | only through a [`RootTree`] passed in |
+//! | [`env`](mod@env) | the step environment (semantics 3.8) and the CA-bundle variables | none |
+//! | [`shell`] | the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
+//! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
+//! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
+//! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
+//! | [`sink`] | where output lines go ([`run::VecSink`], [`run::TailSink`]) | none |
+//!
+//! A build uses it like this (error handling elided):
+//!
+//! ```no_run
+//! use melwrap::sandbox::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bwrap = probe::probe()?;                       // once per process
+//! run::install_signal_handlers();
+//! let config = SandboxConfig::new(Rootfs::Host, HostPath::new("/tmp/ws")?);
+//! let sandbox = Sandbox::prepare(config)?;           // reads the rootfs once
+//! let shell = sandbox.shell();
+//! let env = step_environment(&Default::default(), &Default::default(), &sandbox.env_defaults());
+//! let step = StepCommand::script(&shell, GuestPath::new("/home/build")?, "make", env, false);
+//! let argv = to_argv(&sandbox.args(&step));
+//! let mut sink = run::VecSink::default();
+//! let outcome = run::run(&bwrap.path, &argv, &mut sink, run::RunLimits::default())?;
+//! if !outcome.success() { /* report outcome and sink's last lines */ }
+//! # Ok(()) }
+//! ```
+
+pub mod env;
+pub mod prepare;
+pub mod probe;
+pub mod root;
+pub mod run;
+pub mod shell;
+pub mod sink;
+pub mod spec;
+
+pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
+pub use prepare::{Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
+pub use root::{MemTree, RootTree};
+pub use shell::{shell_for, wrap_script};
+pub use spec::{
+    Arg, GuestPath, HostPath, Identity, Namespace, Rootfs, STATUS_FD, SandboxConfig, StepCommand,
+    bwrap_args, display_command, interactive_args, to_argv,
+};

@@ -1,0 +1,255 @@
+//! [`Sandbox`]: a [`SandboxConfig`] checked against the disk, with a snapshot of its rootfs.
+//!
+//! This is the one place the sandbox module reads the rootfs and the host paths a config
+//! names. It happens once per build; every step's arguments are then computed from the
+//! snapshot, without I/O, so all steps see the same guest layout.
+
+use std::fmt;
+use std::path::Path;
+
+use super::env::{CA_BUNDLE_ENV, ca_bundle_env};
+use super::root::{LiveTree, MemTree, Node, RootTree};
+use super::spec::{self, Arg, GuestPath, HostPath, Rootfs, SandboxConfig, StepCommand};
+
+/// A sandbox problem found before anything ran, with the fix. melwrap exits 2 for these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl SandboxError {
+    pub fn new(message: impl Into<String>) -> SandboxError {
+        SandboxError {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> SandboxError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for SandboxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SandboxError {}
+
+/// A checked config and its rootfs snapshot: what a build holds while it runs steps.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    config: SandboxConfig,
+    tree: MemTree,
+    shell: Vec<String>,
+}
+
+impl Sandbox {
+    /// Check that every host path the config names is usable and snapshot the rootfs.
+    pub fn prepare(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        require_dir(&config.workspace, "workspace")?;
+        if let Some(cache) = &config.cache {
+            require_dir(cache, "cache dir")?;
+        }
+        if let Some(ca) = &config.ca_bundle {
+            require_file(ca, "CA bundle")?;
+        }
+        for (src, _) in &config.extra_ro_binds {
+            if fs_err::metadata(src.as_path()).is_err() {
+                return Err(SandboxError::new(format!(
+                    "cannot bind `{src}` into the sandbox: it does not exist"
+                )));
+            }
+        }
+        if let Rootfs::Dir(dir) = &config.rootfs {
+            require_dir(dir, "rootfs")?;
+        }
+        let live = LiveTree::new(&config.rootfs);
+        let tree = MemTree::record(&config.rootfs, &live, &config.mount_requests());
+        if let Rootfs::Dir(dir) = &config.rootfs
+            && !has_sh(&live)
+        {
+            return Err(SandboxError::new(format!(
+                "rootfs `{dir}` has no /bin/sh to run steps with"
+            ))
+            .hint(
+                "point --rootfs at an extracted root filesystem (for example an Alpine \
+                 minirootfs or a Wolfi image) that contains a shell at /bin/sh",
+            ));
+        }
+        let shell = super::shell::shell_for(&config.rootfs);
+        Ok(Sandbox {
+            config,
+            tree,
+            shell,
+        })
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The shell prefix steps run with (see [`super::shell_for`]), ending in `-c`.
+    pub fn shell(&self) -> Vec<String> {
+        self.shell.clone()
+    }
+
+    /// melwrap's environment defaults for every step: the CA variables when a CA bundle is
+    /// configured. Pass them to [`super::step_environment`] as `defaults`.
+    pub fn env_defaults(&self) -> Vec<(String, String)> {
+        if self.config.ca_bundle.is_some() {
+            ca_bundle_env()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The rootfs snapshot, for [`spec::bwrap_args`].
+    pub fn tree(&self) -> &dyn RootTree {
+        &self.tree
+    }
+
+    /// The bwrap arguments for one step.
+    pub fn args(&self, cmd: &StepCommand) -> Vec<Arg> {
+        spec::bwrap_args(&self.config, &self.tree, cmd)
+    }
+
+    /// The bwrap arguments for a debug shell after `failed` (see [`spec::interactive_args`]).
+    pub fn interactive_args(&self, failed: &StepCommand, term: Option<&str>) -> Vec<Arg> {
+        spec::interactive_args(&self.config, &self.tree, &self.shell, failed, term)
+    }
+}
+
+fn require_dir(path: &HostPath, what: &str) -> Result<(), SandboxError> {
+    match fs_err::metadata(path.as_path()) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(SandboxError::new(format!(
+            "{what} `{path}` is not a directory"
+        ))),
+        Err(e) => Err(SandboxError::new(format!(
+            "{what} `{path}` is not usable: {e}"
+        ))),
+    }
+}
+
+fn require_file(path: &HostPath, what: &str) -> Result<(), SandboxError> {
+    match fs_err::metadata(path.as_path()) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(SandboxError::new(format!("{what} `{path}` is not a file"))),
+        Err(e) => Err(SandboxError::new(format!(
+            "{what} `{path}` is not usable: {e}"
+        ))),
+    }
+}
+
+/// Does the rootfs have `/bin/sh` (through its own symlinks, as the guest would see it)?
+fn has_sh(tree: &dyn RootTree) -> bool {
+    let sh = GuestPath::new("/bin/sh").expect("absolute");
+    super::root::resolve(tree, &sh).node == Node::File
+}
+
+/// The host file to show at `/etc/resolv.conf`: the real path behind the host's
+/// `/etc/resolv.conf` (often a symlink into `/run`), or `None` when there is none.
+pub fn host_resolv_conf() -> Option<HostPath> {
+    let real = fs_err::canonicalize("/etc/resolv.conf").ok()?;
+    if real.is_file() {
+        HostPath::new(real).ok()
+    } else {
+        None
+    }
+}
+
+/// The CA bundle for a build: `flag` (`--ca-bundle FILE`), else `$MELWRAP_CA_BUNDLE`, else
+/// none. The file must exist; its real path is returned. A CA bundle is never picked up from
+/// the host's own TLS settings (`SSL_CERT_FILE` and friends) without being asked for.
+pub fn resolve_ca_bundle(flag: Option<&Path>) -> Result<Option<HostPath>, SandboxError> {
+    let from_env = std::env::var_os(CA_BUNDLE_ENV).filter(|v| !v.is_empty());
+    let (path, source) = match (flag, &from_env) {
+        (Some(p), _) => (p.to_path_buf(), "--ca-bundle"),
+        (None, Some(v)) => (v.into(), CA_BUNDLE_ENV),
+        (None, None) => return Ok(None),
+    };
+    let real = fs_err::canonicalize(&path).map_err(|e| {
+        SandboxError::new(format!("{source}: cannot use `{}`: {e}", path.display())).hint(
+            "give the PEM file of CA certificates your TLS-intercepting proxy uses, \
+             for example /etc/ssl/certs/ca-certificates.crt",
+        )
+    })?;
+    if !real.is_file() {
+        return Err(SandboxError::new(format!(
+            "{source}: `{}` is not a file",
+            path.display()
+        )));
+    }
+    Ok(Some(
+        HostPath::new(real).expect("canonical paths are absolute"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::spec::Identity;
+
+    fn config(rootfs: Rootfs, ws: &Path) -> SandboxConfig {
+        let mut c = SandboxConfig::new(rootfs, HostPath::new(ws).unwrap());
+        c.identity = Identity::Build {
+            uid: 1000,
+            gid: 1000,
+        };
+        c
+    }
+
+    #[test]
+    fn missing_workspace_is_an_error() {
+        let err = Sandbox::prepare(config(Rootfs::Host, Path::new("/nonexistent/ws")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workspace `/nonexistent/ws`"), "{err}");
+    }
+
+    #[test]
+    fn rootfs_without_sh_is_an_error_with_a_hint() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let rootfs = Rootfs::Dir(HostPath::new(root.path()).unwrap());
+        let err = Sandbox::prepare(config(rootfs, ws.path())).unwrap_err();
+        assert!(err.message.contains("no /bin/sh"), "{err}");
+        assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn rootfs_sh_through_merged_usr_symlinks() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(root.path().join("usr/bin")).unwrap();
+        fs_err::write(root.path().join("usr/bin/busybox"), "").unwrap();
+        std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/busybox", root.path().join("usr/bin/sh")).unwrap();
+        let rootfs = Rootfs::Dir(HostPath::new(root.path()).unwrap());
+        let sandbox = Sandbox::prepare(config(rootfs, ws.path())).unwrap();
+        assert_eq!(sandbox.shell(), ["/bin/sh", "-c"]);
+    }
+
+    #[test]
+    fn ca_bundle_must_exist_and_env_defaults_follow_it() {
+        let ws = tempfile::tempdir().unwrap();
+        let err = resolve_ca_bundle(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(err.message.starts_with("--ca-bundle"), "{err}");
+        let ca = ws.path().join("ca.pem");
+        fs_err::write(&ca, "pem").unwrap();
+        let found = resolve_ca_bundle(Some(&ca)).unwrap().unwrap();
+        let mut c = config(Rootfs::Host, ws.path());
+        c.ca_bundle = Some(found);
+        let sandbox = Sandbox::prepare(c).unwrap();
+        assert_eq!(sandbox.env_defaults(), ca_bundle_env());
+    }
+}

@@ -1,0 +1,106 @@
+//! The shell that runs a step, and the wrapper melange puts around every `runs:` script.
+//!
+//! melange runs each step as `/bin/sh -c SCRIPT` with the guest's `/bin/sh`, busybox ash on
+//! Wolfi (`pkg/build/pipeline.go`, semantics 3.6). Real configs are written for ash: they use
+//! `[ "$a" == "$b" ]` and the wrapper itself uses `set -o pipefail`, both of which Debian's
+//! dash rejects. So with [`Rootfs::Host`], melwrap runs steps with the host's bash when it has
+//! one (bash accepts everything ash does that configs rely on), then busybox's ash, and only
+//! then the host's `/bin/sh`. With [`Rootfs::Dir`] the rootfs's own `/bin/sh` runs them, as in
+//! melange.
+
+use std::path::Path;
+
+use super::spec::{GuestPath, Rootfs};
+
+/// The command prefix that runs a script, ending in `-c` (the script comes next).
+///
+/// Host rootfs: `/bin/bash -c` if `/bin/bash` exists, else `/bin/busybox sh -c` or
+/// `/usr/bin/busybox sh -c`, else `/bin/sh -c`. Directory rootfs: `/bin/sh -c`.
+pub fn shell_for(rootfs: &Rootfs) -> Vec<String> {
+    match rootfs {
+        Rootfs::Host => host_shell(Path::new("/")),
+        Rootfs::Dir(_) => vec!["/bin/sh".into(), "-c".into()],
+    }
+}
+
+/// [`shell_for`] for a host whose `/` is at `root` (a parameter so tests can use a fake root).
+pub(crate) fn host_shell(root: &Path) -> Vec<String> {
+    let exists = |p: &str| root.join(p.trim_start_matches('/')).is_file();
+    if exists("/bin/bash") {
+        return vec!["/bin/bash".into(), "-c".into()];
+    }
+    for busybox in ["/bin/busybox", "/usr/bin/busybox"] {
+        if exists(busybox) {
+            return vec![busybox.into(), "sh".into(), "-c".into()];
+        }
+    }
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+/// A string as one shell word in single quotes, safe in any POSIX shell.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// melange's wrapper around a step's script (semantics 3.6, exact): stop on the first failing
+/// command and on failures inside pipelines, create and enter the working directory, run the
+/// script, then `exit 0`. `debug` adds `-x` (melange `--debug`).
+pub fn wrap_script(workdir: &GuestPath, script: &str, debug: bool) -> String {
+    let wd = quote(workdir.as_str());
+    let flags = if debug { "-exo" } else { "-eo" };
+    let mut out = format!("set {flags} pipefail\n[ -d {wd} ] || mkdir -p {wd}\ncd {wd}\n");
+    out.push_str(script);
+    if !script.is_empty() && !script.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("exit 0");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_is_melanges() {
+        let wd = GuestPath::new("/home/build/src").unwrap();
+        assert_eq!(
+            wrap_script(&wd, "make\nmake install", false),
+            "set -eo pipefail\n\
+             [ -d '/home/build/src' ] || mkdir -p '/home/build/src'\n\
+             cd '/home/build/src'\n\
+             make\nmake install\n\
+             exit 0"
+        );
+        assert!(wrap_script(&wd, "true\n", true).starts_with("set -exo pipefail\n"));
+        assert!(wrap_script(&wd, "", false).ends_with("cd '/home/build/src'\nexit 0"));
+    }
+
+    #[test]
+    fn workdir_is_quoted() {
+        let wd = GuestPath::new("/home/build/it's here").unwrap();
+        let s = wrap_script(&wd, "", false);
+        assert!(s.contains(r"cd '/home/build/it'\''s here'"), "{s}");
+    }
+
+    #[test]
+    fn host_shell_prefers_bash_then_busybox() {
+        let root = tempfile::tempdir().unwrap();
+        let mk = |p: &str| {
+            let p = root.path().join(p);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(p, "").unwrap();
+        };
+        assert_eq!(host_shell(root.path()), ["/bin/sh", "-c"]);
+        mk("usr/bin/busybox");
+        assert_eq!(host_shell(root.path()), ["/usr/bin/busybox", "sh", "-c"]);
+        mk("bin/bash");
+        assert_eq!(host_shell(root.path()), ["/bin/bash", "-c"]);
+        assert_eq!(
+            shell_for(&Rootfs::Dir(
+                super::super::HostPath::new("/nonexistent").unwrap()
+            )),
+            ["/bin/sh", "-c"]
+        );
+    }
+}
