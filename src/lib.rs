@@ -15,3 +15,4 @@ pub mod compile;
 pub mod config;
 pub mod diag;
 pub mod pipelines;
+pub mod subst;
