@@ -399,11 +399,8 @@ impl Walker<'_, '_> {
             let value = self.sub(&trail, &format!("environment.{k}"), v, &scope);
             env.insert(k.clone(), value);
         }
-        let name = if p.name.is_empty() {
-            String::new()
-        } else {
-            self.sub(&caller_trail, "name", &p.name, &scope)
-        };
+        // melange never substitutes `name` at compile time; a label must not fail the build.
+        let name = subst::substitute_lenient(&p.name, &scope);
 
         let active = parent.active && runs_if;
         if active {

@@ -201,6 +201,34 @@ pub fn substitute(text: &str, lookup: &dyn Lookup) -> Result<String, SubstErrors
     }
 }
 
+/// Like [`substitute`], but a reference that cannot be resolved is kept as written. Only for
+/// text that is a label, never run: step `name`s, which melange does not substitute at compile
+/// time at all (so Wolfi's `name: pip build ${{inputs.python}}` must not fail).
+pub fn substitute_lenient(text: &str, lookup: &dyn Lookup) -> String {
+    if !text.contains("${{") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find("${{") {
+        let start = rest + found;
+        out.push_str(&text[rest..start]);
+        match reference(text, start, lookup) {
+            Ok((value, end)) => {
+                out.push_str(&value);
+                rest = end;
+            }
+            Err((_, resume)) => {
+                let resume = resume.max(start + 3);
+                out.push_str(&text[start..resume]);
+                rest = resume;
+            }
+        }
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
 /// Resolve the reference that starts at `start` (the `$` of `${{`). Returns the value and the
 /// offset after the closing `}}`, or the error and the offset to resume scanning from.
 pub(crate) fn reference(
@@ -322,6 +350,15 @@ mod tests {
         ));
         // No escape: `$${{` is still a reference.
         assert!(substitute("$${{x}}", &m).is_err());
+    }
+
+    #[test]
+    fn lenient_keeps_what_it_cannot_resolve() {
+        let m = map(&[("a", "1")]);
+        assert_eq!(
+            substitute_lenient("x ${{a}} ${{inputs.python}} ${{ a", &m),
+            "x 1 ${{inputs.python}} ${{ a"
+        );
     }
 
     #[test]
