@@ -71,17 +71,15 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let arch = match &args.arch {
         Some(a) => a.clone(),
-        None => Arch::host()
-            .map(|a| a.apk.to_string())
-            .ok_or_else(|| {
-                StatusError(
-                    ExitStatus::BadInput,
-                    format!(
-                        "this machine's architecture `{}` is not one melange builds for; pass `--arch`",
-                        std::env::consts::ARCH
-                    ),
-                )
-            })?,
+        None => Arch::host().map(|a| a.apk.to_string()).ok_or_else(|| {
+            StatusError(
+                ExitStatus::BadInput,
+                format!(
+                    "this machine's architecture `{}` is not one melange builds for; pass `--arch`",
+                    std::env::consts::ARCH
+                ),
+            )
+        })?,
     };
     let opts = CompileOptions {
         arch,
@@ -120,7 +118,10 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     if failed > 0 {
         return Err(StatusError(
             ExitStatus::BadInput,
-            format!("{failed} of {} configs failed to compile", args.configs.len()),
+            format!(
+                "{failed} of {} configs failed to compile",
+                args.configs.len()
+            ),
         )
         .into());
     }

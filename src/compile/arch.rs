@@ -41,8 +41,22 @@ pub const ALL: &[Arch] = &[
     arch("aarch64", "arm64", "aarch64", "unknown", "aarch64", false),
     arch("armhf", "arm/v6", "arm", "unknown", "armv6", true),
     arch("armv7", "arm/v7", "armv7l", "unknown", "armv7", true),
-    arch("loongarch64", "loong64", "loong64", "unknown", "loong64", false),
-    arch("ppc64le", "ppc64le", "powerpc64le", "unknown", "powerpc64le", false),
+    arch(
+        "loongarch64",
+        "loong64",
+        "loong64",
+        "unknown",
+        "loong64",
+        false,
+    ),
+    arch(
+        "ppc64le",
+        "ppc64le",
+        "powerpc64le",
+        "unknown",
+        "powerpc64le",
+        false,
+    ),
     arch("riscv64", "riscv64", "riscv64", "unknown", "riscv64", false),
     arch("s390x", "s390x", "s390x", "ibm", "s390x", false),
 ];
@@ -51,9 +65,7 @@ impl Arch {
     /// Parse an apk or OCI name (`x86_64`, `amd64`, `aarch64`, `arm64`, `armhf`, `arm/v7`, ...).
     /// Unlike apko, an unknown name is refused instead of passed through.
     pub fn parse(name: &str) -> Option<Arch> {
-        ALL.iter()
-            .find(|a| a.apk == name || a.oci == name)
-            .copied()
+        ALL.iter().find(|a| a.apk == name || a.oci == name).copied()
     }
 
     /// The architecture melwrap itself runs on.
@@ -116,7 +128,10 @@ mod tests {
         };
         assert_eq!(
             t("x86_64"),
-            ("x86_64-pc-linux-gnu".into(), "x86_64-unknown-linux-musl".into())
+            (
+                "x86_64-pc-linux-gnu".into(),
+                "x86_64-unknown-linux-musl".into()
+            )
         );
         assert_eq!(
             t("aarch64"),

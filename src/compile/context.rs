@@ -355,7 +355,9 @@ mod tests {
     #[test]
     fn finds_var_references_bare_and_in_expressions() {
         assert_eq!(
-            referenced_vars("${{vars.a}}-${{ vars.b-c == 'x' && vars.d || '' }} vars.e ${{xvars.f}}"),
+            referenced_vars(
+                "${{vars.a}}-${{ vars.b-c == 'x' && vars.d || '' }} vars.e ${{xvars.f}}"
+            ),
             vec!["a", "b-c", "d"]
         );
     }

@@ -25,7 +25,10 @@ pub fn build_environment(
     source_date_epoch: u64,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    env.insert("SOURCE_DATE_EPOCH".to_string(), source_date_epoch.to_string());
+    env.insert(
+        "SOURCE_DATE_EPOCH".to_string(),
+        source_date_epoch.to_string(),
+    );
     for file in env_files.iter().rev() {
         env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
     }

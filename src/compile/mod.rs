@@ -98,7 +98,8 @@ pub fn compile(
 
     let mut packages = Vec::new();
     let mut tests = Vec::new();
-    let (steps, needs) = steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
+    let (steps, needs) =
+        steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
     packages.push(PackagePlan {
         name: config.package.name.clone(),
         destdir: format!("{}/{}", context::OUTDIR, config.package.name),
@@ -106,7 +107,15 @@ pub fn compile(
         needs,
     });
     if let Some(test) = &config.test {
-        tests.push(steps::compile_test(&mut sink, loaded, lib, &root, test, &config.package.name, "test"));
+        tests.push(steps::compile_test(
+            &mut sink,
+            loaded,
+            lib,
+            &root,
+            test,
+            &config.package.name,
+            "test",
+        ));
     }
     for sub in &ctx.subpackages {
         let scope = context::subpackage_scope(&root, sub);
@@ -118,10 +127,24 @@ pub fn compile(
                 true
             }
         };
-        let (steps, needs) =
-            steps::compile_list(&mut sink, loaded, lib, &scope, &sub.sub.pipeline, &format!("{base}.pipeline"));
+        let (steps, needs) = steps::compile_list(
+            &mut sink,
+            loaded,
+            lib,
+            &scope,
+            &sub.sub.pipeline,
+            &format!("{base}.pipeline"),
+        );
         let test = sub.sub.test.as_ref().map(|t| {
-            steps::compile_test(&mut sink, loaded, lib, &scope, t, &sub.name, &format!("{base}.test"))
+            steps::compile_test(
+                &mut sink,
+                loaded,
+                lib,
+                &scope,
+                t,
+                &sub.name,
+                &format!("{base}.test"),
+            )
         });
         if keep {
             packages.push(PackagePlan {

@@ -123,7 +123,11 @@ pub(super) fn compile_list(
         w.step(step, &trail, &parent);
     }
     let mut seen = HashSet::new();
-    let needs = w.needs.into_iter().filter(|n| seen.insert(n.clone())).collect();
+    let needs = w
+        .needs
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect();
     (w.steps, needs)
 }
 
@@ -156,10 +160,7 @@ pub(super) fn compile_test(
     for (i, p) in test.environment.contents.packages.iter().enumerate() {
         match subst::substitute(p, scope) {
             Ok(v) => packages.push(v),
-            Err(e) => sink.subst(
-                &format!("{base}.environment.contents.packages[{i}]"),
-                &e,
-            ),
+            Err(e) => sink.subst(&format!("{base}.environment.contents.packages[{i}]"), &e),
         }
     }
     packages.push(name.to_string());
@@ -274,9 +275,9 @@ impl Walker<'_, '_> {
                 Ok(def) => def,
                 Err(e) => {
                     let hint = match &e {
-                        crate::pipelines::ResolveError::NotFound { .. } => Some(
-                            "add the directory holding it with `--pipeline-dir`".to_string(),
-                        ),
+                        crate::pipelines::ResolveError::NotFound { .. } => {
+                            Some("add the directory holding it with `--pipeline-dir`".to_string())
+                        }
                         _ => None,
                     };
                     self.err(&trail, "uses", e.to_string(), hint);
@@ -285,10 +286,13 @@ impl Walker<'_, '_> {
             };
             for k in step.with.keys() {
                 if !def.pipeline.inputs.contains_key(k) {
-                    let declared: Vec<&str> = def.pipeline.inputs.keys().map(String::as_str).collect();
+                    let declared: Vec<&str> =
+                        def.pipeline.inputs.keys().map(String::as_str).collect();
                     let hint = match crate::diag::did_you_mean(k, declared.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if declared.is_empty() => format!("`{}` declares no inputs", step.uses),
+                        None if declared.is_empty() => {
+                            format!("`{}` declares no inputs", step.uses)
+                        }
                         None => format!("`{}` declares: {}", step.uses, declared.join(", ")),
                     };
                     self.err(
@@ -351,7 +355,11 @@ impl Walker<'_, '_> {
             scope.set(format!("inputs.{k}"), v);
         }
         for (k, input) in &p.inputs {
-            let value = scope.own().get(&format!("inputs.{k}")).cloned().unwrap_or_default();
+            let value = scope
+                .own()
+                .get(&format!("inputs.{k}"))
+                .cloned()
+                .unwrap_or_default();
             if let Some((_, len)) = HEX_INPUTS.iter().find(|(n, _)| n == k)
                 && !value.is_empty()
                 && (value.len() != *len || !value.bytes().all(|c| c.is_ascii_hexdigit()))
@@ -408,7 +416,11 @@ impl Walker<'_, '_> {
                 name
             } else if let Some(u) = &uses_name {
                 u.clone()
-            } else if let Some(l) = script.lines().map(str::trim).find(|l| !l.is_empty()) {
+            } else if let Some(l) = script
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+            {
                 l.to_string()
             } else if let Some(u) = chain.last() {
                 u.clone()

@@ -190,7 +190,11 @@ impl Parser<'_, '_> {
                 }
             };
         }
-        let word: String = self.rest().chars().take_while(|c| !c.is_whitespace()).collect();
+        let word: String = self
+            .rest()
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
         Err(self.syntax(
             format!("`{word}` is not a value"),
             Some(format!(
@@ -249,9 +253,13 @@ mod tests {
 
     #[test]
     fn escapes_follow_melange() {
-        assert!(eval(r"'a\nb' == 'a
-b'")
-        .unwrap());
+        assert!(
+            eval(
+                r"'a\nb' == 'a
+b'"
+            )
+            .unwrap()
+        );
         assert!(eval(r"'a\tb' == 'a	b'").unwrap());
         // Unknown escapes are kept as written.
         assert!(eval(r"'a\qb' == 'a\\qb'").unwrap());

@@ -299,7 +299,9 @@ mod tests {
             SubstError::Expression { .. }
         ));
         assert!(matches!(
-            substitute("${{ range.key == 'x' && ('a' }}", &m).unwrap_err().0[0],
+            substitute("${{ range.key == 'x' && ('a' }}", &m)
+                .unwrap_err()
+                .0[0],
             SubstError::Expression { .. }
         ));
     }

@@ -305,7 +305,10 @@ mod tests {
             substitute("${{package.name}}-${{ vars.x }}/${{\tvars.x\n}}", &m).unwrap(),
             "hello-1.2/1.2"
         );
-        assert_eq!(substitute("no refs $x {{y}}", &m).unwrap(), "no refs $x {{y}}");
+        assert_eq!(
+            substitute("no refs $x {{y}}", &m).unwrap(),
+            "no refs $x {{y}}"
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use regex::Regex;
 /// Replace every match of `pattern` in `input` with the expanded `replacement`.
 pub fn replace_all(input: &str, pattern: &str, replacement: &str) -> Result<String, String> {
     let re = Regex::new(pattern).map_err(|e| {
-        format!("`match` is not a valid regular expression: {}", first_line(&e))
+        format!(
+            "`match` is not a valid regular expression: {}",
+            first_line(&e)
+        )
     })?;
     Ok(re.replace_all(input, replacement).into_owned())
 }
@@ -41,7 +44,12 @@ mod tests {
             "1"
         );
         assert_eq!(
-            replace_all("2024.1.05", r"^(\d{4})\.(\d{1})\.(\d{2})", "${1}.0${2}.${3}").unwrap(),
+            replace_all(
+                "2024.1.05",
+                r"^(\d{4})\.(\d{1})\.(\d{2})",
+                "${1}.0${2}.${3}"
+            )
+            .unwrap(),
             "2024.01.05"
         );
         // `$1_` names the group `1_`, which does not exist: empty, as in Go.
