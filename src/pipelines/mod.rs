@@ -256,12 +256,40 @@ fn strip_unknown(value: serde_yaml::Value) -> serde_yaml::Value {
                 }
                 other => other,
             }
-        } else {
+        } else if key == "assertions" {
             v
+        } else {
+            stringify_scalars(v)
         };
         out.insert(k, v);
     }
     serde_yaml::Value::Mapping(out)
+}
+
+/// melange decodes definition fields as strings, so `default: true` or `default: 5` is the
+/// text `true` / `5`. Turn such scalars into strings (except `required`, a real boolean).
+fn stringify_scalars(value: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    match value {
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = if k.as_str() == Some("required") {
+                        v
+                    } else {
+                        stringify_scalars(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Sequence(items) => {
+            Value::Sequence(items.into_iter().map(stringify_scalars).collect())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +328,19 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn non_string_scalars_in_definitions_are_text() {
+        let p = parse_definition(
+            "inputs:\n  a:\n    default: true\n    required: false\n  b:\n    default: 5\nassertions:\n  required-steps: 1\npipeline:\n  - with:\n      x: false\n",
+        )
+        .unwrap();
+        assert_eq!(p.inputs["a"].default, "true");
+        assert!(!p.inputs["a"].required);
+        assert_eq!(p.inputs["b"].default, "5");
+        assert_eq!(p.assertions.unwrap().required_steps, 1);
+        assert_eq!(p.pipeline[0].with["x"], "false");
     }
 
     #[test]
