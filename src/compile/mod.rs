@@ -228,3 +228,44 @@ impl Sink<'_> {
         self.error(field, e.to_string(), e.hint());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn compile_text(text: &str, opts: &CompileOptions) -> Result<Plan, Diagnostics> {
+        let loaded = crate::config::load_str(Path::new("t.yaml"), text).unwrap();
+        compile(&loaded, &Library::new(vec![]), opts)
+    }
+
+    const HEAD: &str = "package:\n  name: p\n  version: '1'\n  epoch: 0\n";
+
+    #[test]
+    fn skipped_steps_are_still_checked() {
+        // melange compiles every step, whatever its `if:`; so does melwrap.
+        let text = format!(
+            "{HEAD}pipeline:\n  - if: ${{{{build.arch}}}} == 'aarch64'\n    runs: echo ${{{{vars.nope}}}}\n"
+        );
+        let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
+        assert_eq!(err.0[0].field.as_deref(), Some("pipeline[0].runs"));
+        assert_eq!(err.0[0].file, Path::new("t.yaml"));
+    }
+
+    #[test]
+    fn env_files_sit_under_the_config_environment() {
+        let text =
+            format!("{HEAD}environment:\n  environment:\n    A: yaml\npipeline:\n  - runs: x\n");
+        let mut opts = CompileOptions::for_arch("aarch64");
+        opts.env_files = vec![BTreeMap::from([
+            ("A".to_string(), "file".to_string()),
+            ("B".to_string(), "file".to_string()),
+        ])];
+        opts.source_date_epoch = 42;
+        let plan = compile_text(&text, &opts).unwrap();
+        assert_eq!(plan.arch, "aarch64");
+        assert_eq!(plan.environment["A"], "yaml");
+        assert_eq!(plan.environment["B"], "file");
+        assert_eq!(plan.environment["SOURCE_DATE_EPOCH"], "42");
+    }
+}
