@@ -16,9 +16,7 @@ pub mod compile;
 pub mod config;
 pub mod diag;
 pub mod pipelines;
-<<<<<<< HEAD
 pub mod printer;
-pub mod workspace;
-=======
 pub mod sandbox;
->>>>>>> wt-sandbox
+pub mod subst;
+pub mod workspace;

@@ -1,6 +1,271 @@
 //! Config → Plan: substitutions, `uses:` expansion, `if:` evaluation, inheritance of working
 //! directory and environment. The [`plan`] types are what the runner consumes.
+//!
+//! Order of work follows melange's `Build.Compile` (`pkg/build/compile.go`): the substitution
+//! map (`context`), the main pipeline, each subpackage's pipeline (including subpackages whose
+//! `if:` is false: they are checked, then left out), then the tests. Every problem found is
+//! reported, not only the first, each with the build file, line and field path.
 
+pub mod arch;
+pub mod context;
+pub mod env;
 pub mod plan;
+mod steps;
 
-pub use plan::{Origin, PackagePlan, Plan, Step};
+use std::collections::BTreeMap;
+
+use crate::config::LoadedConfig;
+use crate::diag::{Diagnostic, Diagnostics, Position};
+use crate::pipelines::Library;
+use crate::subst::{self, Scope, SubstErrors};
+
+pub use arch::Arch;
+pub use env::build_environment;
+pub use plan::{Origin, PackagePlan, Plan, Step, TestPlan};
+
+/// What a compile needs besides the config and the pipeline library.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Target architecture, apk (`x86_64`) or OCI (`amd64`) spelling.
+    pub arch: String,
+    /// `--var k=v`: override or add `vars` (applied after build options).
+    pub vars: BTreeMap<String, String>,
+    /// `--build-option NAME`: enabled `options:` entries, in order.
+    pub build_options: Vec<String>,
+    /// `SOURCE_DATE_EPOCH` for the plan environment (melange's default is 0).
+    pub source_date_epoch: u64,
+    /// Parsed `--env-file` maps in command-line order (an earlier file wins over a later one).
+    pub env_files: Vec<BTreeMap<String, String>>,
+    /// libc flavour of `host.triplet.*` (`gnu` when empty), melange's
+    /// `--override-host-triplet-libc-substitution-flavor`.
+    pub host_libc: String,
+}
+
+impl CompileOptions {
+    /// Options for `arch` with everything else at its default.
+    pub fn for_arch(arch: &str) -> Self {
+        CompileOptions {
+            arch: arch.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Compile a loaded build file into the plan for one architecture.
+pub fn compile(
+    loaded: &LoadedConfig,
+    lib: &Library,
+    opts: &CompileOptions,
+) -> Result<Plan, Diagnostics> {
+    let mut sink = Sink {
+        loaded,
+        errors: Vec::new(),
+    };
+    let config = &loaded.config;
+    let Some(arch) = Arch::parse(&opts.arch) else {
+        sink.errors.push(
+            Diagnostic::new(
+                &loaded.path,
+                format!("unknown architecture `{}`", opts.arch),
+            )
+            .hint(format!("use one of: {}", arch::names().join(", "))),
+        );
+        return Err(Diagnostics(sink.errors));
+    };
+    for name in &opts.build_options {
+        if !config.options.contains_key(name) {
+            let declared: Vec<&str> = config.options.keys().map(String::as_str).collect();
+            let hint = match crate::diag::did_you_mean(name, declared.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if declared.is_empty() => "this config declares no `options:`".into(),
+                None => format!("declared options: {}", declared.join(", ")),
+            };
+            sink.error(
+                "options",
+                format!("build option `{name}` is not declared in `options:`"),
+                Some(hint),
+            );
+        }
+    }
+    if !sink.errors.is_empty() {
+        return Err(Diagnostics(sink.errors));
+    }
+
+    let Some(ctx) = context::build(config, opts, arch, &mut sink) else {
+        return Err(Diagnostics(sink.errors));
+    };
+    let root = Scope::new(ctx.map);
+
+    let mut packages = Vec::new();
+    let mut tests = Vec::new();
+    let (steps, needs) =
+        steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
+    packages.push(PackagePlan {
+        name: config.package.name.clone(),
+        destdir: format!("{}/{}", context::OUTDIR, config.package.name),
+        steps,
+        needs,
+    });
+    if let Some(test) = &config.test {
+        tests.push(steps::compile_test(
+            &mut sink,
+            loaded,
+            lib,
+            &root,
+            test,
+            &config.package.name,
+            "test",
+        ));
+    }
+    for sub in &ctx.subpackages {
+        let scope = context::subpackage_scope(&root, sub);
+        let base = format!("subpackages[{}]", sub.index);
+        let keep = match subst::cond::evaluate(&sub.sub.if_, &scope) {
+            Ok(b) => b,
+            Err(e) => {
+                sink.error(&format!("{base}.if"), format!("in `if:`: {e}"), e.hint());
+                true
+            }
+        };
+        let (steps, needs) = steps::compile_list(
+            &mut sink,
+            loaded,
+            lib,
+            &scope,
+            &sub.sub.pipeline,
+            &format!("{base}.pipeline"),
+        );
+        let test = sub.sub.test.as_ref().map(|t| {
+            steps::compile_test(
+                &mut sink,
+                loaded,
+                lib,
+                &scope,
+                t,
+                &sub.name,
+                &format!("{base}.test"),
+            )
+        });
+        if keep {
+            packages.push(PackagePlan {
+                name: sub.name.clone(),
+                destdir: format!("{}/{}", context::OUTDIR, sub.name),
+                steps,
+                needs,
+            });
+            tests.extend(test);
+        }
+    }
+
+    let yaml_env = substitute_map(
+        &mut sink,
+        &root,
+        &config.environment.environment,
+        "environment.environment",
+    );
+    let environment = build_environment(&yaml_env, &opts.env_files, opts.source_date_epoch);
+
+    if !sink.errors.is_empty() {
+        return Err(Diagnostics(sink.errors));
+    }
+    Ok(Plan {
+        arch: arch.apk.to_string(),
+        environment,
+        packages,
+        tests,
+    })
+}
+
+/// Substitute every value of a map; errors name `field.<key>`.
+pub(crate) fn substitute_map(
+    sink: &mut Sink,
+    scope: &dyn subst::Lookup,
+    map: &BTreeMap<String, String>,
+    field: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        match subst::substitute(v, scope) {
+            Ok(s) => {
+                out.insert(k.clone(), s);
+            }
+            Err(e) => sink.subst(&format!("{field}.{k}"), &e),
+        }
+    }
+    out
+}
+
+/// Collects located diagnostics for one build file.
+pub(crate) struct Sink<'a> {
+    loaded: &'a LoadedConfig,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    /// The position of `field`, or of the nearest enclosing field the loader knows.
+    pub fn position(&self, field: &str) -> Option<Position> {
+        let mut path = field;
+        loop {
+            if let Some(p) = self.loaded.spans.position(path) {
+                return Some(p);
+            }
+            let cut = path.rfind(['.', '['])?;
+            path = &path[..cut];
+        }
+    }
+
+    /// Record an error about `field` of the build file.
+    pub fn error(&mut self, field: &str, message: impl Into<String>, hint: Option<String>) {
+        let mut d = Diagnostic::new(&self.loaded.path, message)
+            .at(self.position(field))
+            .field(field);
+        d.hint = hint;
+        self.errors.push(d);
+    }
+
+    /// Record a substitution failure in `field`.
+    pub fn subst(&mut self, field: &str, e: &SubstErrors) {
+        self.error(field, e.to_string(), e.hint());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn compile_text(text: &str, opts: &CompileOptions) -> Result<Plan, Diagnostics> {
+        let loaded = crate::config::load_str(Path::new("t.yaml"), text).unwrap();
+        compile(&loaded, &Library::new(vec![]), opts)
+    }
+
+    const HEAD: &str = "package:\n  name: p\n  version: '1'\n  epoch: 0\n";
+
+    #[test]
+    fn skipped_steps_are_still_checked() {
+        // melange compiles every step, whatever its `if:`; so does melwrap.
+        let text = format!(
+            "{HEAD}pipeline:\n  - if: ${{{{build.arch}}}} == 'aarch64'\n    runs: echo ${{{{vars.nope}}}}\n"
+        );
+        let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
+        assert_eq!(err.0[0].field.as_deref(), Some("pipeline[0].runs"));
+        assert_eq!(err.0[0].file, Path::new("t.yaml"));
+    }
+
+    #[test]
+    fn env_files_sit_under_the_config_environment() {
+        let text =
+            format!("{HEAD}environment:\n  environment:\n    A: yaml\npipeline:\n  - runs: x\n");
+        let mut opts = CompileOptions::for_arch("aarch64");
+        opts.env_files = vec![BTreeMap::from([
+            ("A".to_string(), "file".to_string()),
+            ("B".to_string(), "file".to_string()),
+        ])];
+        opts.source_date_epoch = 42;
+        let plan = compile_text(&text, &opts).unwrap();
+        assert_eq!(plan.arch, "aarch64");
+        assert_eq!(plan.environment["A"], "yaml");
+        assert_eq!(plan.environment["B"], "file");
+        assert_eq!(plan.environment["SOURCE_DATE_EPOCH"], "42");
+    }
+}

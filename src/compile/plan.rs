@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// Where a step came from: the build file (or pipeline definition) and its line.
+/// Where a step came from: the build file and the line of the step (for a step that comes from
+/// a `uses:` definition, the line of the `uses:` step in the build file). Line 0 when unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Origin {
     pub file: PathBuf,
@@ -32,6 +33,24 @@ pub struct Plan {
     /// Main package first, then subpackages in YAML order (range expansions in place).
     /// Subpackages whose `if:` is false are left out.
     pub packages: Vec<PackagePlan>,
+    /// The `test:` pipelines: the main package's first, then each kept subpackage's, in order.
+    /// `melwrap build` does not run them; they are compiled (and checked) all the same.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestPlan>,
+}
+
+/// The compiled `test:` of one package.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestPlan {
+    /// The package under test.
+    pub name: String,
+    /// `test.environment.environment`, substituted (melange applies no defaults here).
+    pub environment: BTreeMap<String, String>,
+    /// Packages for the test guest: `test.environment.contents.packages`, the package under
+    /// test and the `needs` of the test steps that run, sorted and de-duplicated as melange does.
+    pub packages: Vec<String>,
+    /// Steps in execution order, as for a build package.
+    pub steps: Vec<Step>,
 }
 
 /// One package (main or subpackage) and its steps.
@@ -42,6 +61,10 @@ pub struct PackagePlan {
     pub destdir: String,
     /// Steps in execution order, parents before their children (a depth-first flattening).
     pub steps: Vec<Step>,
+    /// Packages the steps that run declare with `needs:` (after substitution), first use first,
+    /// without repeats. For information: melange adds them to the build guest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
 }
 
 /// One sandbox process: melange runs every step, parent or child, as its own `/bin/sh -c`.
@@ -49,7 +72,8 @@ pub struct PackagePlan {
 pub struct Step {
     /// What logs call the step: its `name`, else its `uses`, else the first line of `runs`.
     pub name: String,
-    /// The `uses:` pipeline that produced this step, if any (outermost first).
+    /// The `uses:` pipelines that produced this step, outermost first, joined with ` > `
+    /// (`go/build > strip`); `None` for a step written in the build file.
     pub uses: Option<String>,
     /// Nesting depth: 0 for a top-level step.
     pub depth: usize,

@@ -331,4 +331,17 @@ mod tests {
     fn empty_definition_is_a_no_op() {
         assert_eq!(parse_definition("").unwrap(), Pipeline::default());
     }
+
+    #[test]
+    fn non_string_scalars_in_definitions_are_text() {
+        let p = parse_definition(
+            "inputs:\n  a:\n    default: true\n    required: false\n  b:\n    default: 5\nassertions:\n  required-steps: 1\npipeline:\n  - with:\n      x: false\n",
+        )
+        .unwrap();
+        assert_eq!(p.inputs["a"].default, "true");
+        assert!(!p.inputs["a"].required);
+        assert_eq!(p.inputs["b"].default, "5");
+        assert_eq!(p.assertions.unwrap().required_steps, 1);
+        assert_eq!(p.pipeline[0].with["x"], "false");
+    }
 }

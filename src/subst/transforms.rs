@@ -1,0 +1,76 @@
+//! `var-transforms`: a regular-expression replace whose result becomes `vars.<to>`
+//! (`pkg/config/vars.go`, `PerformVarSubstitutions`).
+//!
+//! melange uses Go's `regexp.ReplaceAllString`; the `regex` crate's `replace_all` expands the
+//! replacement the same way: `$1`, `${1}`, `$name` and `${name}` refer to groups, a name is the
+//! longest run of `[0-9A-Za-z_]` (so `$1_` means the group named `1_`, which is empty: write
+//! `${1}_`), a reference to a missing group is empty, `$$` is a literal `$`, and a `$` not
+//! followed by a name is kept. Both engines are RE2-style (no backreferences or look-around).
+//! One difference remains: the `regex` crate's `\d`, `\w`, `\s` and `\b` are Unicode-aware,
+//! Go's are ASCII-only; this only matters for non-ASCII input.
+
+use regex::Regex;
+
+/// Replace every match of `pattern` in `input` with the expanded `replacement`.
+pub fn replace_all(input: &str, pattern: &str, replacement: &str) -> Result<String, String> {
+    let re = Regex::new(pattern).map_err(|e| {
+        format!(
+            "`match` is not a valid regular expression: {}",
+            first_line(&e)
+        )
+    })?;
+    Ok(re.replace_all(input, replacement).into_owned())
+}
+
+fn first_line(e: &regex::Error) -> String {
+    // The regex crate prints a multi-line report with a caret; keep it on one line.
+    e.to_string()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_replacement_template_semantics() {
+        // Numbered groups, braced and bare.
+        assert_eq!(
+            replace_all("1.2.3", r"^(\d+)\.(\d+)\.\d+$", "$1").unwrap(),
+            "1"
+        );
+        assert_eq!(
+            replace_all(
+                "2024.1.05",
+                r"^(\d{4})\.(\d{1})\.(\d{2})",
+                "${1}.0${2}.${3}"
+            )
+            .unwrap(),
+            "2024.01.05"
+        );
+        // `$1_` names the group `1_`, which does not exist: empty, as in Go.
+        assert_eq!(replace_all("a-b", r"(a)-(b)", "$1_$2").unwrap(), "b");
+        assert_eq!(replace_all("a-b", r"(a)-(b)", "${1}_$2").unwrap(), "a_b");
+        // Named groups.
+        assert_eq!(
+            replace_all("v1.2", r"v(?P<maj>\d+)\.(?P<min>\d+)", "$min.$maj").unwrap(),
+            "2.1"
+        );
+        // `$$` is a literal dollar; a `$` before a non-name character is kept.
+        assert_eq!(replace_all("x", "x", "$$1").unwrap(), "$1");
+        assert_eq!(replace_all("x", "x", "$.").unwrap(), "$.");
+        // Every match is replaced.
+        assert_eq!(replace_all("1.2.3", r"\.", "_").unwrap(), "1_2_3");
+    }
+
+    #[test]
+    fn invalid_pattern_is_an_error() {
+        let err = replace_all("x", "(", "").unwrap_err();
+        assert!(err.contains("not a valid regular expression"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}
