@@ -131,8 +131,8 @@ pub struct Args {
     pub test: bool,
 }
 
-pub fn run(_args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
-    super::not_yet("melwrap build")
+pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    crate::build::run(args, crate::printer::Printer::new(verbosity))
 }
 
 #[cfg(test)]

@@ -69,13 +69,21 @@ pub fn is_go_int(text: &str) -> bool {
 /// decimal numbers each followed by a unit (`ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`),
 /// such as `90m`, `1.5h` or `1h30m`.
 pub fn is_go_duration(text: &str) -> bool {
+    parse_go_duration(text).is_some()
+}
+
+/// Parse a Go duration (see [`is_go_duration`]). Negative durations parse to zero, which every
+/// caller treats as "no limit", as melange does for a zero timeout.
+pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    let negative = text.starts_with('-');
     let s = text.strip_prefix(['+', '-']).unwrap_or(text);
     if s == "0" {
-        return true;
+        return Some(std::time::Duration::ZERO);
     }
     if s.is_empty() {
-        return false;
+        return None;
     }
+    let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
         let digits = rest
@@ -83,21 +91,29 @@ pub fn is_go_duration(text: &str) -> bool {
             .unwrap_or(rest.len());
         let number = &rest[..digits];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return false;
+            return None;
         }
+        let value: f64 = number.parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        if !matches!(
-            &rest[..unit_len],
-            "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h"
-        ) {
-            return false;
-        }
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds_per_unit;
         rest = &rest[unit_len..];
     }
-    true
+    if negative {
+        return Some(std::time::Duration::ZERO);
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 /// Whether `flags` is a valid capability flag set for `setcap`: an optional `+` or `=` (as in
@@ -124,6 +140,17 @@ pub fn regex_problem(pattern: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations_parse_to_their_length() {
+        use std::time::Duration;
+        assert_eq!(parse_go_duration("90m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("3600"), None);
+        assert_eq!(parse_go_duration("5x"), None);
+    }
 
     #[test]
     fn package_names() {

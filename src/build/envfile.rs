@@ -1,0 +1,113 @@
+//! `--env-file`: dotenv files merged into `environment.environment` (melange uses joho/godotenv).
+//!
+//! Accepted: `KEY=value`, `export KEY=value`, `#` comments and blank lines, values in single
+//! quotes (literal) or double quotes (with `\n`, `\"` and `\\` escapes), unquoted values with a
+//! trailing ` # comment` removed. Anything else is an error naming the file and line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Position};
+
+/// Read one env file.
+pub fn read(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
+    let text = fs_err::read_to_string(path).map_err(|e| {
+        Diagnostic::new(path, format!("cannot read env file: {e}"))
+            .hint("check the path given to `--env-file`")
+    })?;
+    parse(path, &text)
+}
+
+/// Parse env-file text; `path` is used in messages.
+pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, String>, Diagnostic> {
+    let mut vars = BTreeMap::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let at = Position {
+            line: index + 1,
+            column: 1,
+        };
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(
+                Diagnostic::new(path, format!("expected `KEY=value`, found `{line}`")).at(Some(at)),
+            );
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(
+                Diagnostic::new(path, format!("invalid variable name `{key}`")).at(Some(at)),
+            );
+        }
+        let value = unquote(value.trim()).ok_or_else(|| {
+            Diagnostic::new(path, format!("unterminated quote in the value of `{key}`"))
+                .at(Some(at))
+        })?;
+        vars.insert(key.to_string(), value);
+    }
+    Ok(vars)
+}
+
+fn unquote(value: &str) -> Option<String> {
+    if let Some(rest) = value.strip_prefix('\'') {
+        return rest.strip_suffix('\'').map(str::to_string);
+    }
+    if let Some(rest) = value.strip_prefix('"') {
+        let inner = rest.strip_suffix('"')?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => out.push('\\'),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return Some(out);
+    }
+    let value = match value.find(" #") {
+        Some(i) => value[..i].trim_end(),
+        None => value,
+    };
+    Some(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_forms() {
+        let vars = parse(
+            Path::new("a.env"),
+            "# comment\nA=1\nexport B = two words # note\nC='lit $x'\nD=\"line\\nnext\"\n\n",
+        )
+        .unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two words");
+        assert_eq!(vars["C"], "lit $x");
+        assert_eq!(vars["D"], "line\nnext");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = parse(Path::new("a.env"), "A=1\nnot a var\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.env:2:1: expected `KEY=value`, found `not a var`"
+        );
+        let err = parse(Path::new("a.env"), "A=\"open\n").unwrap_err();
+        assert!(err.to_string().contains("unterminated quote"), "{err}");
+    }
+}

@@ -1,0 +1,361 @@
+//! `melwrap build`: the stages in order, on one screen.
+//!
+//! load → compile → probe bwrap → open and lock the cache → fill the workspace → run each
+//! package's steps in the sandbox → write packages → report the cache → clean up.
+//! Everything up to the first step is checked before anything runs, so bad input exits 2 with
+//! nothing changed (semantics doc, section 9).
+
+pub mod date;
+pub mod envfile;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use color_eyre::eyre::{self, WrapErr};
+
+use crate::cache::{self, CacheDir};
+use crate::cli::build::Args;
+use crate::cli::{ExitStatus, StatusError};
+use crate::compile::{self, Arch, CompileOptions, Plan};
+use crate::config::{self, LoadedConfig};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::pipelines::Library;
+use crate::printer::{Printer, format_duration};
+use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
+use crate::sandbox::{HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle};
+use crate::workspace::Workspace;
+
+pub use steps::{PackageOutcome, StepFailure, StepRunner};
+
+/// melange's default build-file names, tried in this order (`pkg/build/build.go`).
+const DEFAULT_CONFIGS: &[&str] = &[
+    ".melange.yaml",
+    ".melange.yml",
+    "melange.yaml",
+    "melange.yml",
+];
+
+/// A build file loaded and compiled for one architecture: everything checked, nothing run.
+pub struct Prepared {
+    pub loaded: LoadedConfig,
+    pub plan: Plan,
+    pub arch: Arch,
+    pub source_date_epoch: u64,
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Find the build file: the argument, or melange's default names in the current directory.
+pub fn find_config(arg: Option<&Path>) -> Result<PathBuf, Diagnostic> {
+    if let Some(path) = arg {
+        return Ok(path.to_path_buf());
+    }
+    DEFAULT_CONFIGS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Diagnostic::new(
+                ".",
+                "no build file given and none found in the current directory",
+            )
+            .hint(format!(
+                "pass one (melwrap build foo.yaml) or create one of {}",
+                DEFAULT_CONFIGS.join(", ")
+            ))
+        })
+}
+
+/// Load and compile: every input problem is found here, before anything runs.
+pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> {
+    let path = find_config(args.config.as_deref())?;
+    let loaded = config::load(&path)?;
+    let arch = resolve_arch(&args.arch)?;
+
+    let targets = &loaded.config.package.target_architecture;
+    if !targets.is_empty() && !targets.iter().any(|t| t == "all" || t == arch.apk) {
+        printer.warn(format!(
+            "{}: package.target-architecture is [{}], which leaves out {}: nothing to build",
+            path.display(),
+            targets.join(", "),
+            arch.apk
+        ));
+        return Ok(None);
+    }
+    let version = &loaded.config.package.version;
+    if !config::rules::is_apk_version(version) {
+        return Err(loaded
+            .diagnostic(
+                "package.version",
+                format!("`{version}` is not a valid apk version"),
+            )
+            .hint("apk versions look like 1.2.3, 1.2.3_rc1 or 2024.01.02 (no leading `v`)")
+            .into());
+    }
+
+    let mut env_files = Vec::new();
+    for file in &args.env_files {
+        env_files.push(envfile::read(file)?);
+    }
+    let source_date_epoch = date::source_date_epoch(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        args.build_date.as_deref(),
+    )?;
+    let opts = CompileOptions {
+        arch: arch.apk.to_string(),
+        vars: parse_vars(&args.vars)?,
+        build_options: args.build_options.clone(),
+        source_date_epoch,
+        env_files,
+        host_libc: String::new(),
+    };
+    let lib = Library::new(args.pipeline_dirs.clone());
+    let plan = compile::compile(&loaded, &lib, &opts)?;
+
+    let timeout_text = args
+        .timeout
+        .clone()
+        .unwrap_or_else(|| loaded.config.package.timeout.clone());
+    let timeout = if timeout_text.is_empty() {
+        None
+    } else {
+        let parsed = config::rules::parse_go_duration(&timeout_text).ok_or_else(|| {
+            Diagnostic::new("--timeout", format!("`{timeout_text}` is not a duration"))
+                .hint("write it like 90m, 2h or 1h30m")
+        })?;
+        Some(parsed).filter(|d| !d.is_zero())
+    };
+    Ok(Some(Prepared {
+        loaded,
+        plan,
+        arch,
+        source_date_epoch,
+        timeout,
+    }))
+}
+
+fn resolve_arch(arg: &str) -> Result<Arch, Diagnostic> {
+    let arch = if arg == "host" {
+        Arch::host()
+    } else {
+        Arch::parse(arg)
+    };
+    arch.ok_or_else(|| {
+        Diagnostic::new("--arch", format!("unknown architecture `{arg}`")).hint(format!(
+            "use one of: host, {}",
+            compile::arch::names().join(", ")
+        ))
+    })
+}
+
+fn parse_vars(pairs: &[String]) -> Result<BTreeMap<String, String>, Diagnostic> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Diagnostic::new("--var", format!("expected KEY=VALUE, found `{pair}`"))
+                })
+        })
+        .collect()
+}
+
+/// `melwrap build`.
+pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
+    let Some(prepared) = prepare(&args, printer)? else {
+        return Ok(ExitStatus::Success);
+    };
+    let started = Instant::now();
+    let config_dir = prepared
+        .loaded
+        .path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let source_dir = args.source_dir.clone().unwrap_or(config_dir);
+
+    // The sandbox: bwrap must work before anything is created.
+    let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let rootfs = match args.rootfs.as_str() {
+        "host" => Rootfs::Host,
+        dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
+    };
+    let ca_bundle = resolve_ca_bundle(args.ca_bundle.as_deref())
+        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
+
+    // The cache: created when missing, locked for the whole build.
+    let cache = CacheDir::open(&args.cache_dir, true)?;
+    let _lock = match cache.try_lock_shared()? {
+        Some(lock) => lock,
+        None => {
+            printer.info("waiting for `melwrap cache prune` to finish with the cache…");
+            cache.lock_shared()?
+        }
+    };
+    if let Some(seed) = &args.cache_source {
+        let stats = cache::preload(&cache, seed)
+            .wrap_err_with(|| format!("cannot preload the cache from {}", seed.display()))?;
+        printer.info(format!(
+            "cache: preloaded {} entries from {} ({} already present)",
+            stats.copied,
+            seed.display(),
+            stats.already_present
+        ));
+    }
+    let before = cache::snapshot(&cache);
+
+    // The workspace: a copy of the sources at /home/build.
+    let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
+    let mut exclude = vec![cache.path().to_path_buf(), args.out_dir.clone()];
+    exclude.extend(args.workspace_dir.clone());
+    let copied = workspace.populate(&source_dir, &exclude)?;
+    printer.detail(format!(
+        "workspace {}: {} files ({} bytes) from {}",
+        workspace.root().display(),
+        copied.files,
+        copied.bytes,
+        source_dir.display()
+    ));
+    cache
+        .prepare_link_targets()
+        .wrap_err("cannot prepare the cache's link targets")?;
+    cache::install_home_links(workspace.root())
+        .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
+
+    let mut sandbox_config = SandboxConfig::new(rootfs, absolute(workspace.root(), "workspace")?);
+    sandbox_config.cache = Some(absolute(cache.path(), "--cache-dir")?);
+    sandbox_config.network = !args.no_network;
+    sandbox_config.ca_bundle = ca_bundle;
+    let sandbox = Sandbox::prepare(sandbox_config)
+        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+
+    let runner = StepRunner {
+        sandbox: &sandbox,
+        bwrap: &bwrap.path,
+        printer,
+        base_env: base_environment(&prepared.plan),
+        debug: args.debug,
+        interactive: args.interactive,
+        deadline: prepared.timeout.map(|t| Instant::now() + t),
+    };
+
+    if args.dry_run {
+        for package in &prepared.plan.packages {
+            runner.print_dry_run(package)?;
+        }
+        workspace.finish(true)?;
+        return Ok(ExitStatus::Success);
+    }
+
+    sandbox_run::install_signal_handlers();
+    for package in &prepared.plan.packages {
+        workspace.make_destdir(&package.name)?;
+        match runner.run_package(package)? {
+            PackageOutcome::Done => {}
+            PackageOutcome::Failed(failure) => {
+                report_failure(&failure, printer);
+                let kept = workspace.finish(false)?;
+                if let Some(path) = kept {
+                    printer.info(format!("workspace kept for inspection: {}", path.display()));
+                }
+                return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
+            }
+            PackageOutcome::Interrupted(sig) => {
+                printer.warn(format!(
+                    "interrupted by {}: stopping the build",
+                    sandbox_run::signal_name(sig)
+                ));
+                // The workspace is only a copy; an interrupted build leaves nothing behind.
+                workspace.finish(true)?;
+                return Ok(status_for_signal(sig));
+            }
+        }
+    }
+
+    let after = cache::snapshot(&cache);
+    let report = cache::summarize(&before, &after);
+    printer.info(report.render_line());
+
+    workspace.finish(true)?;
+    printer.info(format!(
+        "built {} package(s) for {} in {}",
+        prepared.plan.packages.len(),
+        prepared.arch.apk,
+        format_duration(started.elapsed())
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// Layers 1 and 2 of a step's environment: the plan's, plus melwrap's extra cache defaults
+/// where the config left a variable missing or empty (melange's own rule for its defaults).
+fn base_environment(plan: &Plan) -> BTreeMap<String, String> {
+    let mut env = plan.environment.clone();
+    for (key, value) in cache::default_env() {
+        let slot = env.entry(key.to_string()).or_default();
+        if slot.is_empty() {
+            *slot = value.to_string();
+        }
+    }
+    env
+}
+
+fn report_failure(failure: &StepFailure, printer: Printer) {
+    if failure.tail.is_empty() {
+        return;
+    }
+    printer.error(format!(
+        "last {} line(s) of `{}`:",
+        failure.tail.len(),
+        failure.step
+    ));
+    for (_, line) in &failure.tail {
+        printer.error(format!("  {line}"));
+    }
+}
+
+fn status_for_signal(sig: i32) -> ExitStatus {
+    match exit_code_for_signal(sig) {
+        143 => ExitStatus::Terminated,
+        _ => ExitStatus::Interrupted,
+    }
+}
+
+/// melwrap does not install `environment.contents.packages`: the guest root is the host's
+/// (or the user's rootfs). Say so once, so a missing tool is not a mystery.
+fn note_uninstalled_packages(plan: &Plan, loaded: &LoadedConfig, printer: Printer) {
+    let mut wanted: Vec<String> = loaded.config.environment.contents.packages.clone();
+    for package in &plan.packages {
+        wanted.extend(package.needs.iter().cloned());
+    }
+    wanted.sort();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        printer.detail(format!(
+            "note: melwrap does not install environment packages; the steps use the guest root's \
+             tools ({})",
+            wanted.join(", ")
+        ));
+    }
+}
+
+fn absolute(path: &Path, what: &str) -> Result<HostPath, Diagnostic> {
+    let abs =
+        std::path::absolute(path).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))?;
+    HostPath::new(abs).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))
+}
+
+impl From<Diagnostics> for StatusError {
+    fn from(d: Diagnostics) -> Self {
+        StatusError(ExitStatus::BadInput, d.to_string())
+    }
+}

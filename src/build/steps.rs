@@ -1,0 +1,276 @@
+//! Running a package's steps, one sandbox each, in order: header, streamed output, footer,
+//! and on failure the report (and `--interactive` shell) the user needs.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Instant;
+
+use color_eyre::eyre::{self, WrapErr};
+
+use crate::compile::{PackagePlan, Step};
+use crate::printer::Printer;
+use crate::sandbox::run::{self, OutputSink, RunLimits, Status, Stream, TailSink};
+use crate::sandbox::{GuestPath, Sandbox, StepCommand, display_command, step_environment, to_argv};
+
+/// How many output lines a failure report repeats.
+const TAIL_LINES: usize = 15;
+
+/// Everything a step needs besides the step itself.
+pub struct StepRunner<'a> {
+    pub sandbox: &'a Sandbox,
+    pub bwrap: &'a Path,
+    pub printer: Printer,
+    /// Layers 1 and 2 of the step environment (plan environment plus melwrap's cache defaults).
+    pub base_env: BTreeMap<String, String>,
+    pub debug: bool,
+    pub interactive: bool,
+    /// When the whole build must stop (`package.timeout` / `--timeout`).
+    pub deadline: Option<Instant>,
+}
+
+/// How running a package's steps ended.
+#[derive(Debug)]
+pub enum PackageOutcome {
+    Done,
+    Failed(StepFailure),
+    Interrupted(i32),
+}
+
+/// A failed step, with what the user needs to see.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub package: String,
+    pub step: String,
+    pub origin: String,
+    pub status: Status,
+    pub started: bool,
+    pub tail: Vec<(Stream, String)>,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step `{}` of package `{}` failed ({}) at {}",
+            self.step, self.package, self.status, self.origin
+        )?;
+        if !self.started {
+            write!(
+                f,
+                "\n  the sandbox did not start: bwrap's own message is above"
+            )?;
+        }
+        if matches!(self.status, Status::TimedOut) {
+            write!(
+                f,
+                "\n  hint: the build ran past its timeout (`package.timeout` or `--timeout`)"
+            )?;
+        }
+        if let Some(hint) = tls_hint(&self.tail) {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StepRunner<'_> {
+    /// The command a step runs, with its final environment.
+    pub fn command(&self, step: &Step) -> eyre::Result<StepCommand> {
+        let env = step_environment(
+            &self.base_env,
+            &step.environment,
+            &self.sandbox.env_defaults(),
+        );
+        let workdir = GuestPath::new(&step.workdir)
+            .map_err(|e| eyre::eyre!("step `{}` at {}: {e}", step.name, step.origin))?;
+        Ok(StepCommand::script(
+            &self.sandbox.shell(),
+            workdir,
+            &step.script,
+            env,
+            self.debug,
+        ))
+    }
+
+    /// Print each step's bwrap command, shell-quoted, without running it.
+    pub fn print_dry_run(&self, package: &PackagePlan) -> eyre::Result<()> {
+        for step in &package.steps {
+            let cmd = self.command(step)?;
+            println!("# {} / {} ({})", package.name, step.name, step.origin);
+            println!("{}", display_command(self.bwrap, &self.sandbox.args(&cmd)));
+        }
+        Ok(())
+    }
+
+    /// Run a package's steps in order; stop at the first failure.
+    pub fn run_package(&self, package: &PackagePlan) -> eyre::Result<PackageOutcome> {
+        let total = package.steps.len();
+        for (i, step) in package.steps.iter().enumerate() {
+            if let Some(sig) = run::interrupted() {
+                return Ok(PackageOutcome::Interrupted(sig));
+            }
+            let label = step_label(step);
+            self.printer.step_start(
+                &package.name,
+                i + 1,
+                total,
+                &label,
+                &step.origin.to_string(),
+            );
+            let cmd = self.command(step)?;
+            let argv: Vec<OsString> = to_argv(&self.sandbox.args(&cmd));
+            let mut printing = PrintSink(self.printer);
+            let mut sink = TailSink::new(&mut printing, TAIL_LINES);
+            let limits = RunLimits {
+                timeout: self.time_left(),
+                ..RunLimits::default()
+            };
+            let outcome = run::run(self.bwrap, &argv, &mut sink, limits)
+                .wrap_err_with(|| format!("cannot start bwrap for step `{label}`"))?;
+            let tail = sink.tail();
+            self.printer.step_end(
+                outcome.success(),
+                &outcome.status.to_string(),
+                outcome.duration,
+            );
+            match outcome.status {
+                Status::Exited(0) => continue,
+                Status::Interrupted(sig) => return Ok(PackageOutcome::Interrupted(sig)),
+                status => {
+                    if self.interactive && self.debug_shell(&cmd, &label)? {
+                        self.printer
+                            .info("debug shell exited 0: continuing as if the step succeeded");
+                        continue;
+                    }
+                    return Ok(PackageOutcome::Failed(StepFailure {
+                        package: package.name.clone(),
+                        step: label,
+                        origin: step.origin.to_string(),
+                        status,
+                        started: outcome.started,
+                        tail,
+                    }));
+                }
+            }
+        }
+        Ok(PackageOutcome::Done)
+    }
+
+    fn time_left(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// melange `--interactive`: a shell in the failed step's sandbox. Exit 0 continues the build.
+    fn debug_shell(&self, failed: &StepCommand, label: &str) -> eyre::Result<bool> {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            self.printer
+                .warn("--interactive needs a terminal on stdin; not opening a debug shell");
+            return Ok(false);
+        }
+        self.printer.info(format!(
+            "step `{label}` failed: opening a shell in its sandbox (in {}). \
+             Exit 0 to continue the build, non-zero to stop it.",
+            failed.workdir
+        ));
+        let term = std::env::var("TERM").ok();
+        let args = to_argv(&self.sandbox.interactive_args(failed, term.as_deref()));
+        let outcome =
+            run::run_interactive(self.bwrap, &args).wrap_err("cannot start the debug shell")?;
+        Ok(outcome.success())
+    }
+}
+
+/// What a step is called in logs: its name, or its `uses`, or the first line of its script.
+fn step_label(step: &Step) -> String {
+    if !step.name.is_empty() {
+        return step.name.clone();
+    }
+    if let Some(uses) = &step.uses {
+        return uses.clone();
+    }
+    let first = step
+        .script
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let first = first.trim();
+    if first.chars().count() > 60 {
+        format!("{}…", first.chars().take(59).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}
+
+/// Streams a step's output to the terminal.
+struct PrintSink(Printer);
+
+impl OutputSink for PrintSink {
+    fn line(&mut self, stream: Stream, line: &str) {
+        self.0.step_output(line, stream == Stream::Stderr);
+    }
+}
+
+/// A TLS failure inside the sandbox usually means a TLS-intercepting proxy whose CA the
+/// sandbox cannot see; say how to pass it in.
+fn tls_hint(tail: &[(Stream, String)]) -> Option<&'static str> {
+    const MARKERS: &[&str] = &[
+        "certificate verify failed",
+        "CERTIFICATE_VERIFY_FAILED",
+        "unable to get local issuer certificate",
+        "self-signed certificate in certificate chain",
+        "SELF_SIGNED_CERT_IN_CHAIN",
+        "x509: certificate signed by unknown authority",
+        "invalid peer certificate",
+        "server certificate verification failed",
+    ];
+    tail.iter()
+        .any(|(_, l)| MARKERS.iter().any(|m| l.contains(m)))
+        .then_some(
+            "TLS verification failed inside the sandbox; behind a TLS-intercepting proxy, pass \
+             its CA with `--ca-bundle /etc/ssl/certs/ca-certificates.crt` (or set MELWRAP_CA_BUNDLE)",
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::Origin;
+
+    fn step(name: &str, uses: Option<&str>, script: &str) -> Step {
+        Step {
+            name: name.into(),
+            uses: uses.map(Into::into),
+            depth: 0,
+            origin: Origin {
+                file: "m.yaml".into(),
+                line: 3,
+            },
+            workdir: "/home/build".into(),
+            environment: BTreeMap::new(),
+            script: script.into(),
+        }
+    }
+
+    #[test]
+    fn labels_prefer_name_then_uses_then_script() {
+        assert_eq!(step_label(&step("compile", Some("fetch"), "x")), "compile");
+        assert_eq!(step_label(&step("", Some("fetch"), "x")), "fetch");
+        assert_eq!(
+            step_label(&step("", None, "\n  make -j4\nmake install")),
+            "make -j4"
+        );
+    }
+
+    #[test]
+    fn tls_failures_get_the_ca_hint() {
+        let tail = vec![(
+            Stream::Stderr,
+            "pip: SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed".to_string(),
+        )];
+        assert!(tls_hint(&tail).unwrap().contains("--ca-bundle"));
+        assert!(tls_hint(&[(Stream::Stdout, "ok".into())]).is_none());
+    }
+}
