@@ -112,7 +112,8 @@ pub fn write_data_section(
         .map(|(p, x)| (p.trim_start_matches('/').to_string(), x))
         .collect();
     check_xattr_paths(&walk, extra_xattrs.keys(), destdir)?;
-    let file = tempfile::tempfile_in(tmp_dir).map_err(|e| super::atomic::cannot_write(tmp_dir, &e))?;
+    let file =
+        tempfile::tempfile_in(tmp_dir).map_err(|e| super::atomic::cannot_write(tmp_dir, &e))?;
     let sink = HashingFile {
         out: BufWriter::with_capacity(1 << 20, file),
         hash: Sha256::new(),
@@ -139,8 +140,16 @@ pub fn write_data_section(
             mode: e.mode,
             uid: u64::from(uid),
             gid: u64::from(gid),
-            uname: if uid == 0 { "root".into() } else { String::new() },
-            gname: if gid == 0 { "root".into() } else { String::new() },
+            uname: if uid == 0 {
+                "root".into()
+            } else {
+                String::new()
+            },
+            gname: if gid == 0 {
+                "root".into()
+            } else {
+                String::new()
+            },
             size: 0,
             mtime,
             pax: BTreeMap::new(),
@@ -154,7 +163,10 @@ pub fn write_data_section(
         }
         match &e.kind {
             Kind::Symlink(target) => {
-                h.pax.insert(SUM_KEY.into(), hex::encode(Sha1::digest(target)).into_bytes());
+                h.pax.insert(
+                    SUM_KEY.into(),
+                    hex::encode(Sha1::digest(target)).into_bytes(),
+                );
                 gz.write_all(&h.encode()).map_err(write_err)?;
             }
             Kind::HardLink(first) => {
@@ -227,7 +239,8 @@ fn write_file(
     let sum = hex::encode(hasher.finalize());
     h.size = size;
     h.pax.insert(SUM_KEY.into(), sum.clone().into_bytes());
-    out.write_all(&h.encode()).wrap_err("writing the data section")?;
+    out.write_all(&h.encode())
+        .wrap_err("writing the data section")?;
     let mut f = File::open(path).map_err(unreadable)?;
     tar::copy_contents(&mut f, out, size, buf)
         .map_err(|e| eyre::eyre!("{}: {e}", path.display()))?;

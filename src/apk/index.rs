@@ -151,7 +151,10 @@ impl Index {
                 continue;
             }
             let Some((k, v)) = line.split_once(':').filter(|(k, _)| k.len() == 1) else {
-                eyre::bail!("APKINDEX line {}: expected `X:value`, found {line:?}", n + 1);
+                eyre::bail!(
+                    "APKINDEX line {}: expected `X:value`, found {line:?}",
+                    n + 1
+                );
             };
             let num = |v: &str| -> eyre::Result<u64> {
                 v.parse()
@@ -217,7 +220,12 @@ impl Index {
                 }
                 b"DESCRIPTION" => idx.description = String::from_utf8_lossy(&e.data).into(),
                 n if n.starts_with(b".SIGN.") => {}
-                n => return Err(bad(format!("unexpected entry {}", String::from_utf8_lossy(n)))),
+                n => {
+                    return Err(bad(format!(
+                        "unexpected entry {}",
+                        String::from_utf8_lossy(n)
+                    )));
+                }
             }
         }
         Ok(idx)
@@ -354,6 +362,9 @@ mod tests {
         let p = t.path().join(INDEX_NAME);
         fs_err::write(&p, "nope").unwrap();
         let err = Index::read(&p).unwrap_err();
-        assert!(format!("{err}").contains("not a readable APKINDEX"), "{err}");
+        assert!(
+            format!("{err}").contains("not a readable APKINDEX"),
+            "{err}"
+        );
     }
 }

@@ -163,7 +163,8 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, done: SyncSender<Done>, level: u32) {
         };
         z.reset();
         if !job.dict.is_empty() {
-            z.set_dictionary(&job.dict).expect("deflate accepts a dictionary");
+            z.set_dictionary(&job.dict)
+                .expect("deflate accepts a dictionary");
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&job.data);
@@ -273,7 +274,11 @@ mod tests {
         // GzDecoder stops after one member: if all input was used, there was only one.
         let mut rest = Vec::new();
         dec.into_inner().read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "{} bytes after the first member", rest.len());
+        assert!(
+            rest.is_empty(),
+            "{} bytes after the first member",
+            rest.len()
+        );
         assert!(gz.len() < data.len());
     }
 

@@ -117,7 +117,10 @@ impl PackageMeta {
             ("replaces_priority", &self.replaces_priority),
         ] {
             if !v.is_empty() && !v.chars().all(|c| c.is_ascii_digit()) {
-                eyre::bail!("package {}: {field} {v:?} must be a whole number", self.name);
+                eyre::bail!(
+                    "package {}: {field} {v:?} must be a whole number",
+                    self.name
+                );
             }
         }
         let lists = [
@@ -130,7 +133,10 @@ impl PackageMeta {
         ];
         for (field, list) in lists {
             if let Some(v) = list.iter().find(|v| v.contains(['\n', '\r'])) {
-                eyre::bail!("package {}: a {field} entry contains a line break: {v:?}", self.name);
+                eyre::bail!(
+                    "package {}: a {field} entry contains a line break: {v:?}",
+                    self.name
+                );
             }
         }
         Ok(())

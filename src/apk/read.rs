@@ -103,9 +103,7 @@ pub fn layout(path: &Path) -> eyre::Result<(Layout, Vec<tar::ReadEntry>)> {
     };
     let first = read_member(&mut r).map_err(|e| bad(format!("first section: {e}")))?;
     let first_end = r.pos;
-    let signed = first
-        .first()
-        .is_some_and(|e| e.name.starts_with(b".SIGN."));
+    let signed = first.first().is_some_and(|e| e.name.starts_with(b".SIGN."));
     let (signature, control, entries) = if signed {
         let entries = read_member(&mut r).map_err(|e| bad(format!("control section: {e}")))?;
         (Some(0..first_end), first_end..r.pos, entries)
@@ -116,7 +114,9 @@ pub fn layout(path: &Path) -> eyre::Result<(Layout, Vec<tar::ReadEntry>)> {
         return Err(bad("the control section has no .PKGINFO".into()));
     }
     if control.end >= len {
-        return Err(bad("there is no data section after the control section".into()));
+        return Err(bad(
+            "there is no data section after the control section".into()
+        ));
     }
     Ok((
         Layout {

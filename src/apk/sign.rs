@@ -128,7 +128,10 @@ mod tests {
     fn garbage_is_a_clear_error() {
         let err = Signer::from_pem(Path::new("k.rsa"), "hello").unwrap_err();
         let msg = format!("{err}");
-        assert!(msg.contains("k.rsa") && msg.contains("not a usable RSA private key"), "{msg}");
+        assert!(
+            msg.contains("k.rsa") && msg.contains("not a usable RSA private key"),
+            "{msg}"
+        );
         let err = Signer::from_pem(
             Path::new("k.rsa"),
             "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",

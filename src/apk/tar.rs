@@ -529,7 +529,7 @@ mod tests {
         assert_eq!(&blk[124..136], b"00000000005\0");
         assert_eq!(&blk[136..148], format!("{:011o}\0", 1700000000).as_bytes());
         assert_eq!(blk[156], b'0');
-        assert_eq!(&blk[257..265], b"ustar\000");
+        assert_eq!(&blk[257..265], b"ustar\x0000");
         assert_eq!(&blk[265..270], b"root\0");
         assert_eq!(&blk[329..337], b"0000000\0");
         assert_eq!(blk[154], 0);
@@ -559,7 +559,11 @@ mod tests {
 
     #[test]
     fn pax_record_length_counts_itself() {
-        for (k, v) in [("a", "b".repeat(3)), ("path", "x".repeat(95)), ("k", "v".repeat(990))] {
+        for (k, v) in [
+            ("a", "b".repeat(3)),
+            ("path", "x".repeat(95)),
+            ("k", "v".repeat(990)),
+        ] {
             let mut out = Vec::new();
             pax_record(&mut out, k.as_bytes(), v.as_bytes());
             let sp = out.iter().position(|&c| c == b' ').unwrap();
@@ -576,7 +580,10 @@ mod tests {
         h.size = 0;
         let out = h.encode();
         assert_eq!(out.len(), BLOCK, "prefix split keeps USTAR");
-        let back = Reader::new(&out[..], 1 << 20).next_entry().unwrap().unwrap();
+        let back = Reader::new(&out[..], 1 << 20)
+            .next_entry()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.name, long.as_bytes());
 
         let unsplittable = "x".repeat(180);
@@ -585,7 +592,10 @@ mod tests {
         h.size = 0;
         let out = h.encode();
         assert_eq!(out.len(), 3 * BLOCK);
-        let back = Reader::new(&out[..], 1 << 20).next_entry().unwrap().unwrap();
+        let back = Reader::new(&out[..], 1 << 20)
+            .next_entry()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.name, unsplittable.as_bytes());
     }
 
@@ -602,7 +612,10 @@ mod tests {
         out.extend_from_slice(&END_OF_ARCHIVE);
         let mut r = Reader::new(&out[..], 1 << 20);
         let a = r.next_entry().unwrap().unwrap();
-        assert_eq!((a.name.as_slice(), a.data.as_slice()), (&b"a"[..], &b"hello"[..]));
+        assert_eq!(
+            (a.name.as_slice(), a.data.as_slice()),
+            (&b"a"[..], &b"hello"[..])
+        );
         assert_eq!(a.pax["SCHILY.xattr.user.k"], vec![0, 1, 2]);
         let b = r.next_entry().unwrap().unwrap();
         assert_eq!((b.typeflag, b.link.as_slice()), (b'2', &b"a"[..]));
@@ -615,7 +628,10 @@ mod tests {
         h.uid = 1 << 40;
         let mut out = Vec::new();
         append_bytes(&mut out, &h, b"12345");
-        let back = Reader::new(&out[..], 1 << 20).next_entry().unwrap().unwrap();
+        let back = Reader::new(&out[..], 1 << 20)
+            .next_entry()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.pax["uid"], (1u64 << 40).to_string().as_bytes());
     }
 }

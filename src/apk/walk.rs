@@ -37,7 +37,10 @@ pub struct Entry {
 fn ignored_xattr(name: &str) -> bool {
     matches!(
         name,
-        "security.selinux" | "security.csm" | "com.apple.provenance" | "com.docker.grpcfuse.ownership"
+        "security.selinux"
+            | "security.csm"
+            | "com.apple.provenance"
+            | "com.docker.grpcfuse.ownership"
     ) || name.starts_with("trusted.SGI_ACL_")
 }
 
@@ -211,7 +214,8 @@ fn read_xattrs(path: &Path) -> eyre::Result<BTreeMap<String, Vec<u8>>> {
 fn get_xattr(path: &CString, name: &CString) -> Option<Vec<u8>> {
     loop {
         // SAFETY: size query with a null buffer.
-        let need = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        let need =
+            unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
         if need < 0 {
             // Vanished or unreadable attributes are skipped, as melange ignores xattr errors.
             return None;
