@@ -52,7 +52,11 @@ fn main() -> color_eyre::eyre::Result<()> {
     };
     let pkg = apk::write_package(&a.destdir, &meta, &a.out_dir, signer.as_ref())?;
     if !a.no_index {
-        apk::update_index(&a.out_dir.join(&a.arch), std::slice::from_ref(&pkg), signer.as_ref())?;
+        apk::update_index(
+            &a.out_dir.join(&a.arch),
+            std::slice::from_ref(&pkg),
+            signer.as_ref(),
+        )?;
     }
     println!("{}", pkg.path.display());
     Ok(())
