@@ -205,7 +205,7 @@ fn same_inputs_give_identical_bytes() {
         make_destdir(&dest);
         let out = t.path().join("out");
         let pkg = apk::write_package(&dest, &meta(), &out, None).unwrap();
-        apk::update_index(&out.join("x86_64"), &[pkg.clone()], None).unwrap();
+        apk::update_index(&out.join("x86_64"), std::slice::from_ref(&pkg), None).unwrap();
         let apk_bytes = fs_err::read(&pkg.path).unwrap();
         let index = fs_err::read(out.join("x86_64/APKINDEX.tar.gz")).unwrap();
         (apk_bytes, index)
