@@ -199,7 +199,12 @@ fn signed_index_verifies_and_signing_is_deterministic() {
         make_destdir(&dest);
         let out = root.join("out");
         let pkg = apk::write_package(&dest, &meta(), &out, Some(&signer)).unwrap();
-        apk::update_index(&out.join("x86_64"), &[pkg.clone()], Some(&signer)).unwrap();
+        apk::update_index(
+            &out.join("x86_64"),
+            std::slice::from_ref(&pkg),
+            Some(&signer),
+        )
+        .unwrap();
         (
             fs_err::read(&pkg.path).unwrap(),
             fs_err::read(out.join("x86_64/APKINDEX.tar.gz")).unwrap(),
