@@ -71,12 +71,16 @@ impl AtomicFile {
 
 /// A write failure about `path` as a located error with a hint.
 pub fn cannot_write(path: &Path, e: &std::io::Error) -> eyre::Report {
-    let hint = match e.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+    use std::io::ErrorKind as K;
+    // Match on the kind: errors wrapped by tempfile (which adds the path) have no raw errno.
+    let hint = match e.kind() {
+        K::PermissionDenied | K::ReadOnlyFilesystem => {
             "choose a writable output directory (`--out-dir`)"
         }
-        Some(libc::ENOSPC) => "free some disk space, or choose another output directory",
-        Some(libc::ENOTDIR) => "the output path runs through a file; choose a directory",
+        K::StorageFull | K::QuotaExceeded => {
+            "free some disk space, or choose another output directory"
+        }
+        K::NotADirectory => "the output path runs through a file; choose a directory",
         _ => "check that the output directory exists and is writable",
     };
     Diagnostic::new(path, format!("cannot write here: {e}"))
