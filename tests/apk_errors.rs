@@ -47,11 +47,21 @@ fn shared_tempdir() -> tempfile::TempDir {
     t
 }
 
+/// A copy of `exe` inside `dir`, so uid 65534 can run it even when the build tree is not
+/// reachable for it (a checkout under a private home directory).
+fn runnable_copy(exe: &Path, dir: &Path) -> PathBuf {
+    let copy = dir.join(exe.file_name().unwrap());
+    fs_err::copy(exe, &copy).unwrap();
+    fs_err::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
 /// Run `child_write_package` in this test binary as uid 65534.
 fn write_package_as_nobody(destdir: &Path, out: &Path) -> std::process::Output {
+    let exe = runnable_copy(&std::env::current_exe().unwrap(), out.parent().unwrap());
     Command::new("setpriv")
         .args(NOBODY)
-        .arg(std::env::current_exe().unwrap())
+        .arg(exe)
         .args(["--exact", "child_write_package", "--ignored", "--nocapture"])
         .env("MELWRAP_CHILD_DESTDIR", destdir)
         .env("MELWRAP_CHILD_OUT", out)
@@ -232,9 +242,10 @@ fn unreadable_key_is_a_clear_error() {
     let pkg = apk::write_package(&dest, &meta(), &out, None).unwrap();
     fs_err::set_permissions(out.join("x86_64"), std::fs::Permissions::from_mode(0o777)).unwrap();
     // The key is 0600 and root's: uid 65534 cannot read it.
+    let exe = runnable_copy(Path::new(env!("CARGO_BIN_EXE_melwrap")), t.path());
     let st = Command::new("setpriv")
         .args(NOBODY)
-        .arg(env!("CARGO_BIN_EXE_melwrap"))
+        .arg(exe)
         .arg("index")
         .arg("--signing-key")
         .arg(&key)
