@@ -11,6 +11,7 @@
 //! | `pgz` | parallel gzip that still writes one gzip member |
 //! | `data` | the data section and `datahash` |
 //! | `pkginfo` | [`PackageMeta`], `.PKGINFO` text |
+//! | `from_config` | [`PackageMeta`] from a build config ([`meta_for`]) |
 //! | `package` | assembling signature, control and data into the `.apk` |
 //! | `read` | reading a package back ([`PackageFile`]) |
 //! | `index` | `APKINDEX.tar.gz` |
@@ -19,6 +20,7 @@
 
 pub mod atomic;
 pub mod data;
+pub mod from_config;
 pub mod index;
 pub mod keys;
 pub mod package;
@@ -31,6 +33,7 @@ pub mod tar;
 pub mod walk;
 
 pub use data::DataOptions;
+pub use from_config::{BuildInfo, meta_for};
 pub use index::{INDEX_NAME, Index, IndexEntry, update_index};
 pub use package::{package_path, write_package, write_package_with};
 pub use pkginfo::{PackageMeta, PkgInfo, Scriptlets};
