@@ -6,7 +6,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `tar` | header encoding (Go `archive/tar` layout, PAX records) and a small reader |
+//! | `tar`, `tar_read` | header encoding (Go `archive/tar` layout, PAX records); a small reader |
 //! | `walk` | the destdir walk: order, hard links, xattrs, installed size |
 //! | `pgz` | parallel gzip that still writes one gzip member |
 //! | `data` | the data section and `datahash` |
@@ -30,6 +30,7 @@ pub mod progress;
 pub mod read;
 pub mod sign;
 pub mod tar;
+pub mod tar_read;
 pub mod walk;
 
 pub use data::DataOptions;
