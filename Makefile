@@ -15,7 +15,7 @@ run: build
 	./scripts/run-example.sh
 
 test: deps
-	$(CARGO) test --all-targets -- --test-threads=2
+	$(CARGO) test --all-targets --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -10,6 +10,7 @@
 //!
 //! Everything before `sandbox::run` is pure and tested on data alone.
 
+pub mod apk;
 pub mod build;
 pub mod cache;
 pub mod cli;
