@@ -1,8 +1,11 @@
-//! Filling a [`PackageMeta`] from a build config, the way melange's `Emit` does
+//! Filling a [`PackageMeta`] from a compiled package, the way melange's `Emit` does
 //! (`pkg/build/package.go`): a subpackage uses its own description, url, commit, dependencies
 //! and scriptlets, shares the origin's version and epoch, and repeats the origin's licenses.
+//! The compiler has already resolved every `${{...}}` in those fields
+//! ([`crate::compile::PackageMetadata`]).
 
-use crate::config::model::{Configuration, Scriptlets as ConfigScriptlets, Subpackage};
+use crate::compile::PackagePlan;
+use crate::config::model::{Package, Scriptlets as ConfigScriptlets};
 
 use super::pkginfo::{PackageMeta, Scriptlets};
 
@@ -21,38 +24,11 @@ pub struct BuildInfo {
     pub strip_origin_name: bool,
 }
 
-/// The metadata of the main package (`sub = None`) or one subpackage. Generated dependencies
-/// (SCA) are the caller's to add; lists are sorted and de-duplicated as melange does.
-pub fn meta_for(cfg: &Configuration, sub: Option<&Subpackage>, b: &BuildInfo) -> PackageMeta {
-    let p = &cfg.package;
-    let pkg_commit = if p.commit.is_empty() {
-        b.git_commit.clone()
-    } else {
-        p.commit.clone()
-    };
-    let (name, description, url, commit, deps, scriptlets) = match sub {
-        None => (
-            &p.name,
-            p.description.clone(),
-            p.url.clone(),
-            pkg_commit,
-            &p.dependencies,
-            p.scriptlets.as_ref(),
-        ),
-        Some(s) => (
-            &s.name,
-            s.description.clone(),
-            s.url.clone(),
-            // config.go: an empty subpackage commit takes the package's.
-            if s.commit.is_empty() {
-                pkg_commit
-            } else {
-                s.commit.clone()
-            },
-            &s.dependencies,
-            s.scriptlets.as_ref(),
-        ),
-    };
+/// The metadata of one compiled package (main or subpackage) of `origin`. Generated
+/// dependencies (SCA) are the caller's to add; lists are sorted and de-duplicated as melange does.
+pub fn meta_for(origin: &Package, package: &PackagePlan, b: &BuildInfo) -> PackageMeta {
+    let m = &package.metadata;
+    let deps = &m.dependencies;
     let sorted = |v: &Vec<String>| {
         let mut v = v.clone();
         v.sort();
@@ -60,29 +36,35 @@ pub fn meta_for(cfg: &Configuration, sub: Option<&Subpackage>, b: &BuildInfo) ->
         v
     };
     PackageMeta {
-        name: name.clone(),
-        version: p.version.clone(),
-        epoch: p.epoch,
+        name: package.name.clone(),
+        version: origin.version.clone(),
+        epoch: origin.epoch,
         arch: b.arch.clone(),
-        description,
-        url,
-        commit,
-        origin: if b.strip_origin_name {
-            name.clone()
+        description: m.description.clone(),
+        url: m.url.clone(),
+        commit: if m.commit.is_empty() {
+            b.git_commit.clone()
         } else {
-            p.name.clone()
+            m.commit.clone()
         },
-        licenses: p.copyright.iter().map(|c| c.license.clone()).collect(),
+        origin: if b.strip_origin_name {
+            package.name.clone()
+        } else {
+            origin.name.clone()
+        },
+        licenses: m.licenses.clone(),
         depends: sorted(&deps.runtime),
         provides: sorted(&deps.provides),
         replaces: deps.replaces.clone(),
         vendored: Vec::new(),
         provider_priority: deps.provider_priority.clone(),
         replaces_priority: deps.replaces_priority.clone(),
-        triggers: scriptlets
+        triggers: m
+            .scriptlets
+            .as_ref()
             .map(|s| s.trigger.paths.clone())
             .unwrap_or_default(),
-        scriptlets: scriptlets.map(convert).unwrap_or_default(),
+        scriptlets: m.scriptlets.as_ref().map(convert).unwrap_or_default(),
         builddate: b.builddate,
         maintainer: b.namespace.clone(),
         melange_yaml: None,
@@ -130,7 +112,15 @@ subpackages:
     dependencies:
       runtime: [hello]
 ";
-        let cfg: Configuration = serde_yaml::from_str(yaml).unwrap();
+        let loaded = crate::config::load_str(std::path::Path::new("t.yaml"), yaml).unwrap();
+        let lib = crate::pipelines::Library::new(vec![]);
+        let plan = crate::compile::compile(
+            &loaded,
+            &lib,
+            &crate::compile::CompileOptions::for_arch("aarch64"),
+        )
+        .unwrap();
+        let cfg = &loaded.config;
         let b = BuildInfo {
             arch: "aarch64".into(),
             builddate: 5,
@@ -138,14 +128,14 @@ subpackages:
             git_commit: "unknown".into(),
             strip_origin_name: false,
         };
-        let main = meta_for(&cfg, None, &b);
+        let main = meta_for(&cfg.package, &plan.packages[0], &b);
         assert_eq!(main.full_version(), "1.0.0-r2");
         assert_eq!(main.depends, ["busybox", "zlib"]);
         assert_eq!(main.provider_priority, "10");
         assert_eq!(main.triggers, ["/usr/lib"]);
         assert_eq!(main.scriptlets.post_install, "echo hi");
         assert_eq!(main.commit, "unknown");
-        let doc = meta_for(&cfg, Some(&cfg.subpackages[0]), &b);
+        let doc = meta_for(&cfg.package, &plan.packages[1], &b);
         assert_eq!(
             (
                 doc.name.as_str(),

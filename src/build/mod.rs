@@ -7,6 +7,7 @@
 
 pub mod date;
 pub mod envfile;
+mod package;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
 use crate::sandbox::{HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle};
 use crate::workspace::Workspace;
 
+pub use package::Packager;
 pub use steps::{PackageOutcome, StepFailure, StepRunner};
 
 /// melange's default build-file names, tried in this order (`pkg/build/build.go`).
@@ -181,7 +183,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         })
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let source_dir = args.source_dir.clone().unwrap_or(config_dir);
+    let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
 
     // The sandbox: bwrap must work before anything is created.
     let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
@@ -192,6 +194,18 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let ca_bundle = resolve_ca_bundle(args.ca_bundle.as_deref())
         .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
+    let packager = if args.dry_run {
+        None
+    } else {
+        Some(Packager::new(
+            &args.out_dir,
+            prepared.arch.apk,
+            args.signing_key.as_deref(),
+            args.generate_index,
+            prepared.source_date_epoch,
+            &config_dir,
+        )?)
+    };
 
     // The cache: created when missing, locked for the whole build.
     let cache = CacheDir::open(&args.cache_dir, true)?;
@@ -280,6 +294,15 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
                 return Ok(status_for_signal(sig));
             }
         }
+    }
+
+    if let Some(packager) = &packager {
+        packager.write_all(
+            &prepared.loaded.config.package,
+            &prepared.plan,
+            &workspace,
+            printer,
+        )?;
     }
 
     let after = cache::snapshot(&cache);

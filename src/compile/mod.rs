@@ -9,6 +9,7 @@
 pub mod arch;
 pub mod context;
 pub mod env;
+mod metadata;
 pub mod plan;
 mod steps;
 
@@ -21,7 +22,7 @@ use crate::subst::{self, Scope, SubstErrors};
 
 pub use arch::Arch;
 pub use env::build_environment;
-pub use plan::{Origin, PackagePlan, Plan, Step, TestPlan};
+pub use plan::{Origin, PackageMetadata, PackagePlan, Plan, Step, TestPlan};
 
 /// What a compile needs besides the config and the pipeline library.
 #[derive(Debug, Clone, Default)]
@@ -100,11 +101,13 @@ pub fn compile(
     let mut tests = Vec::new();
     let (steps, needs) =
         steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
+    let metadata = metadata::for_main(&mut sink, &root, config);
     packages.push(PackagePlan {
         name: config.package.name.clone(),
         destdir: format!("{}/{}", context::OUTDIR, config.package.name),
         steps,
         needs,
+        metadata,
     });
     if let Some(test) = &config.test {
         tests.push(steps::compile_test(
@@ -147,11 +150,13 @@ pub fn compile(
             )
         });
         if keep {
+            let metadata = metadata::for_sub(&mut sink, &scope, config, sub);
             packages.push(PackagePlan {
                 name: sub.name.clone(),
                 destdir: format!("{}/{}", context::OUTDIR, sub.name),
                 steps,
                 needs,
+                metadata,
             });
             tests.extend(test);
         }

@@ -65,6 +65,24 @@ pub struct PackagePlan {
     /// without repeats. For information: melange adds them to the build guest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// What `.PKGINFO` says about the package, substituted.
+    pub metadata: PackageMetadata,
+}
+
+/// A package's metadata with every `${{...}}` resolved (see `compile::metadata`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PackageMetadata {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    pub dependencies: crate::config::model::Dependencies,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scriptlets: Option<crate::config::model::Scriptlets>,
 }
 
 /// One sandbox process: melange runs every step, parent or child, as its own `/bin/sh -c`.

@@ -1,0 +1,115 @@
+//! The last stage of a build: each package's destdir becomes an `.apk`, then the index.
+//! Everything that can fail on bad input (the signing key, the output directory) is checked by
+//! [`Packager::new`] before any step runs.
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{self, WrapErr};
+
+use crate::apk::{self, BuildInfo, PackageFile, Signer};
+use crate::compile::Plan;
+use crate::config::model::Package;
+use crate::diag::Diagnostic;
+use crate::printer::Printer;
+use crate::workspace::Workspace;
+
+/// What the packaging stage needs, prepared before the build starts.
+pub struct Packager {
+    signer: Option<Signer>,
+    arch_dir: PathBuf,
+    out_dir: PathBuf,
+    generate_index: bool,
+    info: BuildInfo,
+}
+
+impl Packager {
+    /// Load the signing key and make sure `<out>/<arch>` can be written.
+    pub fn new(
+        out_dir: &Path,
+        arch: &str,
+        signing_key: Option<&Path>,
+        generate_index: bool,
+        builddate: u64,
+        config_dir: &Path,
+    ) -> eyre::Result<Packager> {
+        let signer = signing_key.map(Signer::from_pem_file).transpose()?;
+        let arch_dir = out_dir.join(arch);
+        fs_err::create_dir_all(&arch_dir).map_err(|e| {
+            Diagnostic::new(
+                &arch_dir,
+                format!("cannot create the output directory: {e}"),
+            )
+            .hint("pass a writable directory with `--out-dir`")
+        })?;
+        probe_writable(&arch_dir)?;
+        Ok(Packager {
+            signer,
+            arch_dir,
+            out_dir: out_dir.to_path_buf(),
+            generate_index,
+            info: BuildInfo {
+                arch: arch.to_string(),
+                builddate,
+                namespace: "unknown".to_string(),
+                git_commit: git_head(config_dir).unwrap_or_else(|| "unknown".to_string()),
+                strip_origin_name: false,
+            },
+        })
+    }
+
+    /// Write every package of the plan, then update the index.
+    pub fn write_all(
+        &self,
+        origin: &Package,
+        plan: &Plan,
+        workspace: &Workspace,
+        printer: Printer,
+    ) -> eyre::Result<Vec<PackageFile>> {
+        let mut written = Vec::new();
+        for package in &plan.packages {
+            let meta = apk::meta_for(origin, package, &self.info);
+            let destdir = workspace.destdir(&package.name);
+            let file = apk::write_package(&destdir, &meta, &self.out_dir, self.signer.as_ref())
+                .wrap_err_with(|| format!("cannot write the package for `{}`", package.name))?;
+            printer.info(format!(
+                "wrote {} ({} bytes)",
+                file.path.display(),
+                file.file_size
+            ));
+            written.push(file);
+        }
+        if self.generate_index {
+            apk::update_index(&self.arch_dir, &written, self.signer.as_ref())
+                .wrap_err("cannot update APKINDEX.tar.gz")?;
+            printer.detail(format!(
+                "updated {}",
+                self.arch_dir.join("APKINDEX.tar.gz").display()
+            ));
+        }
+        Ok(written)
+    }
+}
+
+fn probe_writable(dir: &Path) -> Result<(), Diagnostic> {
+    tempfile::Builder::new()
+        .prefix(".melwrap-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            Diagnostic::new(dir, format!("the output directory is not writable: {e}"))
+                .hint("pass a writable directory with `--out-dir`")
+        })
+}
+
+/// melange fills an empty `commit` from the git HEAD of the build file's directory.
+fn git_head(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let head = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && head.len() == 40).then_some(head)
+}
