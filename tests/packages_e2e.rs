@@ -96,6 +96,11 @@ fn pkginfo_follows_the_config_with_substitutions_and_subpackages() {
   url: https://example.org/${{package.name}}
   copyright:
     - license: Apache-2.0
+  setcap:
+    - path: /usr/bin/tool
+      add:
+        cap_net_raw: "+ep"
+      reason: needs raw sockets
   dependencies:
     runtime:
       - libfoo-${{vars.abi}}
@@ -169,4 +174,28 @@ subpackages:
         );
     }
     assert!(arch_dir.join("tool-small-2.1.0-r3.apk").is_file());
+
+    // `setcap` reaches the data tar as the xattr `setcap cap_net_raw+ep` would set.
+    let script = "import io,sys,tarfile,zlib\n\
+        data=open(sys.argv[1],'rb').read()\n\
+        d=zlib.decompressobj(31); d.decompress(data); rest=d.unused_data\n\
+        t=tarfile.open(fileobj=io.BytesIO(zlib.decompressobj(31).decompress(rest)))\n\
+        m=t.getmember('usr/bin/tool')\n\
+        v=m.pax_headers.get('SCHILY.xattr.security.capability','')\n\
+        sys.stdout.write(v.encode('latin-1', 'surrogateescape').hex() if isinstance(v,str) else v.hex())";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(arch_dir.join("tool-2.1.0-r3.apk"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "010000030020000000000000000000000000000000000000"
+    );
 }

@@ -28,6 +28,7 @@ pub mod pgz;
 pub mod pkginfo;
 pub mod progress;
 pub mod read;
+pub mod setcap;
 pub mod sign;
 pub mod tar;
 pub mod tar_read;

@@ -66,11 +66,22 @@ impl Packager {
         printer: Printer,
     ) -> eyre::Result<Vec<PackageFile>> {
         let mut written = Vec::new();
-        for package in &plan.packages {
+        for (i, package) in plan.packages.iter().enumerate() {
             let meta = apk::meta_for(origin, package, &self.info);
             let destdir = workspace.destdir(&package.name);
-            let file = apk::write_package(&destdir, &meta, &self.out_dir, self.signer.as_ref())
-                .wrap_err_with(|| format!("cannot write the package for `{}`", package.name))?;
+            let mut opts = apk::DataOptions::default();
+            if i == 0 {
+                // melange applies only `package.setcap`, to the main package (semantics 1.6).
+                opts.xattrs = apk::setcap::xattrs(&origin.setcap);
+            }
+            let file = apk::write_package_with(
+                &destdir,
+                &meta,
+                &self.out_dir,
+                self.signer.as_ref(),
+                &opts,
+            )
+            .wrap_err_with(|| format!("cannot write the package for `{}`", package.name))?;
             printer.info(format!(
                 "wrote {} ({} bytes)",
                 file.path.display(),
