@@ -74,6 +74,20 @@ pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> 
     let path = find_config(args.config.as_deref())?;
     let loaded = config::load(&path)?;
     let arch = resolve_arch(&args.arch)?;
+    if Arch::host().is_some_and(|host| host.apk != arch.apk) {
+        return Err(Diagnostic::new(
+            "--arch",
+            format!(
+                "cannot build for {} on this {} machine: steps run natively, so they would \
+                 produce host binaries labelled {}",
+                arch.apk,
+                std::env::consts::ARCH,
+                arch.apk
+            ),
+        )
+        .hint("build on a machine of that architecture; `melwrap compile --arch` shows its plan")
+        .into());
+    }
 
     let targets = &loaded.config.package.target_architecture;
     if !targets.is_empty() && !targets.iter().any(|t| t == "all" || t == arch.apk) {
