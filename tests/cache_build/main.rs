@@ -5,5 +5,6 @@
 
 mod concurrent;
 mod fetch_report;
+mod proxy;
 mod prune_lock;
 mod support;

@@ -142,7 +142,8 @@ pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// A loopback HTTP server serving fixed files, counting GET requests per path; each response
+/// A loopback HTTP server serving fixed files, counting GET requests per path (also as an
+/// HTTP proxy: absolute request URLs are served by their path); each response
 /// is sent in 64 KiB pieces with a short pause between them, so that concurrent builds really
 /// download at the same time. Stops when dropped.
 pub struct HttpServer {
@@ -213,12 +214,13 @@ fn serve(
         }
     }
     let text = String::from_utf8_lossy(&request);
-    let path = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .trim_start_matches('/')
-        .to_string();
+    // A request through a proxy names the whole URL (`GET http://host/path`): serve the path.
+    let target = text.split_whitespace().nth(1).unwrap_or("/");
+    let target = match target.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    let path = target.trim_start_matches('/').to_string();
     *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     let Some(body) = files.get(&path) else {
         let _ = conn
