@@ -7,8 +7,9 @@
 # each build's time and the cold/warm ratio, the baseline being the cold build of the same run.
 # The warm build must be at least 3 times faster than the cold one for pip and npm.
 #
-# Downloads stay small: requests and its four dependencies (under 1 MB), five small npm
-# packages, two small crates; and, only when no uv is installed, uv's wheel (about 18 MB) into
+# Downloads stay bounded: requests, its four dependencies and two source-only packages
+# (under 1 MB, plus setuptools for building), eslint and its dependencies (about 9 MB), two
+# small crates; and, only when no uv is installed, uv's wheel (about 18 MB) into
 # the scratch dir. Everything goes to one scratch dir, removed on exit.
 #
 # Environment: MELWRAP (binary; default: built here with --release), MELWRAP_CA_BUNDLE (CA
@@ -126,7 +127,8 @@ if wants uv; then
     *)
       if [ -z "$uv_bin" ] && [ "${BENCH_UV:-}" != skip ] && $can_mount; then
         echo "bench-cache: no uv installed; fetching it into the scratch dir with pip" >&2
-        python3 -m pip install -q --disable-pip-version-check --target "$work/tools/uv-pkg" uv >&2 \
+        PIP_CACHE_DIR="$work/host-pip-cache" python3 -m pip install -q --disable-pip-version-check \
+          --target "$work/tools/uv-pkg" uv >&2 \
           && uv_bin="$work/tools/uv-pkg/bin/uv" || uv_bin=
       fi
       if [ -n "$uv_bin" ] && $can_mount; then
