@@ -320,7 +320,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     }
 
     let after = cache::snapshot(&cache);
-    let report = cache::summarize(&before, &after);
+    let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
+    let report = cache::summarize(&before, &after).with_fetch_sources(wanted.cloned());
     printer.info(report.render_line());
 
     workspace.finish(true)?;

@@ -99,14 +99,14 @@ pub fn compile(
 
     let mut packages = Vec::new();
     let mut tests = Vec::new();
-    let (steps, needs) =
-        steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
+    let main = steps::compile_list(&mut sink, loaded, lib, &root, &config.pipeline, "pipeline");
     let metadata = metadata::for_main(&mut sink, &root, config);
     packages.push(PackagePlan {
         name: config.package.name.clone(),
         destdir: format!("{}/{}", context::OUTDIR, config.package.name),
-        steps,
-        needs,
+        steps: main.steps,
+        needs: main.needs,
+        fetches: main.fetches,
         metadata,
     });
     if let Some(test) = &config.test {
@@ -130,7 +130,7 @@ pub fn compile(
                 true
             }
         };
-        let (steps, needs) = steps::compile_list(
+        let compiled = steps::compile_list(
             &mut sink,
             loaded,
             lib,
@@ -154,8 +154,9 @@ pub fn compile(
             packages.push(PackagePlan {
                 name: sub.name.clone(),
                 destdir: format!("{}/{}", context::OUTDIR, sub.name),
-                steps,
-                needs,
+                steps: compiled.steps,
+                needs: compiled.needs,
+                fetches: compiled.fetches,
                 metadata,
             });
             tests.extend(test);
@@ -272,5 +273,51 @@ mod tests {
         assert_eq!(plan.environment["A"], "yaml");
         assert_eq!(plan.environment["B"], "file");
         assert_eq!(plan.environment["SOURCE_DATE_EPOCH"], "42");
+    }
+
+    #[test]
+    fn fetch_steps_name_the_cache_blobs_they_look_up() {
+        let text = r#"
+vars:
+  sha: AAA
+pipeline:
+  - uses: fetch
+    with: { uri: "http://x/1.tgz", expected-sha256: "${{vars.sha}}" }
+  - uses: fetch
+    with: { uri: "http://x/2.tgz", expected-sha512: BBB }
+  - uses: fetch
+    with: { uri: "http://x/3.tgz", expected-none: "yes" }
+  - uses: fetch
+    with: { uri: "http://x/4.tgz", expected-sha256: AAA, expected-sha512: BBB }
+  - if: ${{build.arch}} == 'aarch64'
+    pipeline:
+      - uses: fetch
+        with: { uri: "http://x/5.tgz", expected-sha256: CCC }
+subpackages:
+  - name: sub
+    pipeline:
+      - uses: fetch
+        with: { uri: "http://x/6.tgz", expected-sha256: CCC }
+test:
+  pipeline:
+    - uses: fetch
+      with: { uri: "http://x/7.tgz", expected-sha256: DDD }
+"#;
+        let (a, b, c) = ("a".repeat(64), "b".repeat(128), "c".repeat(64));
+        let text = format!("{HEAD}{text}")
+            .replace("AAA", &a)
+            .replace("BBB", &b)
+            .replace("CCC", &c)
+            .replace("DDD", &"d".repeat(64));
+        let plan = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap();
+        // sha256 wins over sha512, expected-none has no blob, repeats count once, skipped
+        // steps not at all, and tests (which a build does not run) are left out.
+        assert_eq!(
+            plan.packages[0].fetches,
+            [format!("sha256:{a}"), format!("sha512:{b}")]
+        );
+        assert_eq!(plan.packages[1].fetches, [format!("sha256:{c}")]);
+        let aarch64 = compile_text(&text, &CompileOptions::for_arch("aarch64")).unwrap();
+        assert_eq!(aarch64.packages[0].fetches[2], format!("sha256:{c}"));
     }
 }

@@ -65,6 +65,12 @@ pub struct PackagePlan {
     /// without repeats. For information: melange adds them to the build guest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// The build-cache blobs the `fetch` steps that run look up before downloading:
+    /// `sha256:<expected-sha256>`, else `sha512:<expected-sha512>` (steps with only
+    /// `expected-none` have none), first use first, without repeats. `melwrap build` reports
+    /// how many of them the cache held. Not part of the printed plan.
+    #[serde(skip)]
+    pub fetches: Vec<String>,
     /// What `.PKGINFO` says about the package, substituted.
     pub metadata: PackageMetadata,
 }

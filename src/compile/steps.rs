@@ -87,10 +87,18 @@ struct Walker<'w, 's> {
     lib: &'w crate::pipelines::Library,
     steps: Vec<Step>,
     needs: Vec<String>,
+    fetches: Vec<String>,
+}
+
+/// What [`compile_list`] produces: the plan steps, the `needs` of the steps that run, and the
+/// cache blob names their `fetch` steps look up.
+pub(super) struct Compiled {
+    pub steps: Vec<Step>,
+    pub needs: Vec<String>,
+    pub fetches: Vec<String>,
 }
 
 /// Compile a list of top-level steps (`pipeline:` of a package) at field path `base`.
-/// Returns the plan steps and the `needs` of the steps that run.
 pub(super) fn compile_list(
     sink: &mut Sink,
     loaded: &LoadedConfig,
@@ -98,13 +106,14 @@ pub(super) fn compile_list(
     scope: &Scope,
     list: &[Pipeline],
     base: &str,
-) -> (Vec<Step>, Vec<String>) {
+) -> Compiled {
     let mut w = Walker {
         sink,
         loaded,
         lib,
         steps: Vec::new(),
         needs: Vec::new(),
+        fetches: Vec::new(),
     };
     for (i, step) in list.iter().enumerate() {
         let trail = Trail {
@@ -128,7 +137,17 @@ pub(super) fn compile_list(
         .into_iter()
         .filter(|n| seen.insert(n.clone()))
         .collect();
-    (w.steps, needs)
+    let mut seen = HashSet::new();
+    let fetches = w
+        .fetches
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect();
+    Compiled {
+        steps: w.steps,
+        needs,
+        fetches,
+    }
 }
 
 /// Compile a `test:` block for package `name` at field path `base` (`test` or
@@ -142,7 +161,7 @@ pub(super) fn compile_test(
     name: &str,
     base: &str,
 ) -> TestPlan {
-    let (steps, needs) = compile_list(
+    let Compiled { steps, needs, .. } = compile_list(
         sink,
         loaded,
         lib,
@@ -235,6 +254,20 @@ const HEX_INPUTS: &[(&str, usize)] = &[
     ("expected-sha512", 128),
     ("expected-commit", 40),
 ];
+
+/// The cache blob a `fetch` step looks up (`pipelines/fetch.yaml`): `sha256:<expected-sha256>`,
+/// else `sha512:<expected-sha512>`, with the digest as written; `None` for `expected-none`.
+fn fetch_blob(scope: &Scope) -> Option<String> {
+    let own = scope.own();
+    let input = |k: &str| {
+        own.get(&format!("inputs.{k}"))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    input("expected-sha256")
+        .map(|h| format!("sha256:{h}"))
+        .or_else(|| input("expected-sha512").map(|h| format!("sha512:{h}")))
+}
 
 impl Walker<'_, '_> {
     fn err(&mut self, trail: &Trail, field: &str, message: String, hint: Option<String>) {
@@ -440,6 +473,9 @@ impl Walker<'_, '_> {
                 script,
             });
             self.needs.extend(needs);
+            if uses_name.as_deref() == Some("fetch") {
+                self.fetches.extend(fetch_blob(&scope));
+            }
         }
 
         let child_parent = Parent {
