@@ -30,6 +30,13 @@ pub enum ExitStatus {
 }
 
 const EXIT_CODES_HELP: &str = "\
+Examples:
+  melwrap doctor                          # can builds run here?
+  melwrap validate *.yaml                 # check configs, run nothing
+  melwrap compile foo.yaml                # print the steps that would run
+  melwrap build foo.yaml                  # build ./packages/<arch>/*.apk, cache in ./melange-cache
+  melwrap test foo.yaml                   # run foo.yaml's test: pipelines against those packages
+
 Exit codes:
   0    success
   1    a build step or test failed
