@@ -345,7 +345,10 @@ mod tests {
             ]
         );
         let notes = l.notes.join("\n");
-        assert!(notes.contains("/var/cache/melange from package `p`"), "{notes}");
+        assert!(
+            notes.contains("/var/cache/melange from package `p`"),
+            "{notes}"
+        );
         assert!(notes.contains("/home/build from package `p`"), "{notes}");
         assert!(notes.contains("/etc/resolv.conf"), "{notes}");
     }

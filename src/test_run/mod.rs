@@ -117,9 +117,16 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             )
         })
         .collect();
-    let (jobs, missing) = plan_jobs(&tests, &files, printer);
+    let (jobs, missing, foreign) = plan_jobs(&tests, &files);
     if !missing.is_empty() {
         return Err(missing_packages(&missing, prepared).into());
+    }
+    if !foreign.is_empty() {
+        printer.info(format!(
+            "note: melwrap does not install packages from repositories; the tests use the guest \
+             root's tools instead of: {}",
+            foreign.join(", ")
+        ));
     }
 
     let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
@@ -302,22 +309,21 @@ fn package_file_name(prepared: &Prepared, package: &PackagePlan) -> String {
     crate::apk::meta_for(&prepared.loaded.config.package, package, &info).file_name()
 }
 
-/// For each test, the package files to install (others first, the package under test last),
-/// and the files that are missing. Packages that are not this config's are noted once.
+/// For each test, the package files to install (others first, the package under test last);
+/// the files that are missing; and the packages that are not this config's.
 fn plan_jobs<'a>(
     tests: &[&'a TestPlan],
     files: &BTreeMap<&str, PathBuf>,
-    printer: Printer,
-) -> (Vec<Job<'a>>, Vec<(String, PathBuf)>) {
+) -> (Vec<Job<'a>>, Vec<(String, PathBuf)>, Vec<String>) {
     let mut jobs = Vec::new();
     let mut missing: Vec<(String, PathBuf)> = Vec::new();
-    let mut foreign: BTreeSet<&str> = BTreeSet::new();
+    let mut foreign: BTreeSet<String> = BTreeSet::new();
     for test in tests {
         let mut installs = Vec::new();
         let others = test.packages.iter().filter(|p| **p != test.name);
         for name in others.chain(std::iter::once(&test.name)) {
             let Some(file) = files.get(name.as_str()) else {
-                foreign.insert(name);
+                foreign.insert(name.clone());
                 continue;
             };
             if !file.is_file() && !missing.iter().any(|(n, _)| n == name) {
@@ -327,14 +333,7 @@ fn plan_jobs<'a>(
         }
         jobs.push(Job { test, installs });
     }
-    if !foreign.is_empty() {
-        printer.info(format!(
-            "note: melwrap does not install packages from repositories; the tests use the guest \
-             root's tools instead of: {}",
-            foreign.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    (jobs, missing)
+    (jobs, missing, foreign.into_iter().collect())
 }
 
 fn missing_packages(missing: &[(String, PathBuf)], prepared: &Prepared) -> Diagnostic {
@@ -344,7 +343,7 @@ fn missing_packages(missing: &[(String, PathBuf)], prepared: &Prepared) -> Diagn
         message.push_str(&format!("\n  `{name}`: {} does not exist", file.display()));
     }
     Diagnostic::new(first, message).hint(format!(
-        "build it first with `melwrap build {}` using the same --out-dir and --arch",
+        "build the packages first with `melwrap build {}` (same --out-dir and --arch)",
         prepared.loaded.path.display()
     ))
 }
@@ -409,7 +408,7 @@ fn print_summary(results: &[TestResult], total: Duration, printer: Printer) {
         );
         match &r.failure {
             None => printer.info(line),
-            Some(why) => printer.error(format!("{line}  {why}")),
+            Some(why) => printer.info(format!("{line}  {why}")),
         }
     }
     let passed = results.iter().filter(|r| r.passed).count();
