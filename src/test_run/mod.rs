@@ -262,7 +262,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
     }
 
     print_summary(&results, started.elapsed(), printer);
-    unpacked.remove();
+    drop(unpacked);
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| !r.passed)
@@ -475,9 +475,13 @@ impl Unpacked {
         Ok(absolute(&self.path(name), "unpacked package")?)
     }
 
-    fn remove(self) {
+}
+
+impl Drop for Unpacked {
+    /// Packages may ship read-only directories; make them writable so the temporary directory
+    /// can be removed, on success, failure or error alike.
+    fn drop(&mut self) {
         extract::make_removable(self.dir.path());
-        let _ = self.dir.close();
     }
 }
 
