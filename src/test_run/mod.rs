@@ -474,7 +474,6 @@ impl Unpacked {
     fn root(&self, name: &str) -> eyre::Result<HostPath> {
         Ok(absolute(&self.path(name), "unpacked package")?)
     }
-
 }
 
 impl Drop for Unpacked {

@@ -67,7 +67,7 @@ fn source_dir_fills_the_workspace_with_a_copy() {
     assert_eq!(fingerprint(&src), before, "the test changed the source dir");
 
     // Without --source-dir the workspace is empty, so the same test fails.
-    let run = s.melwrap(&["test", "workspace.yaml"]);
+    let run = s.melwrap(&["test", "workspace.yaml", "--workspace-dir", "ws"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_summary(&run, "wsy", "FAILED");
 }

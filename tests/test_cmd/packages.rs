@@ -59,8 +59,10 @@ fn every_package_passes_then_a_broken_package_fails_alone() {
     // run after it and pass.
     let broken = s.melwrap(&["build", "hello.yaml", "--var", "break-doc=yes"]);
     assert_eq!(broken.code, 0, "{}", broken.stderr);
-    let run = s.melwrap(&["test", "hello.yaml"]);
+    // A failed run keeps its workspace: keep it inside the scratch dir.
+    let run = s.melwrap(&["test", "hello.yaml", "--workspace-dir", "ws"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("workspace kept:"), "{}", run.stderr);
     assert_summary(&run, "hello", "ok");
     assert_summary(&run, "hello-doc", "FAILED");
     assert_summary(&run, "hello-extra", "ok");
