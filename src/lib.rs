@@ -21,4 +21,5 @@ pub mod pipelines;
 pub mod printer;
 pub mod sandbox;
 pub mod subst;
+pub mod test_run;
 pub mod workspace;

@@ -331,6 +331,10 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         prepared.arch.apk,
         format_duration(started.elapsed())
     ));
+    if args.test {
+        let opts = crate::test_run::TestOptions::from_build(&args);
+        return crate::test_run::run(&prepared, &opts, printer);
+    }
     Ok(ExitStatus::Success)
 }
 

@@ -71,6 +71,10 @@ pub(crate) enum MountKind {
     RoBind(HostPath),
     /// A read-only bind of a file (resolv.conf, CA bundle).
     RoFile(HostPath),
+    /// A symlink with this target, created in the guest (a tested package's symlinks). Only
+    /// the link's parent is resolved through the rootfs's symlinks, never the link itself, and
+    /// the parent is always spliced so the link can be created there.
+    Symlink(String),
 }
 
 impl MountKind {
@@ -79,6 +83,7 @@ impl MountKind {
         match self {
             MountKind::RoFile(_) => *node == Node::File,
             MountKind::RoBind(_) => matches!(node, Node::File | Node::Dir),
+            MountKind::Symlink(_) => false,
             _ => *node == Node::Dir,
         }
     }
@@ -119,7 +124,10 @@ pub(crate) fn plan(rootfs: &Rootfs, tree: &dyn RootTree, requests: &[MountReques
             resolved.push((req.clone(), req.dest.clone()));
             continue;
         }
-        let r = resolve(tree, &req.dest);
+        let r = match req.kind {
+            MountKind::Symlink(_) => resolve_parent(tree, &req.dest),
+            _ => resolve(tree, &req.dest),
+        };
         if let MountKind::RoFile(src) = &req.kind
             && r.node == Node::File
             && tree.host_path(&r.path) == *src
@@ -183,6 +191,28 @@ pub(crate) struct Resolved {
     existing: GuestPath,
     /// A non-directory that stood where a directory was needed.
     blocker: Option<GuestPath>,
+}
+
+/// Resolve `path`'s parent like [`resolve`], then look at the last name without following
+/// it (`lstat`): where a new symlink at `path` would be created.
+pub(crate) fn resolve_parent(tree: &dyn RootTree, path: &GuestPath) -> Resolved {
+    let Some(name) = path.file_name() else {
+        return resolve(tree, path);
+    };
+    let parent = resolve(tree, &path.parent());
+    if parent.node != Node::Dir {
+        return Resolved {
+            path: parent.path.join(name),
+            ..parent
+        };
+    }
+    let here = parent.path.join(name);
+    Resolved {
+        node: tree.node(&here),
+        path: here,
+        existing: parent.path,
+        blocker: None,
+    }
 }
 
 /// Follow `path` component by component like a chroot would; at most 40 symlinks.

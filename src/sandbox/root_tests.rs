@@ -102,3 +102,31 @@ fn a_recorded_snapshot_plans_like_the_disk() {
     assert!(text.contains("target: \"usr/lib\""), "{text}");
     assert!(text.contains("Tmpfs(GuestPath(\"/etc\"))"), "{text}");
 }
+
+#[test]
+fn a_symlink_request_splices_its_parent_and_never_follows_itself() {
+    // /lib is a guest symlink to usr/lib; /usr/bin/tool exists as a file.
+    let tree = MemTree::new("/r")
+        .symlink("/lib", "usr/lib")
+        .dir("/usr/lib")
+        .file("/usr/bin/tool")
+        .file("/usr/bin/other");
+    let reqs = [
+        // Replaces the file /usr/bin/tool by a link.
+        MountRequest::new(MountKind::Symlink("other".into()), gp("/usr/bin/tool")),
+        // The parent is resolved (/lib → /usr/lib), the link itself is not.
+        MountRequest::new(MountKind::Symlink("libx.so.1".into()), gp("/lib/libx.so")),
+    ];
+    let plan = plan(&Rootfs::Dir(HostPath::new("/r").unwrap()), &tree, &reqs);
+    assert_eq!(plan.requests[0].1, gp("/usr/bin/tool"));
+    assert_eq!(plan.requests[1].1, gp("/usr/lib/libx.so"));
+    assert_eq!(plan.remount_ro, vec![gp("/usr/bin"), gp("/usr/lib")]);
+    let text = format!("{:?}", plan.root);
+    // The spliced /usr/bin binds `other` back but not the shadowed `tool`.
+    assert!(text.contains("\"/usr/bin/other\""), "{text}");
+    assert!(!text.contains("\"/usr/bin/tool\""), "{text}");
+    // A link over a guest symlink replaces the link, not its target.
+    let r = resolve_parent(&tree, &gp("/lib"));
+    assert_eq!(r.path, gp("/lib"));
+    assert_eq!(r.node, Node::Symlink("usr/lib".into()));
+}

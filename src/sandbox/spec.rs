@@ -357,6 +357,9 @@ pub struct SandboxConfig {
     pub identity: Identity,
     /// Further read-only binds, after the cache.
     pub extra_ro_binds: Vec<(HostPath, GuestPath)>,
+    /// Symlinks `(target, link)` to create after the extra binds (`melwrap test` shows a
+    /// package's symlinks this way). A link replaces whatever the rootfs has at its path.
+    pub extra_symlinks: Vec<(String, GuestPath)>,
     /// The host file shown at `/etc/resolv.conf` when the network is on (already resolved to
     /// a real path, see `prepare::host_resolv_conf`). Ignored with the network off.
     pub resolv_conf: Option<HostPath>,
@@ -377,6 +380,7 @@ impl SandboxConfig {
             network: true,
             identity: Identity::for_current_user(),
             extra_ro_binds: Vec::new(),
+            extra_symlinks: Vec::new(),
             resolv_conf: super::prepare::host_resolv_conf(),
             ca_bundle: None,
         }
@@ -418,6 +422,12 @@ impl SandboxConfig {
             reqs.push(MountRequest::new(
                 MountKind::RoBind(src.clone()),
                 dest.clone(),
+            ));
+        }
+        for (target, link) in &self.extra_symlinks {
+            reqs.push(MountRequest::new(
+                MountKind::Symlink(target.clone()),
+                link.clone(),
             ));
         }
         reqs
@@ -516,6 +526,7 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
             MountKind::Tmpfs => Arg::Tmpfs(dest),
             MountKind::Bind(src) => Arg::Bind { src, dest },
             MountKind::RoBind(src) | MountKind::RoFile(src) => Arg::RoBind { src, dest },
+            MountKind::Symlink(target) => Arg::Symlink { target, link: dest },
         });
     }
 

@@ -48,6 +48,7 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
             gid: 1000,
         },
         extra_ro_binds: Vec::new(),
+        extra_symlinks: Vec::new(),
         resolv_conf: Some(hp("/etc/resolv.conf")),
         ca_bundle: None,
     }

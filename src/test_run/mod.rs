@@ -1,0 +1,524 @@
+//! `melwrap test` (and `melwrap build --test`): run a config's `test:` pipelines against the
+//! packages a build wrote, each package in a fresh sandbox where its files are installed at `/`.
+//!
+//! melange (`pkg/build/test.go`, semantics doc 6.2) builds one apko guest per tested package
+//! from `test.environment` (the package under test plus its test `needs`) and runs the test
+//! pipeline there with the same runner as builds. melwrap has no package manager: it takes the
+//! `.apk` files from `<out-dir>/<arch>/`, unpacks their data sections into a temporary
+//! directory ([`extract`]) and layers them over the read-only guest root with binds
+//! ([`install`]). Packages of the same config named in `test.environment.contents.packages`
+//! (the main package for a subpackage's test, say) are installed the same way; other packages
+//! are reported as not installable, as for builds.
+//!
+//! Order: check every package file exists before anything runs (exit 2 otherwise), then for
+//! each tested package run its steps with `build`'s [`StepRunner`], carry on after a failure,
+//! and print a summary. melange stops at the first failing package; melwrap reports them all.
+
+pub mod extract;
+pub mod install;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{self, WrapErr};
+
+use crate::build::{PackageOutcome, Prepared, StepRunner};
+use crate::cache::{self, CacheDir};
+use crate::cli::{ExitStatus, StatusError};
+use crate::compile::{PackagePlan, TestPlan};
+use crate::diag::Diagnostic;
+use crate::printer::{Printer, format_duration};
+use crate::sandbox::root::LiveTree;
+use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
+use crate::sandbox::{
+    CA_GUEST_PATH, HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle,
+};
+use crate::workspace::Workspace;
+
+/// How to run the tests: the flags `melwrap test` and `melwrap build --test` share.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Where the packages are (`<out_dir>/<arch>/*.apk`).
+    pub out_dir: PathBuf,
+    /// Mounted read-write at /var/cache/melange (created when missing).
+    pub cache_dir: PathBuf,
+    /// `host` or a directory.
+    pub rootfs: String,
+    pub network: bool,
+    pub ca_bundle: Option<PathBuf>,
+    pub interactive: bool,
+    pub debug: bool,
+    /// Copied into the workspace when given; otherwise the workspace is empty (melange).
+    pub source_dir: Option<PathBuf>,
+    pub workspace_dir: Option<PathBuf>,
+    /// The `--env-file`s the config was compiled with (to tell whether `SOURCE_DATE_EPOCH`
+    /// came from the user).
+    pub env_files: Vec<PathBuf>,
+}
+
+impl TestOptions {
+    /// The options `melwrap build --test` runs the tests with: the build's out dir, cache,
+    /// rootfs, network, CA bundle, `--interactive` and `--debug`; an empty workspace.
+    pub fn from_build(args: &crate::cli::build::Args) -> TestOptions {
+        TestOptions {
+            out_dir: args.out_dir.clone(),
+            cache_dir: args.cache_dir.clone(),
+            rootfs: args.rootfs.clone(),
+            network: !args.no_network,
+            ca_bundle: args.ca_bundle.clone(),
+            interactive: args.interactive,
+            debug: args.debug,
+            source_dir: None,
+            workspace_dir: None,
+            env_files: args.env_files.clone(),
+        }
+    }
+}
+
+/// One tested package, ready to run: the package files to install, in install order (the
+/// package under test last).
+struct Job<'a> {
+    test: &'a TestPlan,
+    installs: Vec<(String, PathBuf)>,
+}
+
+/// How one package's test ended.
+#[derive(Debug)]
+pub struct TestResult {
+    pub package: String,
+    pub passed: bool,
+    pub duration: Duration,
+    /// Why it failed (the step and its status).
+    pub failure: Option<String>,
+}
+
+/// Run every `test:` of the compiled config against the packages in `opts.out_dir`.
+pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    let plan = &prepared.plan;
+    let tests: Vec<&TestPlan> = plan.tests.iter().filter(|t| !t.steps.is_empty()).collect();
+    if tests.is_empty() {
+        printer.info(format!(
+            "{}: no `test:` pipelines: nothing to test",
+            prepared.loaded.path.display()
+        ));
+        return Ok(ExitStatus::Success);
+    }
+
+    // Every package file must be there before anything runs.
+    let arch_dir = opts.out_dir.join(prepared.arch.apk);
+    let files: BTreeMap<&str, PathBuf> = plan
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                arch_dir.join(package_file_name(prepared, p)),
+            )
+        })
+        .collect();
+    let (jobs, missing, foreign) = plan_jobs(&tests, &files);
+    if !missing.is_empty() {
+        return Err(missing_packages(&missing, prepared).into());
+    }
+    if !foreign.is_empty() {
+        printer.info(format!(
+            "note: melwrap does not install packages from repositories; the tests use the guest \
+             root's tools instead of: {}",
+            foreign.join(", ")
+        ));
+    }
+
+    let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let rootfs = match opts.rootfs.as_str() {
+        "host" => Rootfs::Host,
+        dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
+    };
+    let ca_bundle = resolve_ca_bundle(opts.ca_bundle.as_deref())
+        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
+
+    let cache = CacheDir::open(&opts.cache_dir, true)?;
+    let _lock = match cache.try_lock_shared()? {
+        Some(lock) => lock,
+        None => {
+            printer.info("waiting for `melwrap cache prune` to finish with the cache…");
+            cache.lock_shared()?
+        }
+    };
+    let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
+    if let Some(source) = &opts.source_dir {
+        fs_err::create_dir_all(source)?;
+        let exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
+        let copied = workspace.populate(source, &exclude)?;
+        printer.detail(format!(
+            "workspace {}: {} files from {}",
+            workspace.root().display(),
+            copied.files,
+            source.display()
+        ));
+    }
+
+    // The packages' files, unpacked once each.
+    let unpacked = Unpacked::new()?;
+    for job in &jobs {
+        for (name, file) in &job.installs {
+            unpacked.add(name, file, printer)?;
+        }
+    }
+
+    sandbox_run::install_signal_handlers();
+    let started = Instant::now();
+    let mut results = Vec::new();
+    let mut interrupted = None;
+    for job in &jobs {
+        let t0 = Instant::now();
+        let names: Vec<&str> = job.installs.iter().map(|(n, _)| n.as_str()).collect();
+        printer.info(format!(
+            "==> testing `{}` (installed: {})",
+            job.test.name,
+            names.join(", ")
+        ));
+        let trees: Vec<(String, LiveTree)> = job
+            .installs
+            .iter()
+            .map(|(n, _)| Ok((n.clone(), LiveTree::new(&Rootfs::Dir(unpacked.root(n)?)))))
+            .collect::<eyre::Result<_>>()?;
+        let packages: Vec<install::Package> = trees
+            .iter()
+            .map(|(name, tree)| install::Package { name, tree })
+            .collect();
+        let live = LiveTree::new(&rootfs);
+        let view = install::GuestView {
+            tree: &live,
+            host: rootfs == Rootfs::Host,
+        };
+        let layers = install::plan(&view, &packages, ca_bundle.as_ref().map(|_| CA_GUEST_PATH));
+        for note in &layers.notes {
+            printer.warn(note);
+        }
+
+        let mut config =
+            SandboxConfig::new(rootfs.clone(), absolute(workspace.root(), "workspace")?);
+        config.cache = Some(absolute(cache.path(), "--cache-dir")?);
+        config.network = opts.network;
+        config.ca_bundle = ca_bundle.clone();
+        config.extra_ro_binds = layers.binds;
+        config.extra_symlinks = layers.symlinks;
+        let sandbox = Sandbox::prepare(config)
+            .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+        let runner = StepRunner {
+            sandbox: &sandbox,
+            bwrap: &bwrap.path,
+            printer,
+            base_env: test_environment(&plan.environment, keep_sde, &job.test.environment),
+            debug: opts.debug,
+            interactive: opts.interactive,
+            deadline: None,
+        };
+        let steps = PackagePlan {
+            name: job.test.name.clone(),
+            destdir: String::new(),
+            steps: job.test.steps.clone(),
+            needs: Vec::new(),
+            metadata: Default::default(),
+        };
+        let outcome = runner.run_package(&steps)?;
+        let duration = t0.elapsed();
+        match outcome {
+            PackageOutcome::Done => results.push(TestResult {
+                package: job.test.name.clone(),
+                passed: true,
+                duration,
+                failure: None,
+            }),
+            PackageOutcome::Failed(failure) => {
+                if !failure.tail.is_empty() {
+                    printer.error(format!(
+                        "last {} line(s) of `{}`:",
+                        failure.tail.len(),
+                        failure.step
+                    ));
+                    for (_, line) in &failure.tail {
+                        printer.error(format!("  {line}"));
+                    }
+                }
+                printer.error(format!("test of `{}` failed: {failure}", job.test.name));
+                results.push(TestResult {
+                    package: job.test.name.clone(),
+                    passed: false,
+                    duration,
+                    failure: Some(format!(
+                        "step `{}` failed ({}) at {}",
+                        failure.step, failure.status, failure.origin
+                    )),
+                });
+            }
+            PackageOutcome::Interrupted(sig) => {
+                interrupted = Some(sig);
+                break;
+            }
+        }
+    }
+
+    print_summary(&results, started.elapsed(), printer);
+    drop(unpacked);
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.package.as_str())
+        .collect();
+    if let Some(sig) = interrupted {
+        printer.warn(format!(
+            "interrupted by {}: stopping the tests",
+            sandbox_run::signal_name(sig)
+        ));
+        workspace.finish(true)?;
+        return Ok(match exit_code_for_signal(sig) {
+            143 => ExitStatus::Terminated,
+            _ => ExitStatus::Interrupted,
+        });
+    }
+    if let Some(kept) = workspace.finish(failed.is_empty())?
+        && (!failed.is_empty() || opts.workspace_dir.is_some())
+    {
+        printer.info(format!("workspace kept: {}", kept.display()));
+    }
+    if failed.is_empty() {
+        Ok(ExitStatus::Success)
+    } else {
+        Err(StatusError(
+            ExitStatus::Failure,
+            format!(
+                "{} of {} test(s) failed: {}",
+                failed.len(),
+                results.len(),
+                failed.join(", ")
+            ),
+        )
+        .into())
+    }
+}
+
+/// `<name>-<version>-r<epoch>.apk`, exactly as the packager names it.
+fn package_file_name(prepared: &Prepared, package: &PackagePlan) -> String {
+    let info = crate::apk::BuildInfo {
+        arch: prepared.arch.apk.to_string(),
+        ..Default::default()
+    };
+    crate::apk::meta_for(&prepared.loaded.config.package, package, &info).file_name()
+}
+
+/// For each test, the package files to install (others first, the package under test last);
+/// the files that are missing; and the packages that are not this config's.
+fn plan_jobs<'a>(
+    tests: &[&'a TestPlan],
+    files: &BTreeMap<&str, PathBuf>,
+) -> (Vec<Job<'a>>, Vec<(String, PathBuf)>, Vec<String>) {
+    let mut jobs = Vec::new();
+    let mut missing: Vec<(String, PathBuf)> = Vec::new();
+    let mut foreign: BTreeSet<String> = BTreeSet::new();
+    for test in tests {
+        let mut installs = Vec::new();
+        let others = test.packages.iter().filter(|p| **p != test.name);
+        for name in others.chain(std::iter::once(&test.name)) {
+            let Some(file) = files.get(name.as_str()) else {
+                foreign.insert(name.clone());
+                continue;
+            };
+            if !file.is_file() && !missing.iter().any(|(n, _)| n == name) {
+                missing.push((name.clone(), file.clone()));
+            }
+            installs.push((name.clone(), file.clone()));
+        }
+        jobs.push(Job { test, installs });
+    }
+    (jobs, missing, foreign.into_iter().collect())
+}
+
+fn missing_packages(missing: &[(String, PathBuf)], prepared: &Prepared) -> Diagnostic {
+    let (_, first) = &missing[0];
+    let mut message = String::from("no built package to test:");
+    for (name, file) in missing {
+        message.push_str(&format!("\n  `{name}`: {} does not exist", file.display()));
+    }
+    Diagnostic::new(first, message).hint(format!(
+        "build the packages first with `melwrap build {}` (same --out-dir and --arch)",
+        prepared.loaded.path.display()
+    ))
+}
+
+/// melange's test environment (`pkg/build/test.go`, `buildWorkspaceConfig`): the config's
+/// `environment.environment` (with its defaults and env files) with `test.environment.environment`
+/// on top, and no `SOURCE_DATE_EPOCH` unless the user set one there. melwrap's cache defaults
+/// fill missing or empty keys as for builds, since the cache is mounted. `PATH` and the steps'
+/// own variables are added per step by the runner.
+pub fn test_environment(
+    plan_env: &BTreeMap<String, String>,
+    keep_source_date_epoch: bool,
+    test_env: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env = plan_env.clone();
+    if !keep_source_date_epoch {
+        env.remove("SOURCE_DATE_EPOCH");
+    }
+    for (key, value) in cache::default_env() {
+        let slot = env.entry(key.to_string()).or_default();
+        if slot.is_empty() {
+            *slot = value.to_string();
+        }
+    }
+    env.extend(test_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// Did `SOURCE_DATE_EPOCH` in the plan environment come from the config or an env file (kept)
+/// rather than from the build date (dropped for tests)?
+fn user_sets_source_date_epoch(prepared: &Prepared, env_files: &[PathBuf]) -> eyre::Result<bool> {
+    const KEY: &str = "SOURCE_DATE_EPOCH";
+    if prepared
+        .loaded
+        .config
+        .environment
+        .environment
+        .contains_key(KEY)
+    {
+        return Ok(true);
+    }
+    for file in env_files {
+        if crate::build::envfile::read(file)?.contains_key(KEY) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn print_summary(results: &[TestResult], total: Duration, printer: Printer) {
+    if results.is_empty() {
+        return;
+    }
+    let width = results.iter().map(|r| r.package.len()).max().unwrap_or(0);
+    printer.info("test summary:");
+    for r in results {
+        let line = format!(
+            "  {:<6} {:<width$}  {}",
+            if r.passed { "ok" } else { "FAILED" },
+            r.package,
+            format_duration(r.duration),
+        );
+        match &r.failure {
+            None => printer.info(line),
+            Some(why) => printer.info(format!("{line}  {why}")),
+        }
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    printer.info(format!(
+        "{passed} passed, {} failed in {}",
+        results.len() - passed,
+        format_duration(total)
+    ));
+}
+
+/// The temporary directory holding each package's unpacked files.
+struct Unpacked {
+    dir: tempfile::TempDir,
+}
+
+impl Unpacked {
+    fn new() -> eyre::Result<Unpacked> {
+        let dir = tempfile::Builder::new()
+            .prefix("melwrap-test-")
+            .tempdir()
+            .wrap_err("cannot create a temporary directory for the packages' files")?;
+        Ok(Unpacked { dir })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Unpack `file` for package `name`, once.
+    fn add(&self, name: &str, file: &Path, printer: Printer) -> eyre::Result<()> {
+        let dest = self.path(name);
+        if dest.exists() {
+            return Ok(());
+        }
+        let info = crate::apk::read_package(file)?;
+        if info.name() != name {
+            return Err(Diagnostic::new(
+                file,
+                format!("holds package `{}`, not `{name}`", info.name()),
+            )
+            .hint("rebuild the packages with `melwrap build`")
+            .into());
+        }
+        let stats = extract::extract_data(file, &dest)?;
+        printer.detail(format!(
+            "unpacked {} ({} files, {} directories, {} symlinks)",
+            file.display(),
+            stats.files + stats.hardlinks,
+            stats.dirs,
+            stats.symlinks
+        ));
+        if !stats.skipped.is_empty() {
+            printer.warn(format!(
+                "{}: device nodes and FIFOs cannot be installed rootless, left out: {}",
+                file.display(),
+                stats.skipped.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// The unpacked root of package `name`, as an absolute host path.
+    fn root(&self, name: &str) -> eyre::Result<HostPath> {
+        Ok(absolute(&self.path(name), "unpacked package")?)
+    }
+}
+
+impl Drop for Unpacked {
+    /// Packages may ship read-only directories; make them writable so the temporary directory
+    /// can be removed, on success, failure or error alike.
+    fn drop(&mut self) {
+        extract::make_removable(self.dir.path());
+    }
+}
+
+fn absolute(path: &Path, what: &str) -> Result<HostPath, Diagnostic> {
+    let abs =
+        std::path::absolute(path).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))?;
+    HostPath::new(abs).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn test_env_is_the_config_env_with_the_test_env_on_top_and_no_build_date() {
+        let plan_env = m(&[
+            ("SOURCE_DATE_EPOCH", "0"),
+            ("HOME", "/home/build"),
+            ("SHARED", "config"),
+            ("OVERRIDDEN", "config"),
+        ]);
+        let test_env = m(&[("OVERRIDDEN", "test"), ("ONLY_TEST", "1")]);
+        let env = test_environment(&plan_env, false, &test_env);
+        assert!(!env.contains_key("SOURCE_DATE_EPOCH"));
+        assert_eq!(env["SHARED"], "config");
+        assert_eq!(env["OVERRIDDEN"], "test");
+        assert_eq!(env["ONLY_TEST"], "1");
+        assert_eq!(env["HOME"], "/home/build");
+        assert_eq!(env["GOCACHE"], "/var/cache/melange/go");
+        // A SOURCE_DATE_EPOCH the user set in environment.environment is passed on.
+        let kept = test_environment(&plan_env, true, &test_env);
+        assert_eq!(kept["SOURCE_DATE_EPOCH"], "0");
+    }
+}
