@@ -180,16 +180,6 @@ fn install_error_hook() {
         .install();
 }
 
-/// A command that is not built yet says so plainly instead of pretending.
-#[allow(dead_code)] // every command is built now; kept for the next one
-pub(crate) fn not_yet(what: &str) -> eyre::Result<ExitStatus> {
-    Err(StatusError(
-        ExitStatus::Failure,
-        format!("`{what}` is not implemented yet in this version of melwrap"),
-    )
-    .into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

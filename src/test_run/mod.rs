@@ -221,6 +221,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             destdir: String::new(),
             steps: job.test.steps.clone(),
             needs: Vec::new(),
+            fetches: Vec::new(),
             metadata: Default::default(),
         };
         let outcome = runner.run_package(&steps)?;
