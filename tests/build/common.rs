@@ -301,8 +301,3 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
-/// A marker unique to this test process and call site, for finding processes and files.
-pub fn marker(tag: &str) -> String {
-    format!("{tag}{}", std::process::id())
-}
