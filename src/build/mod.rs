@@ -278,10 +278,23 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     };
 
     if args.dry_run {
+        // The output is a script: each package's destdir is made at its turn, as in a real
+        // build, and the workspace the commands bind is kept so they can be run later.
         for package in &prepared.plan.packages {
+            let destdir = workspace.destdir(&package.name);
+            println!(
+                "mkdir -p {}",
+                shell_words::quote(&destdir.to_string_lossy())
+            );
             runner.print_dry_run(package)?;
         }
-        workspace.finish(true)?;
+        if let Some(path) = workspace.finish(false)? {
+            printer.info(format!(
+                "dry run: nothing ran; the printed commands use the workspace {}, kept for them \
+                 (remove it when done)",
+                path.display()
+            ));
+        }
         return Ok(ExitStatus::Success);
     }
 

@@ -1,0 +1,89 @@
+//! Who owns what a step writes: as an ordinary user, the invoking user on the host (uid 1000
+//! inside, through a user namespace); as root, root inside and out. Also the representative
+//! unprivileged build: the hello example as uid 65534.
+
+use std::path::Path;
+
+use crate::common::*;
+
+#[test]
+fn files_a_step_writes_belong_to_the_invoking_user() {
+    require_bwrap!();
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        let t = TestEnv::new();
+        let ws = t.root().join("ws");
+        fs_err::create_dir(&ws).unwrap();
+        open_up(&ws);
+        t.config(
+            r#"pipeline:
+  - runs: |
+      id -u > /var/cache/melange/uid
+      id -g > /var/cache/melange/gid
+      mkdir -p /var/cache/melange/dir
+      echo x > /var/cache/melange/dir/file
+      echo y > made-in-workspace
+      mkdir -p "${{targets.destdir}}/usr/bin"
+      echo z > "${{targets.destdir}}/usr/bin/tool"
+"#,
+        );
+        t.build(who, &["--no-network", "--workspace-dir", "ws"])
+            .ok();
+        let inside = t.cached("uid");
+        let expected_inside = match who {
+            Who::Root => "0",
+            Who::Nobody => "1000",
+        };
+        assert_eq!(inside.trim(), expected_inside, "{who:?}: uid inside");
+        assert_eq!(
+            t.cached("gid").trim(),
+            expected_inside,
+            "{who:?}: gid inside"
+        );
+        let uid = who.host_uid();
+        let arch = fs_err::read_dir(&ws)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for path in [
+            t.cache().join("uid"),
+            t.cache().join("dir"),
+            t.cache().join("dir/file"),
+            arch.join("made-in-workspace"),
+            arch.join("melange-out/test-pkg/usr/bin/tool"),
+        ] {
+            assert_eq!(owner(&path), uid, "{who:?}: owner of {path:?}");
+        }
+        // The cache dir melwrap created belongs to the invoking user too.
+        assert_eq!(owner(&t.cache()), uid, "{who:?}");
+    }
+}
+
+#[test]
+fn the_hello_example_builds_as_an_ordinary_user() {
+    require_bwrap!();
+    if !can_drop_privileges() {
+        return;
+    }
+    let t = TestEnv::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    for file in ["melange.yaml", "hello.c"] {
+        t.write(file, &fs_err::read_to_string(example.join(file)).unwrap());
+    }
+    let run = t.build(Who::Nobody, &["--no-network"]);
+    run.ok();
+    assert!(run.stderr.contains("compiling hello.c"), "{run}");
+    // The second build reuses the compiled object from the cache.
+    let run = t.build(Who::Nobody, &["--no-network"]);
+    run.ok();
+    assert!(run.stderr.contains("reusing cached object"), "{run}");
+    let objects = t.cache().join("hello-objects");
+    for entry in fs_err::read_dir(&objects).unwrap().flatten() {
+        assert_eq!(owner(&entry.path()), NOBODY);
+    }
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
