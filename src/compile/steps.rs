@@ -196,6 +196,16 @@ pub(super) fn compile_test(
 
 /// The working directory a step runs in: relative paths are joined to `/home/build` and
 /// cleaned, like Go's `filepath.Join` in `runPipeline`; absolute paths are used as written.
+/// At most `max` characters of `text`, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 pub fn absolute_workdir(wd: &str) -> String {
     if wd.is_empty() {
         return WORKDIR.to_string();
@@ -454,7 +464,12 @@ impl Walker<'_, '_> {
                 .map(str::trim)
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
             {
-                l.to_string()
+                // Inside a `uses:` definition, say which pipeline the line belongs to.
+                let line = shorten(l, 72);
+                match chain.last() {
+                    Some(u) => format!("{u}: {line}"),
+                    None => line,
+                }
             } else if let Some(u) = chain.last() {
                 u.clone()
             } else {
