@@ -324,12 +324,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     }
 
     if let Some(packager) = &packager {
-        packager.write_all(
-            &prepared.loaded.config.package,
-            &prepared.plan,
-            &workspace,
-            printer,
-        )?;
+        packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
     }
 
     let after = cache::snapshot(&cache);

@@ -8,7 +8,7 @@ use color_eyre::eyre::{self, WrapErr};
 
 use crate::apk::{self, BuildInfo, PackageFile, Signer};
 use crate::compile::Plan;
-use crate::config::model::Package;
+use crate::config::model::Configuration;
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 use crate::workspace::Workspace;
@@ -60,14 +60,21 @@ impl Packager {
     /// Write every package of the plan, then update the index.
     pub fn write_all(
         &self,
-        origin: &Package,
+        config: &Configuration,
         plan: &Plan,
         workspace: &Workspace,
         printer: Printer,
     ) -> eyre::Result<Vec<PackageFile>> {
         let mut written = Vec::new();
+        // melange embeds its compiled configuration as `.melange.yaml`; melwrap embeds the
+        // configuration as loaded (see the README's differences).
+        let origin = &config.package;
+        let value = serde_yaml::to_value(config).wrap_err("cannot serialize the config")?;
+        let embedded =
+            serde_yaml::to_string(&without_empty(value)).wrap_err("cannot serialize the config")?;
         for (i, package) in plan.packages.iter().enumerate() {
-            let meta = apk::meta_for(origin, package, &self.info);
+            let mut meta = apk::meta_for(origin, package, &self.info);
+            meta.melange_yaml = Some(embedded.clone().into_bytes());
             let destdir = workspace.destdir(&package.name);
             let mut opts = apk::DataOptions::default();
             if i == 0 {
@@ -98,6 +105,29 @@ impl Packager {
             ));
         }
         Ok(written)
+    }
+}
+
+/// Drop empty strings, lists and maps (fields the config did not set), so `.melange.yaml`
+/// reads like the config rather than a dump of every default.
+fn without_empty(value: serde_yaml::Value) -> serde_yaml::Value {
+    use serde_yaml::Value;
+    let is_empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Sequence(items) => items.is_empty(),
+        Value::Mapping(map) => map.is_empty(),
+        _ => false,
+    };
+    match value {
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .map(|(k, v)| (k, without_empty(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(without_empty).collect()),
+        other => other,
     }
 }
 
