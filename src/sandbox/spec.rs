@@ -28,6 +28,21 @@ pub const WORKSPACE_GUEST: &str = "/home/build";
 /// Where the cache dir appears in the guest.
 pub const CACHE_GUEST: &str = "/var/cache/melange";
 
+/// Host files a `--rootfs host` guest never sees, even though their directory is shown:
+/// password hashes, sudo rules and SSH host keys. `/dev/null` is bound over each one that
+/// exists (and the bind cannot be opened: bwrap binds are `nodev`).
+const HOST_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_dsa_key",
+];
+
 /// An absolute path on the host. Only host paths can be the source of a bind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostPath(PathBuf);
@@ -418,6 +433,13 @@ impl SandboxConfig {
                 guest(super::env::CA_GUEST_PATH),
             ));
         }
+        if self.rootfs == Rootfs::Host {
+            // The host's /etc is shown for its configuration, not its secrets: a step running
+            // as root (melwrap run as root) could otherwise read root-owned 0600/0640 files.
+            for secret in HOST_SECRETS {
+                reqs.push(MountRequest::new(MountKind::Mask, guest(secret)));
+            }
+        }
         for (src, dest) in &self.extra_ro_binds {
             reqs.push(MountRequest::new(
                 MountKind::RoBind(src.clone()),
@@ -527,6 +549,10 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
             MountKind::Bind(src) => Arg::Bind { src, dest },
             MountKind::RoBind(src) | MountKind::RoFile(src) => Arg::RoBind { src, dest },
             MountKind::Symlink(target) => Arg::Symlink { target, link: dest },
+            MountKind::Mask => Arg::RoBind {
+                src: HostPath::new("/dev/null").expect("absolute"),
+                dest,
+            },
         });
     }
 

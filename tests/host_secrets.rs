@@ -1,0 +1,43 @@
+//! `--rootfs host` shows the host's /etc read-only, but never its secrets: a hostile step run by
+//! melwrap as root (uid 0 inside, no capabilities, yet the owner of /etc/shadow) cannot read
+//! password hashes or SSH host keys.
+
+use std::process::Command;
+
+#[test]
+fn a_step_run_as_root_cannot_read_etc_shadow() {
+    if !std::path::Path::new("/etc/shadow").exists() || unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root and a host /etc/shadow");
+        assert!(std::env::var("CI").as_deref() != Ok("true") || unsafe { libc::geteuid() } != 0);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("melange.yaml"),
+        "package:\n  name: spy\n  version: 1.0.0\npipeline:\n  - runs: |\n      \
+         [ \"$(id -u)\" = 0 ] || { echo 'LEAK: not root, test proves nothing'; exit 0; }\n      \
+         if head -c 1 /etc/shadow >/dev/null 2>&1; then echo LEAK: shadow; fi\n      \
+         if cat /etc/ssh/ssh_host_*_key 2>/dev/null | grep -q PRIVATE; then echo LEAK: ssh; fi\n      \
+         head -c 1 /etc/passwd >/dev/null && echo control: passwd readable\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .args([
+            "build",
+            "melange.yaml",
+            "--cache-dir",
+            "cache",
+            "--out-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("| LEAK"), "{stderr}");
+    assert!(stderr.contains("| control: passwd readable"), "{stderr}");
+}
