@@ -69,7 +69,8 @@ impl TestOptions {
             ca_bundle: args.ca_bundle.clone(),
             interactive: args.interactive,
             debug: args.debug,
-            source_dir: None,
+            // As `melange test`: the workspace is filled only from an explicit `--source-dir`.
+            source_dir: args.source_dir.clone(),
             workspace_dir: None,
             env_files: args.env_files.clone(),
         }
