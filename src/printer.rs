@@ -70,6 +70,11 @@ impl Printer {
         ));
     }
 
+    /// A line shown even with `-q` (the output quoted by a failure report).
+    pub fn raw(&self, line: &str) {
+        self.emit(line);
+    }
+
     /// The header printed when a step starts.
     pub fn step_start(&self, package: &str, index: usize, total: usize, label: &str, origin: &str) {
         if self.verbosity >= Verbosity::Normal {

@@ -369,7 +369,7 @@ fn report_failure(failure: &StepFailure, printer: Printer) {
         failure.step
     ));
     for (_, line) in &failure.tail {
-        printer.error(format!("  {line}"));
+        printer.raw(&format!("  {line}"));
     }
 }
 

@@ -46,6 +46,8 @@ pub struct StepFailure {
     pub status: Status,
     pub started: bool,
     pub tail: Vec<(Stream, String)>,
+    /// Whether the step had network access.
+    pub network: bool,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -69,6 +71,12 @@ impl std::fmt::Display for StepFailure {
         }
         if let Some(hint) = tls_hint(&self.tail) {
             write!(f, "\n  hint: {hint}")?;
+        } else if !self.network && network_failed(&self.tail) {
+            write!(
+                f,
+                "\n  hint: the step has no network (`--no-network`); fill the cache with a \
+                 networked build first, or drop `--no-network`"
+            )?;
         }
         Ok(())
     }
@@ -150,6 +158,7 @@ impl StepRunner<'_> {
                         status,
                         started: outcome.started,
                         tail,
+                        network: self.sandbox.config().network,
                     }));
                 }
             }
@@ -232,6 +241,20 @@ fn tls_hint(tail: &[(Stream, String)]) -> Option<&'static str> {
             "TLS verification failed inside the sandbox; behind a TLS-intercepting proxy, pass \
              its CA with `--ca-bundle /etc/ssl/certs/ca-certificates.crt` (or set MELWRAP_CA_BUNDLE)",
         )
+}
+
+/// Output that says a download failed for want of a network.
+fn network_failed(tail: &[(Stream, String)]) -> bool {
+    const MARKERS: &[&str] = &[
+        "Could not resolve host",
+        "Temporary failure in name resolution",
+        "Network is unreachable",
+        "bad address",
+        "getaddrinfo",
+        "Name or service not known",
+    ];
+    tail.iter()
+        .any(|(_, l)| MARKERS.iter().any(|m| l.contains(m)))
 }
 
 #[cfg(test)]

@@ -196,6 +196,11 @@ pub(super) fn compile_test(
 
 /// The working directory a step runs in: relative paths are joined to `/home/build` and
 /// cleaned, like Go's `filepath.Join` in `runPipeline`; absolute paths are used as written.
+/// `set -eu` and the like say nothing about what a step does; labels skip them.
+fn is_shell_setup(line: &str) -> bool {
+    line.starts_with("set -") || line.starts_with("set +") || line == "set"
+}
+
 /// At most `max` characters of `text`, with `…` when cut.
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -462,7 +467,7 @@ impl Walker<'_, '_> {
             } else if let Some(l) = script
                 .lines()
                 .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .find(|l| !l.is_empty() && !l.starts_with('#') && !is_shell_setup(l))
             {
                 // Inside a `uses:` definition, say which pipeline the line belongs to.
                 let line = shorten(l, 72);
