@@ -460,23 +460,18 @@ impl Walker<'_, '_> {
 
         let active = parent.active && runs_if;
         if active {
+            // Unnamed steps are called after their `uses:` pipeline (a definition's own steps
+            // included: "git-checkout", not its first shell line), else after their first line.
             let label = if !name.is_empty() {
                 name
-            } else if let Some(u) = &uses_name {
+            } else if let Some(u) = uses_name.as_ref().or(chain.last()) {
                 u.clone()
             } else if let Some(l) = script
                 .lines()
                 .map(str::trim)
                 .find(|l| !l.is_empty() && !l.starts_with('#') && !is_shell_setup(l))
             {
-                // Inside a `uses:` definition, say which pipeline the line belongs to.
-                let line = shorten(l, 72);
-                match chain.last() {
-                    Some(u) => format!("{u}: {line}"),
-                    None => line,
-                }
-            } else if let Some(u) = chain.last() {
-                u.clone()
+                shorten(l, 72)
             } else {
                 "(group)".to_string()
             };
