@@ -32,3 +32,23 @@ fn cmake_configure_build_install_fill_the_destdir() {
     assert_packaged(&apk, "usr/bin/hello", 0o755);
     assert!(apk.contains_key("usr/lib/libgreet.so"), "{apk:?}");
 }
+
+#[test]
+fn cmake_pipelines_run_for_an_unprivileged_user() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: switching to uid 65534 needs root");
+        return;
+    }
+    if !bwrap_usable() || !require_commands(&["cmake", "ninja", "cc"], true) {
+        return;
+    }
+    let p = Project::new("cmake-hello").as_user(65534);
+    p.build(&[]).ok();
+    let hello = p.destdir("cmake-hello").join("usr/bin/hello");
+    assert_eq!(run_program(&hello), "hello-from-cmake\n");
+    // What the steps wrote belongs to the user who ran melwrap.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs_err::metadata(&hello).unwrap().uid(), 65534);
+    assert_packaged(&p.apk_files("cmake-hello"), "usr/bin/hello", 0o755);
+}

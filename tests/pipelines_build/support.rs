@@ -132,6 +132,8 @@ impl Run {
 /// `home/` and `tmp/` (melwrap's own HOME and TMPDIR).
 pub struct Project {
     dir: tempfile::TempDir,
+    /// Run melwrap as this uid/gid (through setpriv) instead of the test's own.
+    user: Option<u32>,
 }
 
 impl Project {
@@ -148,7 +150,21 @@ impl Project {
         for sub in ["home", "tmp"] {
             fs_err::create_dir(dir.path().join(sub)).unwrap();
         }
-        Project { dir }
+        Project { dir, user: None }
+    }
+
+    /// Run melwrap as `uid` (gid the same, no groups) through setpriv; the scratch dir is
+    /// opened up so that user can write there.
+    pub fn as_user(mut self, uid: u32) -> Project {
+        for dir in [
+            self.root().to_path_buf(),
+            self.root().join("home"),
+            self.root().join("tmp"),
+        ] {
+            fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        self.user = Some(uid);
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -164,7 +180,19 @@ impl Project {
     /// The melwrap binary with a cleared environment (PATH, HOME, TMPDIR, NO_COLOR), run in
     /// the scratch dir with `args`.
     pub fn melwrap(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
+        let bin = env!("CARGO_BIN_EXE_melwrap");
+        let mut cmd = match self.user {
+            None => Command::new(bin),
+            Some(uid) => {
+                let mut c = Command::new("/usr/bin/setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg(bin);
+                c
+            }
+        };
+        let out = cmd
             .env_clear()
             .env(
                 "PATH",
