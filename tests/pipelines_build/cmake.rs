@@ -43,7 +43,7 @@ fn cmake_pipelines_run_for_an_unprivileged_user() {
     if !bwrap_usable() || !require_commands(&["cmake", "ninja", "cc"], true) {
         return;
     }
-    let p = Project::new("cmake-hello").as_user(65534);
+    let p = Project::new("cmake-hello").run_by(65534);
     p.build(&[]).ok();
     let hello = p.destdir("cmake-hello").join("usr/bin/hello");
     assert_eq!(run_program(&hello), "hello-from-cmake\n");

@@ -155,7 +155,7 @@ impl Project {
 
     /// Run melwrap as `uid` (gid the same, no groups) through setpriv; the scratch dir is
     /// opened up so that user can write there.
-    pub fn as_user(mut self, uid: u32) -> Project {
+    pub fn run_by(mut self, uid: u32) -> Project {
         for dir in [
             self.root().to_path_buf(),
             self.root().join("home"),
