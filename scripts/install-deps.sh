@@ -19,11 +19,32 @@ declare -A wanted=(
   [openssl]=openssl
   [python3]=python3
   [setpriv]=util-linux
+  # tests/pipelines_build runs the cmake/* and meson/* built-ins for real.
+  [cmake]=cmake
+  [ninja]=ninja-build
+  [meson]=meson
+)
+
+# file (glob) -> Debian package, for what has no command of its own: the modules and wheels
+# tests/pipelines_build needs to run perl/make and python/build, python/install and
+# python/build-wheel (whose isolated build env installs setuptools and wheel offline from
+# /usr/share/python-wheels, into a venv that needs ensurepip).
+declare -A wanted_files=(
+  ['/usr/share/perl/5.*/ExtUtils/MakeMaker.pm']=perl
+  ['/usr/lib/python3/dist-packages/setuptools/__init__.py']=python3-setuptools
+  ['/usr/lib/python3/dist-packages/build/__init__.py']=python3-build
+  ['/usr/lib/python3/dist-packages/installer/__init__.py']=python3-installer
+  ['/usr/lib/python3.*/ensurepip/__init__.py']=python3-venv
+  ['/usr/share/python-wheels/setuptools-*.whl']=python3-setuptools-whl
+  ['/usr/share/python-wheels/wheel-*.whl']=python3-wheel-whl
 )
 
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+done
+for pattern in "${!wanted_files[@]}"; do
+  compgen -G "$pattern" >/dev/null || missing+=("${wanted_files[$pattern]}")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
