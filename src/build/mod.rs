@@ -18,6 +18,7 @@ use color_eyre::eyre::{self, WrapErr};
 
 use crate::cache::{self, CacheDir};
 use crate::cli::build::Args;
+use crate::cli::shared::ConfigArgs;
 use crate::cli::{ExitStatus, StatusError};
 use crate::compile::{self, Arch, CompileOptions, Plan};
 use crate::config::{self, LoadedConfig};
@@ -69,11 +70,51 @@ pub fn find_config(arg: Option<&Path>) -> Result<PathBuf, Diagnostic> {
         })
 }
 
+/// What [`prepare`] reads from the command line. `melwrap test` fills only `input` and
+/// `arch`; the rest are `melwrap build`'s.
+#[derive(Debug, Clone, Copy)]
+pub struct PrepareArgs<'a> {
+    pub input: &'a ConfigArgs,
+    /// `host` or an architecture name.
+    pub arch: &'a str,
+    /// `--var KEY=VALUE`s.
+    pub vars: &'a [String],
+    pub build_options: &'a [String],
+    pub build_date: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+}
+
+impl<'a> PrepareArgs<'a> {
+    /// The config and architecture alone, every other option at its default.
+    pub fn new(input: &'a ConfigArgs, arch: &'a str) -> Self {
+        PrepareArgs {
+            input,
+            arch,
+            vars: &[],
+            build_options: &[],
+            build_date: None,
+            timeout: None,
+        }
+    }
+}
+
+impl<'a> From<&'a Args> for PrepareArgs<'a> {
+    fn from(args: &'a Args) -> Self {
+        PrepareArgs {
+            vars: &args.vars,
+            build_options: &args.build_options,
+            build_date: args.build_date.as_deref(),
+            timeout: args.timeout.as_deref(),
+            ..PrepareArgs::new(&args.input, &args.arch)
+        }
+    }
+}
+
 /// Load and compile: every input problem is found here, before anything runs.
-pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> {
-    let path = find_config(args.config.as_deref())?;
+pub fn prepare(args: PrepareArgs<'_>, printer: Printer) -> eyre::Result<Option<Prepared>> {
+    let path = find_config(args.input.config.as_deref())?;
     let loaded = config::load(&path)?;
-    let arch = resolve_arch(&args.arch)?;
+    let arch = resolve_arch(args.arch)?;
     if Arch::host().is_some_and(|host| host.apk != arch.apk) {
         return Err(Diagnostic::new(
             "--arch",
@@ -111,28 +152,27 @@ pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> 
     }
 
     let mut env_files = Vec::new();
-    for file in &args.env_files {
+    for file in &args.input.env_files {
         env_files.push(envfile::read(file)?);
     }
     let source_date_epoch = date::source_date_epoch(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-        args.build_date.as_deref(),
+        args.build_date,
     )?;
     let opts = CompileOptions {
         arch: arch.apk.to_string(),
-        vars: parse_vars(&args.vars)?,
-        build_options: args.build_options.clone(),
+        vars: parse_vars(args.vars)?,
+        build_options: args.build_options.to_vec(),
         source_date_epoch,
         env_files,
         host_libc: String::new(),
     };
-    let lib = Library::new(args.pipeline_dirs.clone());
+    let lib = Library::new(args.input.pipeline_dirs.clone());
     let plan = compile::compile(&loaded, &lib, &opts)?;
 
     let timeout_text = args
         .timeout
-        .clone()
-        .unwrap_or_else(|| loaded.config.package.timeout.clone());
+        .map_or_else(|| loaded.config.package.timeout.clone(), str::to_string);
     let timeout = if timeout_text.is_empty() {
         None
     } else {
@@ -180,7 +220,7 @@ fn parse_vars(pairs: &[String]) -> Result<BTreeMap<String, String>, Diagnostic> 
 
 /// `melwrap build`.
 pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
-    let Some(prepared) = prepare(&args, printer)? else {
+    let Some(prepared) = prepare(PrepareArgs::from(&args), printer)? else {
         return Ok(ExitStatus::Success);
     };
     let started = Instant::now();
@@ -205,7 +245,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         "host" => Rootfs::Host,
         dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
     };
-    let ca_bundle = resolve_ca_bundle(args.ca_bundle.as_deref())
+    let ca_bundle = resolve_ca_bundle(args.sandbox.ca_bundle.as_deref())
         .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
@@ -262,7 +302,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
 
     let mut sandbox_config = SandboxConfig::new(rootfs, absolute(workspace.root(), "workspace")?);
     sandbox_config.cache = Some(absolute(cache.path(), "--cache-dir")?);
-    sandbox_config.network = !args.no_network;
+    sandbox_config.network = !args.sandbox.no_network;
     sandbox_config.ca_bundle = ca_bundle;
     let sandbox = Sandbox::prepare(sandbox_config)
         .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
@@ -273,7 +313,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         printer,
         base_env: base_environment(&prepared.plan),
         debug: args.debug,
-        interactive: args.interactive,
+        interactive: args.sandbox.interactive,
         deadline: prepared.timeout.map(|t| Instant::now() + t),
     };
 

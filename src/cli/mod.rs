@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod index;
 pub mod keygen;
 pub mod pipelines;
+pub mod shared;
 pub mod test;
 pub mod validate;
 

@@ -65,13 +65,13 @@ impl TestOptions {
             out_dir: args.out_dir.clone(),
             cache_dir: args.cache_dir.clone(),
             rootfs: args.rootfs.clone(),
-            network: !args.no_network,
-            ca_bundle: args.ca_bundle.clone(),
-            interactive: args.interactive,
+            network: !args.sandbox.no_network,
+            ca_bundle: args.sandbox.ca_bundle.clone(),
+            interactive: args.sandbox.interactive,
             debug: args.debug,
             source_dir: None,
             workspace_dir: None,
-            env_files: args.env_files.clone(),
+            env_files: args.input.env_files.clone(),
         }
     }
 }
