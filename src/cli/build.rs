@@ -114,14 +114,10 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
-    use crate::cli::{Cli, Command};
+    use crate::cli::{Command, parse_subcommand};
 
     fn parse(args: &[&str]) -> super::Args {
-        let mut argv = vec!["melwrap", "build"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).unwrap().command {
+        match parse_subcommand("build", args) {
             Command::Build(a) => a,
             other => panic!("{other:?}"),
         }

@@ -102,6 +102,15 @@ pub fn main() -> i32 {
     }
 }
 
+/// Parse `melwrap <subcommand> <args>` (unit tests of each subcommand's flags).
+#[cfg(test)]
+pub(crate) fn parse_subcommand(subcommand: &str, args: &[&str]) -> Command {
+    let argv = ["melwrap", subcommand]
+        .into_iter()
+        .chain(args.iter().copied());
+    Cli::try_parse_from(argv).unwrap().command
+}
+
 /// Dispatch one parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
     let verbosity = Verbosity::from_flags(cli.verbose, cli.quiet);
