@@ -8,6 +8,7 @@
 pub mod date;
 pub mod envfile;
 mod package;
+pub mod setup;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use color_eyre::eyre::{self, WrapErr};
 
-use crate::cache::{self, CacheDir};
+use crate::cache;
 use crate::cli::build::Args;
 use crate::cli::shared::ConfigArgs;
 use crate::cli::{ExitStatus, StatusError};
@@ -25,11 +26,11 @@ use crate::config::{self, LoadedConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::pipelines::Library;
 use crate::printer::{Printer, format_duration};
-use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
-use crate::sandbox::{HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle};
+use crate::sandbox::run as sandbox_run;
 use crate::workspace::Workspace;
 
 pub use package::Packager;
+pub use setup::{SandboxHost, open_cache, prepare_sandbox, report_failure, status_for_signal};
 pub use steps::{PackageOutcome, StepFailure, StepRunner};
 
 /// melange's default build-file names, tried in this order (`pkg/build/build.go`).
@@ -240,13 +241,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
 
     // The sandbox: bwrap must work before anything is created.
-    let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
-    let rootfs = match args.rootfs.as_str() {
-        "host" => Rootfs::Host,
-        dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
-    };
-    let ca_bundle = resolve_ca_bundle(args.sandbox.ca_bundle.as_deref())
-        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
         None
@@ -262,24 +257,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     };
 
     // The cache: created when missing, locked for the whole build.
-    let cache = CacheDir::open(&args.cache_dir, true)?;
-    let _lock = match cache.try_lock_shared()? {
-        Some(lock) => lock,
-        None => {
-            printer.info("waiting for `melwrap cache prune` to finish with the cache…");
-            cache.lock_shared()?
-        }
-    };
-    if let Some(seed) = &args.cache_source {
-        let stats = cache::preload(&cache, seed)
-            .wrap_err_with(|| format!("cannot preload the cache from {}", seed.display()))?;
-        printer.info(format!(
-            "cache: preloaded {} entries from {} ({} already present)",
-            stats.copied,
-            seed.display(),
-            stats.already_present
-        ));
-    }
+    let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
     let before = cache::snapshot(&cache);
 
     // The workspace: a copy of the sources at /home/build.
@@ -300,16 +278,11 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     cache::install_home_links(workspace.root())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
 
-    let mut sandbox_config = SandboxConfig::new(rootfs, absolute(workspace.root(), "workspace")?);
-    sandbox_config.cache = Some(absolute(cache.path(), "--cache-dir")?);
-    sandbox_config.network = !args.sandbox.no_network;
-    sandbox_config.ca_bundle = ca_bundle;
-    let sandbox = Sandbox::prepare(sandbox_config)
-        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
 
     let runner = StepRunner {
         sandbox: &sandbox,
-        bwrap: &bwrap.path,
+        bwrap: &host.bwrap.path,
         printer,
         base_env: base_environment(&prepared.plan),
         debug: args.debug,
@@ -395,34 +368,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
 /// where the config left a variable missing or empty (melange's own rule for its defaults).
 fn base_environment(plan: &Plan) -> BTreeMap<String, String> {
     let mut env = plan.environment.clone();
-    for (key, value) in cache::default_env() {
-        let slot = env.entry(key.to_string()).or_default();
-        if slot.is_empty() {
-            *slot = value.to_string();
-        }
-    }
+    compile::env::fill_defaults(&mut env, &cache::default_env());
     env
-}
-
-fn report_failure(failure: &StepFailure, printer: Printer) {
-    if failure.tail.is_empty() {
-        return;
-    }
-    printer.error(format!(
-        "last {} line(s) of `{}`:",
-        failure.tail.len(),
-        failure.step
-    ));
-    for (_, line) in &failure.tail {
-        printer.error(format!("  {line}"));
-    }
-}
-
-fn status_for_signal(sig: i32) -> ExitStatus {
-    match exit_code_for_signal(sig) {
-        143 => ExitStatus::Terminated,
-        _ => ExitStatus::Interrupted,
-    }
 }
 
 /// melwrap does not install `environment.contents.packages`: the guest root is the host's
@@ -441,12 +388,6 @@ fn note_uninstalled_packages(plan: &Plan, loaded: &LoadedConfig, printer: Printe
             wanted.join(", ")
         ));
     }
-}
-
-fn absolute(path: &Path, what: &str) -> Result<HostPath, Diagnostic> {
-    let abs =
-        std::path::absolute(path).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))?;
-    HostPath::new(abs).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))
 }
 
 impl From<Diagnostics> for StatusError {
