@@ -8,3 +8,5 @@ mod common;
 mod info_prune;
 #[path = "cache/open_preload.rs"]
 mod open_preload;
+#[path = "support/unpriv.rs"]
+mod unpriv;

@@ -3,6 +3,10 @@
 
 #[path = "pipelines_run/harness.rs"]
 mod harness;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/unpriv.rs"]
+mod unpriv;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -187,7 +191,7 @@ fn fetch_downloads_verifies_caches_and_then_works_offline_from_the_cache() {
         let mut first = Build::new(shell);
         first.path = path.clone();
         let log = first.ok("fetch", &with);
-        assert!(server.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        assert!(server.requests() >= 1);
         assert_eq!(
             fs_err::read_to_string(first.workspace.join("README")).unwrap(),
             "read me\n",

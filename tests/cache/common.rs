@@ -12,7 +12,7 @@ pub use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use sha2::{Digest, Sha256};
 
-pub const NOBODY: u32 = 65534;
+pub use crate::unpriv::{NOBODY, is_root};
 pub const DAY: i64 = 86400;
 
 pub fn melwrap() -> Command {
@@ -25,23 +25,11 @@ pub fn melwrap() -> Command {
 
 /// The binary run as an unprivileged uid (the suite runs as root in CI).
 pub fn melwrap_as(uid: u32) -> Command {
-    let mut cmd = Command::new("setpriv");
+    let mut cmd = crate::unpriv::as_user(uid, env!("CARGO_BIN_EXE_melwrap"));
     cmd.env_clear()
         .env("NO_COLOR", "1")
-        .env("PATH", "/usr/bin:/bin")
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={uid}"),
-            "--clear-groups".into(),
-            "--".into(),
-            env!("CARGO_BIN_EXE_melwrap").into(),
-        ]);
+        .env("PATH", "/usr/bin:/bin");
     cmd
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() == 0 }
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
