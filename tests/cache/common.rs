@@ -86,24 +86,10 @@ pub fn blob(c: char) -> String {
 
 /// Every regular file under `root` with the sha256 of its content (not the lock file).
 pub fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for item in std::fs::read_dir(&dir).unwrap() {
-            let item = item.unwrap();
-            let kind = item.file_type().unwrap();
-            if kind.is_dir() {
-                stack.push(item.path());
-            } else if kind.is_file() && item.file_name() != ".melwrap.lock" {
-                let data = std::fs::read(item.path()).unwrap();
-                out.insert(
-                    item.path().strip_prefix(root).unwrap().to_path_buf(),
-                    hex::encode(Sha256::digest(&data)),
-                );
-            }
-        }
-    }
-    out
+    crate::files::files_under(root)
+        .into_iter()
+        .map(|(path, data)| (path, hex::encode(Sha256::digest(&data))))
+        .collect()
 }
 
 pub fn info_json(cmd: &mut Command) -> serde_json::Value {

@@ -1,9 +1,8 @@
 //! Helpers for the build-cache tests: running `melwrap build` (also as an unprivileged uid), a
 //! loopback HTTP server that counts requests per path, tarballs and digests, and bounded waits.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -96,24 +95,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Every regular file under `root` (relative path) with its content, except the lock file.
-pub fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for item in std::fs::read_dir(&dir).unwrap() {
-            let item = item.unwrap();
-            let kind = item.file_type().unwrap();
-            if kind.is_dir() {
-                stack.push(item.path());
-            } else if kind.is_file() && item.file_name() != ".melwrap.lock" {
-                let rel = item.path().strip_prefix(root).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(item.path()).unwrap());
-            }
-        }
-    }
-    out
-}
+pub use crate::files::files_under;
 
 /// Polls `done` every 50 ms until it holds or `limit` passes; returns whether it held.
 pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
