@@ -7,15 +7,14 @@
 //! its own `child_write_package` helper test with the inputs in environment variables.
 
 mod apk_support;
+#[path = "support/unpriv.rs"]
+mod unpriv;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use apk_support::*;
 use melwrap::apk::{self, Signer};
-
-const NOBODY: &[&str] = &["--reuid=65534", "--regid=65534", "--clear-groups"];
 
 /// Every file under `dir` (recursively), for "nothing left behind" checks.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -59,9 +58,7 @@ fn runnable_copy(exe: &Path, dir: &Path) -> PathBuf {
 /// Run `child_write_package` in this test binary as uid 65534.
 fn write_package_as_nobody(destdir: &Path, out: &Path) -> std::process::Output {
     let exe = runnable_copy(&std::env::current_exe().unwrap(), out.parent().unwrap());
-    Command::new("setpriv")
-        .args(NOBODY)
-        .arg(exe)
+    unpriv::as_nobody(exe)
         .args(["--exact", "child_write_package", "--ignored", "--nocapture"])
         .env("MELWRAP_CHILD_DESTDIR", destdir)
         .env("MELWRAP_CHILD_OUT", out)
@@ -243,9 +240,7 @@ fn unreadable_key_is_a_clear_error() {
     fs_err::set_permissions(out.join("x86_64"), std::fs::Permissions::from_mode(0o777)).unwrap();
     // The key is 0600 and root's: uid 65534 cannot read it.
     let exe = runnable_copy(Path::new(env!("CARGO_BIN_EXE_melwrap")), t.path());
-    let st = Command::new("setpriv")
-        .args(NOBODY)
-        .arg(exe)
+    let st = unpriv::as_nobody(exe)
         .arg("index")
         .arg("--signing-key")
         .arg(&key)

@@ -4,7 +4,11 @@
 
 #[path = "cache/common.rs"]
 mod common;
+#[path = "support/files.rs"]
+mod files;
 #[path = "cache/info_prune.rs"]
 mod info_prune;
 #[path = "cache/open_preload.rs"]
 mod open_preload;
+#[path = "support/unpriv.rs"]
+mod unpriv;

@@ -3,6 +3,8 @@
 
 #[path = "sandbox_support/mod.rs"]
 mod support;
+#[path = "support/unpriv.rs"]
+mod unpriv;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -471,9 +473,7 @@ fn doctor_reports_a_working_sandbox() {
     assert!(!text.contains("FAIL"), "{text}");
     if is_root() {
         // The same as an ordinary user, who gets a user namespace.
-        let out = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_melwrap"))
+        let out = unpriv::as_nobody(env!("CARGO_BIN_EXE_melwrap"))
             .arg("doctor")
             .current_dir("/")
             .output()

@@ -4,6 +4,8 @@
 
 #[path = "sandbox_support/mod.rs"]
 mod support;
+#[path = "support/unpriv.rs"]
+mod unpriv;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -133,16 +135,7 @@ fn cannot_see_or_signal_host_processes() {
         // namespace stands between them.
         let mut sleeper = match who {
             Who::Root => Command::new("sleep").arg("300").spawn().unwrap(),
-            Who::Nobody => Command::new("setpriv")
-                .args([
-                    format!("--reuid={NOBODY}"),
-                    format!("--regid={NOBODY}"),
-                    "--clear-groups".into(),
-                    "sleep".into(),
-                    "300".into(),
-                ])
-                .spawn()
-                .unwrap(),
+            Who::Nobody => unpriv::as_nobody("sleep").arg("300").spawn().unwrap(),
         };
         let pid = sleeper.id();
         let scratch = Scratch::new();

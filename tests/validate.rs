@@ -2,6 +2,9 @@
 //! `testdata/invalid/` renders exactly its `.expected` text, the exit codes and summary, the
 //! JSON format, and running as an ordinary user.
 
+#[path = "support/unpriv.rs"]
+mod unpriv;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -202,9 +205,7 @@ fn works_as_an_ordinary_user() {
     fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let run_as_nobody = |file: &str| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
+        unpriv::as_nobody(&bin)
             .args(["validate", file])
             .current_dir(dir.path())
             .output()

@@ -213,7 +213,7 @@ impl Index {
         let mut idx = Index::default();
         let mut r = tar::Reader::new(&raw[..], 300 << 20);
         while let Some(e) = r.next_entry().map_err(|e| bad(e.to_string()))? {
-            match e.name.as_slice() {
+            match e.header.name.as_slice() {
                 b"APKINDEX" => {
                     idx.entries = Index::parse_text(&String::from_utf8_lossy(&e.data))
                         .map_err(|e| bad(e.to_string()))?;

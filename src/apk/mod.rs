@@ -6,7 +6,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `tar`, `tar_read` | header encoding (Go `archive/tar` layout, PAX records); a small reader |
+//! | `tar`, `tar_read` | header encoding (Go `archive/tar` layout, PAX records); a streaming reader |
 //! | `walk` | the destdir walk: order, hard links, xattrs, installed size |
 //! | `pgz` | parallel gzip that still writes one gzip member |
 //! | `data` | the data section and `datahash` |

@@ -103,14 +103,16 @@ pub fn layout(path: &Path) -> eyre::Result<(Layout, Vec<tar::ReadEntry>)> {
     };
     let first = read_member(&mut r).map_err(|e| bad(format!("first section: {e}")))?;
     let first_end = r.pos;
-    let signed = first.first().is_some_and(|e| e.name.starts_with(b".SIGN."));
+    let signed = first
+        .first()
+        .is_some_and(|e| e.header.name.starts_with(b".SIGN."));
     let (signature, control, entries) = if signed {
         let entries = read_member(&mut r).map_err(|e| bad(format!("control section: {e}")))?;
         (Some(0..first_end), first_end..r.pos, entries)
     } else {
         (None, 0..first_end, first)
     };
-    if !entries.iter().any(|e| e.name == b".PKGINFO") {
+    if !entries.iter().any(|e| e.header.name == b".PKGINFO") {
         return Err(bad("the control section has no .PKGINFO".into()));
     }
     if control.end >= len {
@@ -133,7 +135,7 @@ pub fn read_package(path: &Path) -> eyre::Result<PackageFile> {
     let (layout, entries) = layout(path)?;
     let pkginfo = entries
         .iter()
-        .find(|e| e.name == b".PKGINFO")
+        .find(|e| e.header.name == b".PKGINFO")
         .map(|e| String::from_utf8_lossy(&e.data).into_owned())
         .unwrap_or_default();
     let info = PkgInfo::parse(&pkginfo);

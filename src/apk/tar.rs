@@ -425,7 +425,7 @@ mod tests {
             .next_entry()
             .unwrap()
             .unwrap();
-        assert_eq!(back.name, long.as_bytes());
+        assert_eq!(back.header.name, long.as_bytes());
 
         let unsplittable = "x".repeat(180);
         let mut h = file(&unsplittable);
@@ -437,7 +437,7 @@ mod tests {
             .next_entry()
             .unwrap()
             .unwrap();
-        assert_eq!(back.name, unsplittable.as_bytes());
+        assert_eq!(back.header.name, unsplittable.as_bytes());
     }
 
     #[test]
@@ -454,12 +454,15 @@ mod tests {
         let mut r = Reader::new(&out[..], 1 << 20);
         let a = r.next_entry().unwrap().unwrap();
         assert_eq!(
-            (a.name.as_slice(), a.data.as_slice()),
+            (a.header.name.as_slice(), a.data.as_slice()),
             (&b"a"[..], &b"hello"[..])
         );
-        assert_eq!(a.pax["SCHILY.xattr.user.k"], vec![0, 1, 2]);
+        assert_eq!(a.header.pax["SCHILY.xattr.user.k"], vec![0, 1, 2]);
         let b = r.next_entry().unwrap().unwrap();
-        assert_eq!((b.typeflag, b.link.as_slice()), (b'2', &b"a"[..]));
+        assert_eq!(
+            (b.header.typeflag, b.header.link.as_slice()),
+            (b'2', &b"a"[..])
+        );
         assert!(r.next_entry().unwrap().is_none());
     }
 
@@ -473,6 +476,6 @@ mod tests {
             .next_entry()
             .unwrap()
             .unwrap();
-        assert_eq!(back.pax["uid"], (1u64 << 40).to_string().as_bytes());
+        assert_eq!(back.header.pax["uid"], (1u64 << 40).to_string().as_bytes());
     }
 }

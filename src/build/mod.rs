@@ -8,6 +8,7 @@
 pub mod date;
 pub mod envfile;
 mod package;
+pub mod setup;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -16,19 +17,20 @@ use std::time::Instant;
 
 use color_eyre::eyre::{self, WrapErr};
 
-use crate::cache::{self, CacheDir};
+use crate::cache;
 use crate::cli::build::Args;
+use crate::cli::shared::ConfigArgs;
 use crate::cli::{ExitStatus, StatusError};
 use crate::compile::{self, Arch, CompileOptions, Plan};
 use crate::config::{self, LoadedConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::pipelines::Library;
 use crate::printer::{Printer, format_duration};
-use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
-use crate::sandbox::{HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle};
+use crate::sandbox::run as sandbox_run;
 use crate::workspace::Workspace;
 
 pub use package::Packager;
+pub use setup::{SandboxHost, open_cache, prepare_sandbox, report_failure, status_for_signal};
 pub use steps::{PackageOutcome, StepFailure, StepRunner};
 
 /// melange's default build-file names, tried in this order (`pkg/build/build.go`).
@@ -69,11 +71,51 @@ pub fn find_config(arg: Option<&Path>) -> Result<PathBuf, Diagnostic> {
         })
 }
 
+/// What [`prepare`] reads from the command line. `melwrap test` fills only `input` and
+/// `arch`; the rest are `melwrap build`'s.
+#[derive(Debug, Clone, Copy)]
+pub struct PrepareArgs<'a> {
+    pub input: &'a ConfigArgs,
+    /// `host` or an architecture name.
+    pub arch: &'a str,
+    /// `--var KEY=VALUE`s.
+    pub vars: &'a [String],
+    pub build_options: &'a [String],
+    pub build_date: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+}
+
+impl<'a> PrepareArgs<'a> {
+    /// The config and architecture alone, every other option at its default.
+    pub fn new(input: &'a ConfigArgs, arch: &'a str) -> Self {
+        PrepareArgs {
+            input,
+            arch,
+            vars: &[],
+            build_options: &[],
+            build_date: None,
+            timeout: None,
+        }
+    }
+}
+
+impl<'a> From<&'a Args> for PrepareArgs<'a> {
+    fn from(args: &'a Args) -> Self {
+        PrepareArgs {
+            vars: &args.vars,
+            build_options: &args.build_options,
+            build_date: args.build_date.as_deref(),
+            timeout: args.timeout.as_deref(),
+            ..PrepareArgs::new(&args.input, &args.arch)
+        }
+    }
+}
+
 /// Load and compile: every input problem is found here, before anything runs.
-pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> {
-    let path = find_config(args.config.as_deref())?;
+pub fn prepare(args: PrepareArgs<'_>, printer: Printer) -> eyre::Result<Option<Prepared>> {
+    let path = find_config(args.input.config.as_deref())?;
     let loaded = config::load(&path)?;
-    let arch = resolve_arch(&args.arch)?;
+    let arch = resolve_arch(args.arch)?;
     if Arch::host().is_some_and(|host| host.apk != arch.apk) {
         return Err(Diagnostic::new(
             "--arch",
@@ -111,28 +153,27 @@ pub fn prepare(args: &Args, printer: Printer) -> eyre::Result<Option<Prepared>> 
     }
 
     let mut env_files = Vec::new();
-    for file in &args.env_files {
+    for file in &args.input.env_files {
         env_files.push(envfile::read(file)?);
     }
     let source_date_epoch = date::source_date_epoch(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-        args.build_date.as_deref(),
+        args.build_date,
     )?;
     let opts = CompileOptions {
         arch: arch.apk.to_string(),
-        vars: parse_vars(&args.vars)?,
-        build_options: args.build_options.clone(),
+        vars: parse_vars(args.vars)?,
+        build_options: args.build_options.to_vec(),
         source_date_epoch,
         env_files,
         host_libc: String::new(),
     };
-    let lib = Library::new(args.pipeline_dirs.clone());
+    let lib = Library::new(args.input.pipeline_dirs.clone());
     let plan = compile::compile(&loaded, &lib, &opts)?;
 
     let timeout_text = args
         .timeout
-        .clone()
-        .unwrap_or_else(|| loaded.config.package.timeout.clone());
+        .map_or_else(|| loaded.config.package.timeout.clone(), str::to_string);
     let timeout = if timeout_text.is_empty() {
         None
     } else {
@@ -180,7 +221,7 @@ fn parse_vars(pairs: &[String]) -> Result<BTreeMap<String, String>, Diagnostic> 
 
 /// `melwrap build`.
 pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
-    let Some(prepared) = prepare(&args, printer)? else {
+    let Some(prepared) = prepare(PrepareArgs::from(&args), printer)? else {
         return Ok(ExitStatus::Success);
     };
     let started = Instant::now();
@@ -200,13 +241,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
 
     // The sandbox: bwrap must work before anything is created.
-    let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
-    let rootfs = match args.rootfs.as_str() {
-        "host" => Rootfs::Host,
-        dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
-    };
-    let ca_bundle = resolve_ca_bundle(args.ca_bundle.as_deref())
-        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
         None
@@ -222,24 +257,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     };
 
     // The cache: created when missing, locked for the whole build.
-    let cache = CacheDir::open(&args.cache_dir, true)?;
-    let _lock = match cache.try_lock_shared()? {
-        Some(lock) => lock,
-        None => {
-            printer.info("waiting for `melwrap cache prune` to finish with the cache…");
-            cache.lock_shared()?
-        }
-    };
-    if let Some(seed) = &args.cache_source {
-        let stats = cache::preload(&cache, seed)
-            .wrap_err_with(|| format!("cannot preload the cache from {}", seed.display()))?;
-        printer.info(format!(
-            "cache: preloaded {} entries from {} ({} already present)",
-            stats.copied,
-            seed.display(),
-            stats.already_present
-        ));
-    }
+    let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
     let before = cache::snapshot(&cache);
 
     // The workspace: a copy of the sources at /home/build.
@@ -260,20 +278,15 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     cache::install_home_links(workspace.root())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
 
-    let mut sandbox_config = SandboxConfig::new(rootfs, absolute(workspace.root(), "workspace")?);
-    sandbox_config.cache = Some(absolute(cache.path(), "--cache-dir")?);
-    sandbox_config.network = !args.no_network;
-    sandbox_config.ca_bundle = ca_bundle;
-    let sandbox = Sandbox::prepare(sandbox_config)
-        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
 
     let runner = StepRunner {
         sandbox: &sandbox,
-        bwrap: &bwrap.path,
+        bwrap: &host.bwrap.path,
         printer,
         base_env: base_environment(&prepared.plan),
         debug: args.debug,
-        interactive: args.interactive,
+        interactive: args.sandbox.interactive,
         deadline: prepared.timeout.map(|t| Instant::now() + t),
     };
 
@@ -350,34 +363,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
 /// where the config left a variable missing or empty (melange's own rule for its defaults).
 fn base_environment(plan: &Plan) -> BTreeMap<String, String> {
     let mut env = plan.environment.clone();
-    for (key, value) in cache::default_env() {
-        let slot = env.entry(key.to_string()).or_default();
-        if slot.is_empty() {
-            *slot = value.to_string();
-        }
-    }
+    compile::env::fill_defaults(&mut env, &cache::default_env());
     env
-}
-
-fn report_failure(failure: &StepFailure, printer: Printer) {
-    if failure.tail.is_empty() {
-        return;
-    }
-    printer.error(format!(
-        "last {} line(s) of `{}`:",
-        failure.tail.len(),
-        failure.step
-    ));
-    for (_, line) in &failure.tail {
-        printer.raw(&format!("  {line}"));
-    }
-}
-
-fn status_for_signal(sig: i32) -> ExitStatus {
-    match exit_code_for_signal(sig) {
-        143 => ExitStatus::Terminated,
-        _ => ExitStatus::Interrupted,
-    }
 }
 
 /// melwrap does not install `environment.contents.packages`: the guest root is the host's
@@ -396,12 +383,6 @@ fn note_uninstalled_packages(plan: &Plan, loaded: &LoadedConfig, printer: Printe
             wanted.join(", ")
         ));
     }
-}
-
-fn absolute(path: &Path, what: &str) -> Result<HostPath, Diagnostic> {
-    let abs =
-        std::path::absolute(path).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))?;
-    HostPath::new(abs).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))
 }
 
 impl From<Diagnostics> for StatusError {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use color_eyre::eyre;
 
+use super::shared::{ConfigArgs, SandboxArgs};
 use super::{ExitStatus, Verbosity};
 
 const BUILD_EXAMPLES: &str = "\
@@ -24,10 +25,6 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = BUILD_EXAMPLES)]
 pub struct Args {
-    /// The build file. Default: the first of .melange.yaml, .melange.yml, melange.yaml,
-    /// melange.yml in the current directory.
-    pub config: Option<PathBuf>,
-
     /// Architecture to build for (apk name such as x86_64 or aarch64; `host` is the default).
     #[arg(long, default_value = "host")]
     pub arch: String,
@@ -53,13 +50,8 @@ pub struct Args {
     #[arg(long, default_value = "./packages", help_heading = "Directories")]
     pub out_dir: PathBuf,
 
-    /// Directory searched for `uses:` pipelines before the built-ins (repeatable).
-    #[arg(long = "pipeline-dir", alias = "pipeline-dirs", value_name = "DIR")]
-    pub pipeline_dirs: Vec<PathBuf>,
-
-    /// dotenv file merged into environment.environment (repeatable; the YAML wins).
-    #[arg(long = "env-file", value_name = "FILE")]
-    pub env_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: ConfigArgs,
 
     /// Override a `vars:` entry (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE")]
@@ -83,23 +75,8 @@ pub struct Args {
     #[arg(long, overrides_with = "no_network", help_heading = "Sandbox")]
     pub network: bool,
 
-    /// Give steps no network at all.
-    #[arg(long, help_heading = "Sandbox")]
-    pub no_network: bool,
-
-    /// CA bundle for TLS inside the sandbox (for TLS-intercepting proxies). Shown at
-    /// /etc/ssl/certs/ca-certificates.crt and named by SSL_CERT_FILE and friends.
-    #[arg(
-        long,
-        env = "MELWRAP_CA_BUNDLE",
-        value_name = "FILE",
-        help_heading = "Sandbox"
-    )]
-    pub ca_bundle: Option<PathBuf>,
-
-    /// On a failing step, open a shell in the same sandbox (exit 0 from it continues).
-    #[arg(short, long, help_heading = "Sandbox")]
-    pub interactive: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Print each step's bwrap command (shell-quoted) and run nothing.
     #[arg(long)]
@@ -137,14 +114,10 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
-    use crate::cli::{Cli, Command};
+    use crate::cli::{Command, parse_subcommand};
 
     fn parse(args: &[&str]) -> super::Args {
-        let mut argv = vec!["melwrap", "build"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).unwrap().command {
+        match parse_subcommand("build", args) {
             Command::Build(a) => a,
             other => panic!("{other:?}"),
         }
@@ -157,7 +130,7 @@ mod tests {
         assert_eq!(a.out_dir.to_str(), Some("./packages"));
         assert_eq!(a.rootfs, "host");
         assert!(a.generate_index);
-        assert!(!a.no_network);
+        assert!(!a.sandbox.no_network);
     }
 
     #[test]
@@ -173,9 +146,9 @@ mod tests {
             "--no-network",
             "--generate-index=false",
         ]);
-        assert_eq!(a.pipeline_dirs.len(), 2);
-        assert!(a.no_network);
+        assert_eq!(a.input.pipeline_dirs.len(), 2);
+        assert!(a.sandbox.no_network);
         assert!(!a.generate_index);
-        assert_eq!(a.config.unwrap().to_str(), Some("x.yaml"));
+        assert_eq!(a.input.config.unwrap().to_str(), Some("x.yaml"));
     }
 }

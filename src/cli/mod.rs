@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod index;
 pub mod keygen;
 pub mod pipelines;
+pub mod shared;
 pub mod test;
 pub mod validate;
 
@@ -99,6 +100,15 @@ pub fn main() -> i32 {
             exit_status_for(&report) as i32
         }
     }
+}
+
+/// Parse `melwrap <subcommand> <args>` (unit tests of each subcommand's flags).
+#[cfg(test)]
+pub(crate) fn parse_subcommand(subcommand: &str, args: &[&str]) -> Command {
+    let argv = ["melwrap", subcommand]
+        .into_iter()
+        .chain(args.iter().copied());
+    Cli::try_parse_from(argv).unwrap().command
 }
 
 /// Dispatch one parsed command line.

@@ -1,12 +1,12 @@
 //! `melwrap test`: flags (melange's names where melange has the flag) and wiring.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
 use color_eyre::eyre;
 
-use super::{Cli, Command, ExitStatus, Verbosity};
+use super::shared::{ConfigArgs, SandboxArgs};
+use super::{ExitStatus, Verbosity};
+use crate::build::PrepareArgs;
 use crate::test_run::TestOptions;
 
 const TEST_EXAMPLES: &str = "\
@@ -29,11 +29,11 @@ Examples:
 /// is tested, and a summary lists each with its result and duration.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = TEST_EXAMPLES)]
+#[command(mut_arg("no_network", |a| a.help("Give test steps no network at all")))]
+#[command(mut_arg("ca_bundle", |a| {
+    a.help("CA bundle for TLS inside the sandbox (see `melwrap build --help`)")
+}))]
 pub struct Args {
-    /// The build file. Default: the first of .melange.yaml, .melange.yml, melange.yaml,
-    /// melange.yml in the current directory.
-    pub config: Option<PathBuf>,
-
     /// Architecture of the packages to test (`host` is the default).
     #[arg(long, default_value = "host")]
     pub arch: String,
@@ -56,13 +56,8 @@ pub struct Args {
     #[arg(long, help_heading = "Directories")]
     pub workspace_dir: Option<PathBuf>,
 
-    /// Directory searched for `uses:` pipelines before the built-ins (repeatable).
-    #[arg(long = "pipeline-dir", alias = "pipeline-dirs", value_name = "DIR")]
-    pub pipeline_dirs: Vec<PathBuf>,
-
-    /// dotenv file merged into environment.environment (repeatable; the YAML wins).
-    #[arg(long = "env-file", value_name = "FILE")]
-    pub env_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: ConfigArgs,
 
     /// Guest root: `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
     /// existing root filesystem, read-only. The packages' files are layered on top.
@@ -74,22 +69,9 @@ pub struct Args {
     )]
     pub rootfs: String,
 
-    /// Give test steps no network at all.
-    #[arg(long, help_heading = "Sandbox")]
-    pub no_network: bool,
-
-    /// CA bundle for TLS inside the sandbox (see `melwrap build --help`).
-    #[arg(
-        long,
-        env = "MELWRAP_CA_BUNDLE",
-        value_name = "FILE",
-        help_heading = "Sandbox"
-    )]
-    pub ca_bundle: Option<PathBuf>,
-
-    /// On a failing step, open a shell in the same sandbox (exit 0 from it continues).
-    #[arg(short, long, help_heading = "Sandbox")]
-    pub interactive: bool,
+    /// `--no-network`, `--ca-bundle`, `--interactive` (reworded above for tests).
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Trace each step's commands (`set -x`).
     #[arg(long)]
@@ -98,61 +80,33 @@ pub struct Args {
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let printer = crate::printer::Printer::new(verbosity);
-    let build_args = build_args(&args)?;
-    let Some(prepared) = crate::build::prepare(&build_args, printer)? else {
+    // The config is loaded and compiled exactly as `melwrap build` would with the same config,
+    // arch, pipeline dirs and env files, every other build option at its default.
+    let prepare_args = PrepareArgs::new(&args.input, &args.arch);
+    let Some(prepared) = crate::build::prepare(prepare_args, printer)? else {
         return Ok(ExitStatus::Success);
     };
     let opts = TestOptions {
         out_dir: args.out_dir,
         cache_dir: args.cache_dir,
         rootfs: args.rootfs,
-        network: !args.no_network,
-        ca_bundle: args.ca_bundle,
-        interactive: args.interactive,
+        network: !args.sandbox.no_network,
+        ca_bundle: args.sandbox.ca_bundle,
+        interactive: args.sandbox.interactive,
         debug: args.debug,
         source_dir: args.source_dir,
         workspace_dir: args.workspace_dir,
-        env_files: args.env_files,
+        env_files: args.input.env_files,
     };
     crate::test_run::run(&prepared, &opts, printer)
 }
 
-/// The config is loaded and compiled exactly as `melwrap build` would with the same flags, so
-/// the build's own parser fills every other option with its default.
-fn build_args(args: &Args) -> eyre::Result<super::build::Args> {
-    let mut argv: Vec<OsString> = vec!["melwrap".into(), "build".into()];
-    if let Some(config) = &args.config {
-        argv.push("--".into());
-        argv.push(config.into());
-    }
-    let mut flags: Vec<OsString> = vec!["--arch".into(), args.arch.clone().into()];
-    for dir in &args.pipeline_dirs {
-        flags.push("--pipeline-dir".into());
-        flags.push(dir.into());
-    }
-    for file in &args.env_files {
-        flags.push("--env-file".into());
-        flags.push(file.into());
-    }
-    // Flags go before `--`.
-    let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
-    argv.splice(at..at, flags);
-    match Cli::try_parse_from(argv)?.command {
-        Command::Build(a) => Ok(a),
-        _ => unreachable!("the argv names the build command"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
-    use crate::cli::{Cli, Command};
+    use crate::cli::{Command, parse_subcommand};
 
     fn parse(args: &[&str]) -> super::Args {
-        let mut argv = vec!["melwrap", "test"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).unwrap().command {
+        match parse_subcommand("test", args) {
             Command::Test(a) => a,
             other => panic!("{other:?}"),
         }
@@ -168,7 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn the_build_args_carry_config_arch_pipelines_and_env_files() {
+    fn config_arch_pipelines_and_env_files_are_parsed() {
         let a = parse(&[
             "--arch",
             "aarch64",
@@ -176,13 +130,14 @@ mod tests {
             "p",
             "--env-file",
             "e",
+            "--no-network",
             "--",
             "-odd.yaml",
         ]);
-        let b = super::build_args(&a).unwrap();
-        assert_eq!(b.config.unwrap().to_str(), Some("-odd.yaml"));
-        assert_eq!(b.arch, "aarch64");
-        assert_eq!(b.pipeline_dirs.len(), 1);
-        assert_eq!(b.env_files.len(), 1);
+        assert_eq!(a.input.config.unwrap().to_str(), Some("-odd.yaml"));
+        assert_eq!(a.arch, "aarch64");
+        assert_eq!(a.input.pipeline_dirs.len(), 1);
+        assert_eq!(a.input.env_files.len(), 1);
+        assert!(a.sandbox.no_network);
     }
 }

@@ -33,25 +33,34 @@ pub fn build_environment(
         env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     env.extend(yaml.iter().map(|(k, v)| (k.clone(), v.clone())));
-    for (k, v) in DEFAULTS {
-        let slot = env.entry(k.to_string()).or_default();
+    fill_defaults(&mut env, DEFAULTS);
+    env
+}
+
+/// Set each of `defaults` where `env` lacks the key or has it empty: melange's rule for its
+/// defaults, which melwrap also applies to its extra cache variables.
+pub fn fill_defaults(env: &mut BTreeMap<String, String>, defaults: &[(&str, &str)]) {
+    for (key, value) in defaults {
+        let slot = env.entry(key.to_string()).or_default();
         if slot.is_empty() {
-            *slot = v.to_string();
+            *slot = value.to_string();
         }
     }
-    env
+}
+
+/// A map from literal pairs (unit tests).
+#[cfg(test)]
+pub(crate) fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::map as m;
     use super::*;
-
-    fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn layers_and_defaults() {

@@ -2,21 +2,21 @@
 //! in the test sandbox.
 //!
 //! The `.apk` is split with [`crate::apk::read::layout`]; the data member (a gzip stream from
-//! the end of the control member to the end of the file) is read as a tar stream, one entry at
-//! a time, without holding file contents in memory. This is an *unprivileged* install, like
+//! the end of the control member to the end of the file) is read with
+//! [`crate::apk::tar_read::Stream`], one entry at a time, without holding file contents in
+//! memory. This is an *unprivileged* install, like
 //! melange's bubblewrap guest loader (semantics doc 5.3): permission bits without
 //! setuid/setgid/sticky, no chown, no xattrs (file capabilities cannot be set rootless), device
 //! nodes and FIFOs skipped. Absolute names and `..` are refused: a package that tries to write
 //! outside its directory is broken or hostile.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{self, WrapErr};
 
-use crate::apk::tar::{BLOCK, padding};
+use crate::apk::tar_read::Stream;
 use crate::diag::Diagnostic;
 
 /// What [`extract_data`] did.
@@ -46,85 +46,32 @@ pub fn extract_data(apk: &Path, dest: &Path) -> eyre::Result<ExtractStats> {
 }
 
 /// Unpack a tar stream into `dest`.
-pub fn unpack(mut r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
+pub fn unpack(r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
     let mut stats = ExtractStats::default();
     // Directory modes are applied last (deepest first), so a read-only directory can still be
     // filled while unpacking.
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
-    let mut pax: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut long_name: Option<Vec<u8>> = None;
-    let mut long_link: Option<Vec<u8>> = None;
-    loop {
-        let mut blk = [0u8; BLOCK];
-        if !read_block(&mut r, &mut blk)? || blk.iter().all(|&c| c == 0) {
-            break;
-        }
-        verify_checksum(&blk)?;
-        let mut size = parse_number(&blk[124..136])?;
-        let typeflag = blk[156];
-        match typeflag {
-            b'x' | b'g' | b'L' | b'K' => {
-                let data = read_small(&mut r, size)?;
-                match typeflag {
-                    b'x' => pax = parse_pax(&data)?,
-                    b'L' => long_name = Some(trim_nul(&data).to_vec()),
-                    b'K' => long_link = Some(trim_nul(&data).to_vec()),
-                    _ => {}
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let mut name = cstr(&blk[0..100]).to_vec();
-        if &blk[257..262] == b"ustar" && blk[345] != 0 {
-            let mut full = cstr(&blk[345..500]).to_vec();
-            full.push(b'/');
-            full.extend_from_slice(&name);
-            name = full;
-        }
-        let mut link = cstr(&blk[157..257]).to_vec();
-        if let Some(n) = long_name.take() {
-            name = n;
-        }
-        if let Some(l) = long_link.take() {
-            link = l;
-        }
-        if let Some(p) = pax.remove("path") {
-            name = p;
-        }
-        if let Some(l) = pax.remove("linkpath") {
-            link = l;
-        }
-        if let Some(s) = pax.remove("size") {
-            size = std::str::from_utf8(&s)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| eyre::eyre!("bad PAX size record"))?;
-        }
-        pax.clear();
-        let mode = parse_number(&blk[100..108])? as u32 & 0o777;
-        let rel = safe_name(&name)?;
-        let Some(rel) = rel else {
+    let mut tar = Stream::new(r);
+    while let Some(entry) = tar.next_header()? {
+        let mode = entry.mode & 0o777;
+        let Some(rel) = safe_name(&entry.name)? else {
             // The root entry (`./`): nothing to create.
-            skip(&mut r, size)?;
             continue;
         };
         let target = dest.join(&rel);
         if let Some(parent) = target.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        match typeflag {
+        match entry.typeflag {
             b'0' | 0 | b'7' => {
                 remove_existing(&target)?;
                 let mut out = fs_err::File::create(&target)?;
-                let copied = io::copy(&mut (&mut r).take(size), &mut out)?;
-                if copied != size {
+                let copied = io::copy(&mut tar, &mut out)?;
+                if copied != entry.size {
                     eyre::bail!("the archive ends inside `{}`", rel.display());
                 }
-                skip_bytes(&mut r, padding(size) as u64)?;
                 out.set_permissions(std::fs::Permissions::from_mode(mode))?;
                 stats.files += 1;
-                continue;
             }
             b'5' => {
                 fs_err::create_dir_all(&target)?;
@@ -133,13 +80,13 @@ pub fn unpack(mut r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
             }
             b'2' => {
                 remove_existing(&target)?;
-                let to = String::from_utf8_lossy(&link).into_owned();
+                let to = String::from_utf8_lossy(&entry.link).into_owned();
                 std::os::unix::fs::symlink(&to, &target)
                     .wrap_err_with(|| format!("cannot create symlink {}", target.display()))?;
                 stats.symlinks += 1;
             }
             b'1' => {
-                let Some(from) = safe_name(&link)? else {
+                let Some(from) = safe_name(&entry.link)? else {
                     eyre::bail!("hard link `{}` points at the root", rel.display());
                 };
                 remove_existing(&target)?;
@@ -151,7 +98,6 @@ pub fn unpack(mut r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
             }
             _ => stats.skipped.push(rel.display().to_string()),
         }
-        skip(&mut r, size)?;
     }
     dir_modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
     for (dir, mode) in dir_modes {
@@ -205,127 +151,10 @@ fn remove_existing(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Skip an entry's contents and padding.
-fn skip(r: &mut impl Read, size: u64) -> io::Result<()> {
-    skip_bytes(r, size + padding(size) as u64)
-}
-
-fn skip_bytes(r: &mut impl Read, n: u64) -> io::Result<()> {
-    let got = io::copy(&mut r.take(n), &mut io::sink())?;
-    if got != n {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the archive ends inside an entry",
-        ));
-    }
-    Ok(())
-}
-
-/// Read a metadata entry (PAX records, GNU long names) and its padding; at most 1 MiB.
-fn read_small(r: &mut impl Read, size: u64) -> eyre::Result<Vec<u8>> {
-    if size > 1 << 20 {
-        eyre::bail!("tar metadata entry of {size} bytes is too large");
-    }
-    let mut data = vec![0u8; size as usize];
-    r.read_exact(&mut data)?;
-    skip_bytes(r, padding(size) as u64)?;
-    Ok(data)
-}
-
-fn read_block(r: &mut impl Read, buf: &mut [u8; BLOCK]) -> eyre::Result<bool> {
-    let mut got = 0;
-    while got < BLOCK {
-        let n = r.read(&mut buf[got..])?;
-        if n == 0 {
-            if got == 0 {
-                return Ok(false);
-            }
-            eyre::bail!("truncated tar header");
-        }
-        got += n;
-    }
-    Ok(true)
-}
-
-fn cstr(field: &[u8]) -> &[u8] {
-    match field.iter().position(|&c| c == 0) {
-        Some(i) => &field[..i],
-        None => field,
-    }
-}
-
-fn trim_nul(data: &[u8]) -> &[u8] {
-    let end = data.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-    &data[..end]
-}
-
-/// A numeric header field: octal text, or GNU base-256 when the high bit is set.
-fn parse_number(field: &[u8]) -> eyre::Result<u64> {
-    if field.first().is_some_and(|&c| c & 0x80 != 0) {
-        let mut v: u64 = u64::from(field[0] & 0x7f);
-        for &c in &field[1..] {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(u64::from(c)))
-                .ok_or_else(|| eyre::eyre!("number in tar header is too large"))?;
-        }
-        return Ok(v);
-    }
-    let s = std::str::from_utf8(cstr(field))
-        .map_err(|_| eyre::eyre!("bad number in tar header"))?
-        .trim_matches(|c| c == ' ' || c == '\0');
-    if s.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(s, 8).map_err(|_| eyre::eyre!("bad octal number {s:?} in tar header"))
-}
-
-fn verify_checksum(blk: &[u8; BLOCK]) -> eyre::Result<()> {
-    let want = parse_number(&blk[148..156])?;
-    let sum: u64 = blk
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            if (148..156).contains(&i) {
-                u64::from(b' ')
-            } else {
-                u64::from(c)
-            }
-        })
-        .sum();
-    if sum != want {
-        eyre::bail!("tar header checksum mismatch");
-    }
-    Ok(())
-}
-
-fn parse_pax(mut data: &[u8]) -> eyre::Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    while !data.is_empty() {
-        let bad = || eyre::eyre!("bad PAX record");
-        let sp = data.iter().position(|&c| c == b' ').ok_or_else(bad)?;
-        let len: usize = std::str::from_utf8(&data[..sp])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(bad)?;
-        if len > data.len() || len < sp + 2 || data[len - 1] != b'\n' {
-            return Err(bad());
-        }
-        let rec = &data[sp + 1..len - 1];
-        let eq = rec.iter().position(|&c| c == b'=').ok_or_else(bad)?;
-        out.insert(
-            String::from_utf8_lossy(&rec[..eq]).into_owned(),
-            rec[eq + 1..].to_vec(),
-        );
-        data = &data[len..];
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apk::tar::{Header, Kind};
+    use crate::apk::tar::{BLOCK, Header, Kind};
 
     fn header(name: &str, kind: Kind, mode: u32, size: u64) -> Header {
         let mut h = Header::root_file(name, mode, size, 0);

@@ -23,17 +23,20 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
 
-use crate::build::{PackageOutcome, Prepared, StepRunner};
-use crate::cache::{self, CacheDir};
+use crate::build::setup::absolute;
+use crate::build::{
+    PackageOutcome, Prepared, SandboxHost, StepRunner, open_cache, prepare_sandbox, report_failure,
+    status_for_signal,
+};
+use crate::cache;
 use crate::cli::{ExitStatus, StatusError};
+use crate::compile::env::fill_defaults;
 use crate::compile::{PackagePlan, TestPlan};
 use crate::diag::Diagnostic;
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::root::LiveTree;
-use crate::sandbox::run::{self as sandbox_run, exit_code_for_signal};
-use crate::sandbox::{
-    CA_GUEST_PATH, HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle,
-};
+use crate::sandbox::run as sandbox_run;
+use crate::sandbox::{CA_GUEST_PATH, HostPath, Rootfs};
 use crate::workspace::Workspace;
 
 /// How to run the tests: the flags `melwrap test` and `melwrap build --test` share.
@@ -65,14 +68,14 @@ impl TestOptions {
             out_dir: args.out_dir.clone(),
             cache_dir: args.cache_dir.clone(),
             rootfs: args.rootfs.clone(),
-            network: !args.no_network,
-            ca_bundle: args.ca_bundle.clone(),
-            interactive: args.interactive,
+            network: !args.sandbox.no_network,
+            ca_bundle: args.sandbox.ca_bundle.clone(),
+            interactive: args.sandbox.interactive,
             debug: args.debug,
             // As `melange test`: the workspace is filled only from an explicit `--source-dir`.
             source_dir: args.source_dir.clone(),
             workspace_dir: None,
-            env_files: args.env_files.clone(),
+            env_files: args.input.env_files.clone(),
         }
     }
 }
@@ -130,23 +133,10 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
         ));
     }
 
-    let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
-    let rootfs = match opts.rootfs.as_str() {
-        "host" => Rootfs::Host,
-        dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
-    };
-    let ca_bundle = resolve_ca_bundle(opts.ca_bundle.as_deref())
-        .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref())?;
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
 
-    let cache = CacheDir::open(&opts.cache_dir, true)?;
-    let _lock = match cache.try_lock_shared()? {
-        Some(lock) => lock,
-        None => {
-            printer.info("waiting for `melwrap cache prune` to finish with the cache…");
-            cache.lock_shared()?
-        }
-    };
+    let (cache, _lock) = open_cache(&opts.cache_dir, None, printer)?;
     let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;
@@ -189,28 +179,24 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             .iter()
             .map(|(name, tree)| install::Package { name, tree })
             .collect();
-        let live = LiveTree::new(&rootfs);
+        let live = LiveTree::new(&host.rootfs);
         let view = install::GuestView {
             tree: &live,
-            host: rootfs == Rootfs::Host,
+            host: host.rootfs == Rootfs::Host,
         };
-        let layers = install::plan(&view, &packages, ca_bundle.as_ref().map(|_| CA_GUEST_PATH));
+        let ca_guest = host.ca_bundle.as_ref().map(|_| CA_GUEST_PATH);
+        let layers = install::plan(&view, &packages, ca_guest);
         for note in &layers.notes {
             printer.warn(note);
         }
 
-        let mut config =
-            SandboxConfig::new(rootfs.clone(), absolute(workspace.root(), "workspace")?);
-        config.cache = Some(absolute(cache.path(), "--cache-dir")?);
-        config.network = opts.network;
-        config.ca_bundle = ca_bundle.clone();
+        let mut config = host.config(&workspace, &cache, opts.network)?;
         config.extra_ro_binds = layers.binds;
         config.extra_symlinks = layers.symlinks;
-        let sandbox = Sandbox::prepare(config)
-            .map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
+        let sandbox = prepare_sandbox(config)?;
         let runner = StepRunner {
             sandbox: &sandbox,
-            bwrap: &bwrap.path,
+            bwrap: &host.bwrap.path,
             printer,
             base_env: test_environment(&plan.environment, keep_sde, &job.test.environment),
             debug: opts.debug,
@@ -235,16 +221,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
                 failure: None,
             }),
             PackageOutcome::Failed(failure) => {
-                if !failure.tail.is_empty() {
-                    printer.error(format!(
-                        "last {} line(s) of `{}`:",
-                        failure.tail.len(),
-                        failure.step
-                    ));
-                    for (_, line) in &failure.tail {
-                        printer.error(format!("  {line}"));
-                    }
-                }
+                report_failure(&failure, printer);
                 printer.error(format!("test of `{}` failed: {failure}", job.test.name));
                 results.push(TestResult {
                     package: job.test.name.clone(),
@@ -276,10 +253,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             sandbox_run::signal_name(sig)
         ));
         workspace.finish(true)?;
-        return Ok(match exit_code_for_signal(sig) {
-            143 => ExitStatus::Terminated,
-            _ => ExitStatus::Interrupted,
-        });
+        return Ok(status_for_signal(sig));
     }
     if let Some(kept) = workspace.finish(failed.is_empty())?
         && (!failed.is_empty() || opts.workspace_dir.is_some())
@@ -364,12 +338,7 @@ pub fn test_environment(
     if !keep_source_date_epoch {
         env.remove("SOURCE_DATE_EPOCH");
     }
-    for (key, value) in cache::default_env() {
-        let slot = env.entry(key.to_string()).or_default();
-        if slot.is_empty() {
-            *slot = value.to_string();
-        }
-    }
+    fill_defaults(&mut env, &cache::default_env());
     env.extend(test_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }
@@ -486,22 +455,10 @@ impl Drop for Unpacked {
     }
 }
 
-fn absolute(path: &Path, what: &str) -> Result<HostPath, Diagnostic> {
-    let abs =
-        std::path::absolute(path).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))?;
-    HostPath::new(abs).map_err(|e| Diagnostic::new(path, format!("{what}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::compile::env::map as m;
 
     #[test]
     fn test_env_is_the_config_env_with_the_test_env_on_top_and_no_build_date() {

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The unprivileged uid/gid the tests drop to.
-pub const NOBODY: u32 = 65534;
+pub use crate::unpriv::NOBODY;
 
 /// A variable set in melwrap's own environment that must never reach a step.
 pub const CANARY: &str = "MELWRAP_TEST_CANARY";
@@ -200,14 +200,7 @@ impl TestEnv {
         let bin = env!("CARGO_BIN_EXE_melwrap");
         let mut cmd = match who {
             Who::Root => Command::new(bin),
-            Who::Nobody => {
-                let mut c = Command::new("/usr/bin/setpriv");
-                c.arg(format!("--reuid={NOBODY}"))
-                    .arg(format!("--regid={NOBODY}"))
-                    .arg("--clear-groups")
-                    .arg(bin);
-                c
-            }
+            Who::Nobody => crate::unpriv::as_nobody(bin),
         };
         cmd.env_clear()
             .env(

@@ -59,15 +59,8 @@ fn dry_run_runs_nothing_and_prints_commands_that_work() {
         let mut sh = Command::new("sh");
         sh.arg("-c").arg(first);
         if who == Who::Nobody {
-            sh = Command::new("setpriv");
-            sh.args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "sh",
-                "-c",
-                first,
-            ]);
+            sh = crate::unpriv::as_nobody("sh");
+            sh.args(["-c", first]);
         }
         let out = sh.output().unwrap();
         assert!(

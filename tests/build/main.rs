@@ -6,6 +6,10 @@
 //! as uid 65534 through `setpriv`.
 
 mod common;
+#[path = "../support/http.rs"]
+mod http;
+#[path = "../support/unpriv.rs"]
+mod unpriv;
 
 mod cache;
 mod dry_run;

@@ -12,7 +12,7 @@ pub use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use sha2::{Digest, Sha256};
 
-pub const NOBODY: u32 = 65534;
+pub use crate::unpriv::{NOBODY, is_root};
 pub const DAY: i64 = 86400;
 
 pub fn melwrap() -> Command {
@@ -25,23 +25,11 @@ pub fn melwrap() -> Command {
 
 /// The binary run as an unprivileged uid (the suite runs as root in CI).
 pub fn melwrap_as(uid: u32) -> Command {
-    let mut cmd = Command::new("setpriv");
+    let mut cmd = crate::unpriv::as_user(uid, env!("CARGO_BIN_EXE_melwrap"));
     cmd.env_clear()
         .env("NO_COLOR", "1")
-        .env("PATH", "/usr/bin:/bin")
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={uid}"),
-            "--clear-groups".into(),
-            "--".into(),
-            env!("CARGO_BIN_EXE_melwrap").into(),
-        ]);
+        .env("PATH", "/usr/bin:/bin");
     cmd
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() == 0 }
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
@@ -98,24 +86,10 @@ pub fn blob(c: char) -> String {
 
 /// Every regular file under `root` with the sha256 of its content (not the lock file).
 pub fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for item in std::fs::read_dir(&dir).unwrap() {
-            let item = item.unwrap();
-            let kind = item.file_type().unwrap();
-            if kind.is_dir() {
-                stack.push(item.path());
-            } else if kind.is_file() && item.file_name() != ".melwrap.lock" {
-                let data = std::fs::read(item.path()).unwrap();
-                out.insert(
-                    item.path().strip_prefix(root).unwrap().to_path_buf(),
-                    hex::encode(Sha256::digest(&data)),
-                );
-            }
-        }
-    }
-    out
+    crate::files::files_under(root)
+        .into_iter()
+        .map(|(path, data)| (path, hex::encode(Sha256::digest(&data))))
+        .collect()
 }
 
 pub fn info_json(cmd: &mut Command) -> serde_json::Value {

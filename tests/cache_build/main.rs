@@ -3,6 +3,13 @@
 //! which `fetch` sources the cache served. Real builds in `bwrap`, a loopback HTTP server for
 //! the downloads, no timing assertions (waits are bounded polls).
 
+#[path = "../support/files.rs"]
+mod files;
+#[path = "../support/http.rs"]
+mod http;
+#[path = "../support/unpriv.rs"]
+mod unpriv;
+
 mod concurrent;
 mod fetch_report;
 mod proxy;

@@ -1,36 +1,20 @@
 //! Helpers for the build-cache tests: running `melwrap build` (also as an unprivileged uid), a
 //! loopback HTTP server that counts requests per path, tarballs and digests, and bounded waits.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256, Sha512};
 
-pub const NOBODY: u32 = 65534;
+pub use crate::unpriv::NOBODY;
 
 /// `melwrap` with a clean environment, as root (`uid` `None`) or as `uid` through `setpriv`.
 pub fn melwrap(uid: Option<u32>) -> Command {
     let mut cmd = match uid {
         None => Command::new(env!("CARGO_BIN_EXE_melwrap")),
-        Some(uid) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                format!("--reuid={uid}"),
-                format!("--regid={uid}"),
-                "--clear-groups".into(),
-                "--".into(),
-                env!("CARGO_BIN_EXE_melwrap").into(),
-            ]);
-            c
-        }
+        Some(uid) => crate::unpriv::as_user(uid, env!("CARGO_BIN_EXE_melwrap")),
     };
     cmd.env_clear()
         .env("NO_COLOR", "1")
@@ -111,24 +95,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Every regular file under `root` (relative path) with its content, except the lock file.
-pub fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for item in std::fs::read_dir(&dir).unwrap() {
-            let item = item.unwrap();
-            let kind = item.file_type().unwrap();
-            if kind.is_dir() {
-                stack.push(item.path());
-            } else if kind.is_file() && item.file_name() != ".melwrap.lock" {
-                let rel = item.path().strip_prefix(root).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(item.path()).unwrap());
-            }
-        }
-    }
-    out
-}
+pub use crate::files::files_under;
 
 /// Polls `done` every 50 ms until it holds or `limit` passes; returns whether it held.
 pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -142,106 +109,7 @@ pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// A loopback HTTP server serving fixed files, counting GET requests per path (also as an
-/// HTTP proxy: absolute request URLs are served by their path); each response
-/// is sent in 64 KiB pieces with a short pause between them, so that concurrent builds really
-/// download at the same time. Stops when dropped.
-pub struct HttpServer {
-    pub port: u16,
-    hits: Arc<Mutex<BTreeMap<String, usize>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HttpServer {
-    pub fn start(files: BTreeMap<String, Vec<u8>>) -> HttpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let hits = Arc::new(Mutex::new(BTreeMap::new()));
-        let files = Arc::new(files);
-        let (s, h) = (stop.clone(), hits.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (files, hits) = (files.clone(), h.clone());
-                std::thread::spawn(move || serve(conn, &files, &hits));
-            }
-        });
-        HttpServer {
-            port,
-            hits,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    /// How many requests asked for `path`.
-    pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect(("127.0.0.1", self.port));
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(
-    mut conn: TcpStream,
-    files: &BTreeMap<String, Vec<u8>>,
-    hits: &Mutex<BTreeMap<String, usize>>,
-) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&request);
-    // A request through a proxy names the whole URL (`GET http://host/path`): serve the path.
-    let target = text.split_whitespace().nth(1).unwrap_or("/");
-    let target = match target.strip_prefix("http://") {
-        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    };
-    let path = target.trim_start_matches('/').to_string();
-    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let Some(body) = files.get(&path) else {
-        let _ = conn
-            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return;
-    };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    if conn.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    for piece in body.chunks(64 << 10) {
-        if conn.write_all(piece).is_err() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use crate::http::HttpServer;
 
 /// The cache summary a build printed last (`cache: <size> ...`), if any.
 pub fn cache_line(stderr: &str) -> Option<&str> {

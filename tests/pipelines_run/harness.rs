@@ -9,13 +9,8 @@
 //! pipelines themselves knows about this.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 use melwrap::config::model::Pipeline;
 use melwrap::pipelines::Library;
@@ -268,14 +263,7 @@ impl Build {
         };
         let mut cmd = match self.user {
             None => Command::new(&shell[0]),
-            Some(id) => {
-                let mut c = Command::new(which::which("setpriv").unwrap());
-                c.arg(format!("--reuid={id}"))
-                    .arg(format!("--regid={id}"))
-                    .arg("--clear-groups")
-                    .arg(&shell[0]);
-                c
-            }
+            Some(id) => crate::unpriv::as_user(id, &shell[0]),
         };
         cmd.args(&shell[1..]);
         cmd.arg("-c")
@@ -373,87 +361,4 @@ pub fn tool_path(dir: &Path, tools: &[&str], target: Option<&str>) -> String {
     dir.display().to_string()
 }
 
-/// A loopback HTTP server serving fixed files, counting requests; stops when dropped.
-pub struct HttpServer {
-    pub port: u16,
-    pub requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HttpServer {
-    pub fn start(files: BTreeMap<String, Vec<u8>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (s, r) = (stop.clone(), requests.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                r.fetch_add(1, Ordering::SeqCst);
-                serve(conn, &files);
-            }
-        });
-        HttpServer {
-            port,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    /// Stop listening: later connections are refused.
-    pub fn stop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect(("127.0.0.1", self.port));
-            t.join().unwrap();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn serve(mut conn: TcpStream, files: &BTreeMap<String, Vec<u8>>) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&request);
-    let path = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .trim_start_matches('/');
-    let response = match files.get(path) {
-        Some(body) => {
-            let mut r = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            r.extend_from_slice(body);
-            r
-        }
-        None => {
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
-        }
-    };
-    let _ = conn.write_all(&response);
-}
+pub use crate::http::HttpServer;

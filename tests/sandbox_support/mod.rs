@@ -13,8 +13,7 @@ use std::process::Command;
 use melwrap::sandbox::run::{self, RunLimits, StepOutcome, Stream, VecSink};
 use melwrap::sandbox::*;
 
-/// The unprivileged uid/gid tests drop to.
-pub const NOBODY: u32 = 65534;
+pub use crate::unpriv::{NOBODY, SETPRIV, is_root, setpriv_args};
 
 /// Who runs bwrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +39,6 @@ pub fn require_bwrap() -> Option<probe::Bwrap> {
             None
         }
     }
-}
-
-/// Is the test process root (needed to drop to another uid)?
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// A scratch area: `ws/` (the workspace) and `cache/`, writable by every uid.
@@ -108,14 +101,10 @@ pub fn launcher(bwrap: &Path, who: Who, argv: Vec<OsString>) -> (PathBuf, Vec<Os
     match who {
         Who::Root => (bwrap.to_path_buf(), argv),
         Who::Nobody => {
-            let mut args: Vec<OsString> = vec![
-                format!("--reuid={NOBODY}").into(),
-                format!("--regid={NOBODY}").into(),
-                "--clear-groups".into(),
-                bwrap.as_os_str().to_owned(),
-            ];
+            let mut args = setpriv_args(NOBODY);
+            args.push(bwrap.as_os_str().to_owned());
             args.extend(argv);
-            (PathBuf::from("/usr/bin/setpriv"), args)
+            (PathBuf::from(SETPRIV), args)
         }
     }
 }

@@ -4,6 +4,8 @@
 //! tests pass only when their own files are installed at `/` and a sibling's are not.
 
 mod support;
+#[path = "../support/unpriv.rs"]
+mod unpriv;
 
 mod env_and_workspace;
 mod packages;

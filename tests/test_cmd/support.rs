@@ -56,10 +56,8 @@ impl Scratch {
 
     /// Run melwrap as uid/gid 65534 (an ordinary user) with `args` in the scratch dir.
     pub fn melwrap_as_nobody(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_melwrap"))
-            .env("HOME", self.path());
+        let mut cmd = crate::unpriv::as_nobody(env!("CARGO_BIN_EXE_melwrap"));
+        cmd.env("HOME", self.path());
         self.run(cmd, args)
     }
 
