@@ -7,7 +7,8 @@ export CARGO_TERM_COLOR ?= never
 deps:
 	./scripts/install-deps.sh
 
-build: deps
+build:
+	./scripts/install-deps.sh run
 	$(CARGO) build --release
 
 # The main job: build melwrap, then a real example package in the sandbox with a cache dir.
@@ -24,5 +25,5 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench: build
+bench: deps build
 	@for b in scripts/bench-*.sh; do echo "== $$b"; "$$b" || exit 1; done

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Install what melwrap's build and tests need on Debian/Ubuntu, only when missing.
+# Install what melwrap needs on Debian/Ubuntu, only when missing.
+#   install-deps.sh run   what `make run` needs: bubblewrap, and a C compiler for the example
+#   install-deps.sh       everything the test suite needs as well
 # Uses sudo only when not root; never prompts (works with no stdin, as in CI).
 set -euo pipefail
 
 # command -> Debian package
 declare -A wanted=(
   [bwrap]=bubblewrap
+  [cc]=gcc
+)
+declare -A wanted_files=()
+
+if [ "${1:-test}" != run ]; then
+wanted+=(
   [busybox]=busybox
   [git]=git
   [patch]=patch
@@ -13,7 +21,6 @@ declare -A wanted=(
   [autoreconf]=autoconf
   [aclocal]=automake
   [libtoolize]=libtool
-  [cc]=gcc
   [go]=golang-go
   [wget]=wget
   [openssl]=openssl
@@ -29,7 +36,7 @@ declare -A wanted=(
 # tests/pipelines_build needs to run perl/make and python/build, python/install and
 # python/build-wheel (whose isolated build env installs setuptools and wheel offline from
 # /usr/share/python-wheels, into a venv that needs ensurepip).
-declare -A wanted_files=(
+wanted_files+=(
   ['/usr/share/perl/5.*/ExtUtils/MakeMaker.pm']=perl
   ['/usr/lib/python3/dist-packages/setuptools/__init__.py']=python3-setuptools
   ['/usr/lib/python3/dist-packages/build/__init__.py']=python3-build
@@ -38,6 +45,7 @@ declare -A wanted_files=(
   ['/usr/share/python-wheels/setuptools-*.whl']=python3-setuptools-whl
   ['/usr/share/python-wheels/wheel-*.whl']=python3-wheel-whl
 )
+fi
 
 missing=()
 for cmd in "${!wanted[@]}"; do
