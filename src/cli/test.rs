@@ -59,6 +59,15 @@ pub struct Args {
     #[command(flatten)]
     pub input: ConfigArgs,
 
+    /// Test only this package (the main package or a subpackage); default: every package
+    /// that has a `test:` section.
+    #[arg(value_name = "PACKAGE")]
+    pub package: Option<String>,
+
+    /// Stop the test run after this long (Go duration: 90s, 10m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
     /// Guest root: `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
     /// existing root filesystem, read-only. The packages' files are layered on top.
     #[arg(
@@ -86,6 +95,16 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let Some(prepared) = crate::build::prepare(prepare_args, printer)? else {
         return Ok(ExitStatus::Success);
     };
+    let timeout = match &args.timeout {
+        None => None,
+        Some(text) => Some(
+            crate::config::rules::parse_go_duration(text).ok_or_else(|| {
+                crate::diag::Diagnostic::new("--timeout", format!("`{text}` is not a duration"))
+                    .hint("write it like 90s, 10m or 1h30m")
+            })?,
+        )
+        .filter(|d| !d.is_zero()),
+    };
     let opts = TestOptions {
         out_dir: args.out_dir,
         cache_dir: args.cache_dir,
@@ -97,6 +116,8 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         source_dir: args.source_dir,
         workspace_dir: args.workspace_dir,
         env_files: args.input.env_files,
+        only: args.package,
+        timeout,
     };
     crate::test_run::run(&prepared, &opts, printer)
 }

@@ -58,11 +58,15 @@ pub struct TestOptions {
     /// The `--env-file`s the config was compiled with (to tell whether `SOURCE_DATE_EPOCH`
     /// came from the user).
     pub env_files: Vec<PathBuf>,
+    /// Test only this package (melange's `[package-name]` argument).
+    pub only: Option<String>,
+    /// Stop the whole test run after this long.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl TestOptions {
     /// The options `melwrap build --test` runs the tests with: the build's out dir, cache,
-    /// rootfs, network, CA bundle, `--interactive` and `--debug`; an empty workspace.
+    /// rootfs, network, CA bundle, `--interactive`, `--debug` and `--source-dir`.
     pub fn from_build(args: &crate::cli::build::Args) -> TestOptions {
         TestOptions {
             out_dir: args.out_dir.clone(),
@@ -76,6 +80,8 @@ impl TestOptions {
             source_dir: args.source_dir.clone(),
             workspace_dir: None,
             env_files: args.input.env_files.clone(),
+            only: None,
+            timeout: None,
         }
     }
 }
@@ -100,7 +106,32 @@ pub struct TestResult {
 /// Run every `test:` of the compiled config against the packages in `opts.out_dir`.
 pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     let plan = &prepared.plan;
-    let tests: Vec<&TestPlan> = plan.tests.iter().filter(|t| !t.steps.is_empty()).collect();
+    let tests: Vec<&TestPlan> = plan
+        .tests
+        .iter()
+        .filter(|t| !t.steps.is_empty())
+        .filter(|t| opts.only.as_ref().is_none_or(|only| &t.name == only))
+        .collect();
+    if let Some(only) = &opts.only
+        && tests.is_empty()
+    {
+        let with_tests: Vec<&str> = plan
+            .tests
+            .iter()
+            .filter(|t| !t.steps.is_empty())
+            .map(|t| t.name.as_str())
+            .collect();
+        return Err(crate::diag::Diagnostic::new(
+            &prepared.loaded.path,
+            format!("package `{only}` has no `test:` pipeline in this config"),
+        )
+        .hint(if with_tests.is_empty() {
+            "this config has no tests at all".to_string()
+        } else {
+            format!("packages with tests: {}", with_tests.join(", "))
+        })
+        .into());
+    }
     if tests.is_empty() {
         printer.info(format!(
             "{}: no `test:` pipelines: nothing to test",
@@ -160,6 +191,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
 
     sandbox_run::install_signal_handlers();
     let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
     let mut results = Vec::new();
     let mut interrupted = None;
     for job in &jobs {
@@ -201,7 +233,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             base_env: test_environment(&plan.environment, keep_sde, &job.test.environment),
             debug: opts.debug,
             interactive: opts.interactive,
-            deadline: None,
+            deadline,
         };
         let steps = PackagePlan {
             name: job.test.name.clone(),

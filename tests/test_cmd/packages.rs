@@ -119,3 +119,59 @@ fn build_test_as_an_ordinary_user() {
     }
     assert_host_untouched();
 }
+
+#[test]
+fn a_package_name_tests_only_that_package_and_a_wrong_one_is_bad_input() {
+    let s = Scratch::new("hello.yaml");
+    let build = s.melwrap(&["build", "hello.yaml"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+
+    let run = s.melwrap(&["test", "hello.yaml", "hello-doc"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_summary(&run, "hello-doc", "ok");
+    assert!(run.stderr.contains("1 passed, 0 failed"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("==> testing `hello-extra`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = s.melwrap(&["test", "hello.yaml", "hello-dcs"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("package `hello-dcs` has no `test:` pipeline"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("packages with tests: hello, hello-doc, hello-extra"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_timeout_stops_a_hanging_test() {
+    let s = Scratch::new("hello.yaml");
+    std::fs::write(
+        s.path().join("slow.yaml"),
+        "package:\n  name: slow\n  version: 1.0.0\npipeline:\n  - runs: mkdir -p ${{targets.destdir}}/usr/share/slow\n\
+         test:\n  pipeline:\n    - runs: sleep 600\n",
+    )
+    .unwrap();
+    let build = s.melwrap(&["build", "slow.yaml"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    let run = s.melwrap(&[
+        "test",
+        "slow.yaml",
+        "--timeout",
+        "1s",
+        "--workspace-dir",
+        "ws",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert_summary(&run, "slow", "FAILED");
+}
