@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256, Sha512};
 
-pub use crate::unpriv::NOBODY;
+pub use crate::unpriv::{skip_unless_root, unprivileged_uid};
 
-/// `melwrap` with a clean environment, as root (`uid` `None`) or as `uid` through `setpriv`.
+/// `melwrap` with a clean environment, as the test process (`uid` `None`) or as `uid` (through
+/// `setpriv` when that is another uid).
 pub fn melwrap(uid: Option<u32>) -> Command {
     let mut cmd = match uid {
         None => Command::new(env!("CARGO_BIN_EXE_melwrap")),
