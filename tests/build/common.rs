@@ -76,7 +76,7 @@ pub fn can_drop_privileges() -> bool {
 /// melwrap creates it), `out/`, `home/` (melwrap's HOME) and `tmp/` (melwrap's TMPDIR, where
 /// temporary workspaces go). Everything is world-writable so uid 65534 can use it.
 pub struct TestEnv {
-    dir: tempfile::TempDir,
+    dir: crate::unpriv::TempTree,
 }
 
 /// What one run of melwrap did.
@@ -144,7 +144,9 @@ impl TestEnv {
             fs_err::create_dir(dir.path().join(sub)).unwrap();
             open_up(&dir.path().join(sub));
         }
-        TestEnv { dir }
+        TestEnv {
+            dir: crate::unpriv::TempTree(dir),
+        }
     }
 
     pub fn root(&self) -> &Path {

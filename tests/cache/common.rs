@@ -49,23 +49,13 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 }
 
 /// A temporary directory any uid may enter, for tests that drop privileges.
-pub fn open_tempdir() -> tempfile::TempDir {
+pub fn open_tempdir() -> crate::unpriv::TempTree {
     let dir = tempfile::Builder::new()
         .prefix("melwrap-cache-test")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
-}
-
-/// `chmod -R u+w`, so a tempdir holding read-only trees can be removed by a non-root owner.
-pub fn writable_again(path: &Path) {
-    let status = Command::new("chmod")
-        .args(["-R", "u+w"])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::unpriv::TempTree(dir)
 }
 
 /// `chown -R` to the unprivileged user (the suite's own when it is not root).

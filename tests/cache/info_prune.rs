@@ -67,12 +67,6 @@ fn info_works_as_an_unprivileged_user() {
         .arg(&cache));
     assert_eq!(code, 0);
     assert!(stderr.contains("could not be read"), "{stderr}");
-    // So the tempdir can be removed.
-    std::fs::set_permissions(
-        cache.join("private"),
-        std::fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
 }
 
 #[test]

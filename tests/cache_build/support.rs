@@ -46,13 +46,13 @@ pub fn outcome(out: Output) -> (i32, String, String) {
 }
 
 /// A temporary directory any uid may enter and write, for tests that drop privileges.
-pub fn open_tempdir() -> tempfile::TempDir {
+pub fn open_tempdir() -> crate::unpriv::TempTree {
     let dir = tempfile::Builder::new()
         .prefix("melwrap-cache-build")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
+    crate::unpriv::TempTree(dir)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -126,3 +126,27 @@ pub fn skip_unless_root(scenario: &str) -> bool {
     );
     true
 }
+
+/// A temporary directory that is removed even when a test left read-only trees in it (Go
+/// module dirs, 0555 dirs made to refuse writes): its owner cannot delete inside them unless
+/// it is root, so when dropped by an ordinary user it first makes everything owner-writable.
+pub struct TempTree(pub tempfile::TempDir);
+
+impl std::ops::Deref for TempTree {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &tempfile::TempDir {
+        &self.0
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        if !is_root() {
+            // Best effort: a failure only leaves the directory behind, as before.
+            let _ = Command::new("chmod")
+                .args(["-R", "u+rwx"])
+                .arg(self.0.path())
+                .status();
+        }
+    }
+}
