@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build run test lint bench fmt
+.PHONY: deps build run test test-unprivileged unprivileged-user lint bench fmt
 
 deps:
 	./scripts/install-deps.sh
@@ -17,6 +17,15 @@ run: build
 
 test: deps
 	$(CARGO) test --all-targets --no-fail-fast
+
+# From root (as CI runs): the whole suite again as the ordinary user USER_NAME, as a developer
+# runs `make test` on a laptop. The user must exist and be able to read this checkout.
+USER_NAME ?= dev
+test-unprivileged: unprivileged-user deps
+	CARGO="$(CARGO)" ./scripts/test-unprivileged.sh "$(USER_NAME)"
+
+unprivileged-user:
+	@getent passwd "$(USER_NAME)" >/dev/null || { echo "error: there is no user \`$(USER_NAME)\`; create one (useradd -m $(USER_NAME)) or pass USER_NAME=NAME" >&2; exit 2; }
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -2,9 +2,11 @@
 //! or read-only, a destdir file that cannot be read. Each gives a clear error that names the
 //! path, and nothing half-written is left behind.
 //!
-//! The machine runs as root, which can read and write anything, so the permission cases run
-//! as uid 65534 with `setpriv`: either the `melwrap` binary, or this test binary re-running
-//! its own `child_write_package` helper test with the inputs in environment variables.
+//! Root can read and write anything, so when the suite runs as root (as in CI) the permission
+//! cases run as uid 65534 with `setpriv`: either the `melwrap` binary, or this test binary
+//! re-running its own `child_write_package` helper test with the inputs in environment
+//! variables. Run by an ordinary user, they run as that user directly; the modes used (0 for
+//! an unreadable file, 0555 for a read-only dir) bind a non-root owner too.
 
 mod apk_support;
 #[path = "support/unpriv.rs"]
@@ -55,7 +57,7 @@ fn runnable_copy(exe: &Path, dir: &Path) -> PathBuf {
     copy
 }
 
-/// Run `child_write_package` in this test binary as uid 65534.
+/// Run `child_write_package` in this test binary as the unprivileged user.
 fn write_package_as_nobody(destdir: &Path, out: &Path) -> std::process::Output {
     let exe = runnable_copy(&std::env::current_exe().unwrap(), out.parent().unwrap());
     unpriv::as_nobody(exe)
@@ -104,7 +106,7 @@ fn unreadable_destdir_file_is_named_and_nothing_is_written() {
     }
     let secret = dest.join("etc/shadow-copy");
     fs_err::write(&secret, "root:x:0\n").unwrap();
-    fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
     let out = t.path().join("out");
     fs_err::create_dir(&out).unwrap();
     fs_err::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -141,6 +143,10 @@ fn read_only_out_dir_is_named_and_untouched() {
         "{res}"
     );
     assert_eq!(files_under(&out), Vec::<PathBuf>::new());
+    // So the tempdir can be removed.
+    for d in [&out, &out.join("x86_64")] {
+        fs_err::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
 }
 
 #[test]
@@ -238,7 +244,8 @@ fn unreadable_key_is_a_clear_error() {
     let out = t.path().join("out");
     let pkg = apk::write_package(&dest, &meta(), &out, None).unwrap();
     fs_err::set_permissions(out.join("x86_64"), std::fs::Permissions::from_mode(0o777)).unwrap();
-    // The key is 0600 and root's: uid 65534 cannot read it.
+    // Mode 0: the unprivileged user cannot read it, even when it owns it.
+    fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o000)).unwrap();
     let exe = runnable_copy(Path::new(env!("CARGO_BIN_EXE_melwrap")), t.path());
     let st = unpriv::as_nobody(exe)
         .arg("index")

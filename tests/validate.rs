@@ -185,7 +185,9 @@ fn json_format_has_one_object_per_problem_and_a_summary() {
     );
 }
 
-/// Runs the binary as uid/gid 65534 (nobody) on a copy it can read, and on a file it cannot.
+/// Runs the binary as an ordinary user (uid/gid 65534 through setpriv when the suite is root,
+/// else the suite's own user) on a copy it can read, and on a file it cannot (mode 0 binds a
+/// non-root owner too).
 #[test]
 fn works_as_an_ordinary_user() {
     let dir = tempfile::Builder::new()
@@ -202,7 +204,7 @@ fn works_as_an_ordinary_user() {
     fs_err::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
     let secret = dir.path().join("secret.yaml");
     fs_err::write(&secret, VALID).unwrap();
-    fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
 
     let run_as_nobody = |file: &str| {
         unpriv::as_nobody(&bin)

@@ -2,7 +2,8 @@
 //! CI runner, a mounted volume). Entries missing from the cache are copied in; nothing already
 //! there is ever overwritten, even when another build writes the same name at the same moment
 //! (each file goes to a temporary name, then `renameat2(RENAME_NOREPLACE)`), so a concurrent
-//! build never sees a torn file.
+//! build never sees a torn file. Preloads into one cache run one at a time (an exclusive
+//! `flock(2)` on the cache directory itself): see [`lock_preloads`].
 //!
 //! melange accepts `--cache-source` but does nothing with it since #1955 (it used to copy
 //! `sha256:`/`sha512:` objects from a bucket); melwrap copies everything the seed holds.
@@ -46,6 +47,7 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
                 .into(),
         );
     }
+    let _preloading = lock_preloads(cache.path())?;
     let mut stats = PreloadStats::default();
     // Directories this run created whose source mode lacks owner write (Go's read-only module
     // trees): their mode is copied after their contents are in.
@@ -108,6 +110,29 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
     sync_filesystem(cache.path())
         .wrap_err_with(|| format!("flushing {}", cache.path().display()))?;
     Ok(stats)
+}
+
+/// Waits for, then holds, an exclusive `flock(2)` on the cache directory, released when the
+/// returned descriptor is dropped. Concurrent preloads raced: the one that created a read-only
+/// directory (a Go module tree) made it read-only once its own copy was done, while another
+/// was still creating or removing a temporary file inside it, which a non-root user can then
+/// no longer do (a failed build, or a temporary file left behind). One at a time, a later
+/// preload finds everything in place and writes nothing. The directory itself is locked, so no
+/// file is added to the cache and any user who can read it can take the lock.
+fn lock_preloads(dir: &Path) -> eyre::Result<fs_err::File> {
+    use std::os::fd::AsRawFd;
+    let file = fs_err::File::open(dir)?;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            let msg = format!("cannot lock {} for the preload: {err}", dir.display());
+            return Err(std::io::Error::new(err.kind(), msg).into());
+        }
+    }
 }
 
 /// Moves a finished temporary file to its name unless the name appeared meanwhile.

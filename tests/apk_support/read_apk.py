@@ -55,6 +55,11 @@ if len(sys.argv) > 2:
     data = members[-1]
     raw = zlib.decompress(blob[data["offset"]:], wbits=31)
     tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
-    tf.extractall(sys.argv[2], numeric_owner=True, filter="fully_trusted")
+    # Extract exactly what the archive says (Python 3.14 would apply the "data" filter by
+    # default); Pythons without extraction filters (before 3.11.4, 3.10.12, ...) always do.
+    if hasattr(tarfile, "fully_trusted_filter"):
+        tf.extractall(sys.argv[2], numeric_owner=True, filter="fully_trusted")
+    else:
+        tf.extractall(sys.argv[2], numeric_owner=True)
 
 json.dump(out, sys.stdout)

@@ -7,9 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// The unprivileged uid/gid the tests drop to.
-pub use crate::unpriv::NOBODY;
-
 /// A variable set in melwrap's own environment that must never reach a step.
 pub const CANARY: &str = "MELWRAP_TEST_CANARY";
 
@@ -18,7 +15,8 @@ pub const CANARY: &str = "MELWRAP_TEST_CANARY";
 pub enum Who {
     /// The test process's own uid (root on CI).
     Root,
-    /// uid/gid 65534 through `setpriv --reuid --regid --clear-groups`.
+    /// uid/gid 65534 through `setpriv --reuid --regid --clear-groups` when the tests run as
+    /// root; else the test process's own (ordinary) uid, directly.
     Nobody,
 }
 
@@ -31,7 +29,7 @@ impl Who {
         match self {
             // SAFETY: geteuid has no preconditions.
             Who::Root => unsafe { libc::geteuid() },
-            Who::Nobody => NOBODY,
+            Who::Nobody => crate::unpriv::unprivileged_uid(),
         }
     }
 }
@@ -62,11 +60,14 @@ macro_rules! require_bwrap {
 pub(crate) use require_bwrap;
 
 /// True when the tests can switch to another uid (they run as root).
+/// When they cannot, the test's own-uid variant already is the unprivileged path.
 pub fn can_drop_privileges() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::unpriv::can_switch_users();
     if !root {
-        eprintln!("skipped the unprivileged variant: the tests are not running as root");
+        eprintln!(
+            "skipped the uid 65534 variant: the tests run as an ordinary user, \
+             which the own-uid variant covers"
+        );
     }
     root
 }
@@ -75,7 +76,7 @@ pub fn can_drop_privileges() -> bool {
 /// melwrap creates it), `out/`, `home/` (melwrap's HOME) and `tmp/` (melwrap's TMPDIR, where
 /// temporary workspaces go). Everything is world-writable so uid 65534 can use it.
 pub struct TestEnv {
-    dir: tempfile::TempDir,
+    dir: crate::unpriv::TempTree,
 }
 
 /// What one run of melwrap did.
@@ -143,7 +144,9 @@ impl TestEnv {
             fs_err::create_dir(dir.path().join(sub)).unwrap();
             open_up(&dir.path().join(sub));
         }
-        TestEnv { dir }
+        TestEnv {
+            dir: crate::unpriv::TempTree(dir),
+        }
     }
 
     pub fn root(&self) -> &Path {

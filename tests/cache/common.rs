@@ -12,7 +12,9 @@ pub use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use sha2::{Digest, Sha256};
 
-pub use crate::unpriv::{NOBODY, is_root};
+pub use crate::unpriv::{
+    NOBODY, skip_unless_root, skip_without_a_second_user, unprivileged_gid, unprivileged_uid,
+};
 pub const DAY: i64 = 86400;
 
 pub fn melwrap() -> Command {
@@ -23,7 +25,8 @@ pub fn melwrap() -> Command {
     cmd
 }
 
-/// The binary run as an unprivileged uid (the suite runs as root in CI).
+/// The binary run as `uid`: through setpriv when the suite is root (as in CI), directly when
+/// `uid` is the suite's own.
 pub fn melwrap_as(uid: u32) -> Command {
     let mut cmd = crate::unpriv::as_user(uid, env!("CARGO_BIN_EXE_melwrap"));
     cmd.env_clear()
@@ -46,13 +49,26 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 }
 
 /// A temporary directory any uid may enter, for tests that drop privileges.
-pub fn open_tempdir() -> tempfile::TempDir {
+pub fn open_tempdir() -> crate::unpriv::TempTree {
     let dir = tempfile::Builder::new()
         .prefix("melwrap-cache-test")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
+    crate::unpriv::TempTree(dir)
+}
+
+/// `chown -R` to the unprivileged user (the suite's own when it is not root).
+pub fn chown_to_unprivileged(path: &Path) {
+    let status = Command::new("chown")
+        .args([
+            "-R",
+            &format!("{}:{}", unprivileged_uid(), unprivileged_gid()),
+        ])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 pub fn now() -> i64 {

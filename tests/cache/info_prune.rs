@@ -46,22 +46,23 @@ fn info_works_as_an_unprivileged_user() {
     let tmp = open_tempdir();
     let cache = tmp.path().join("cache");
     known_cache(&cache);
-    // Root owns the cache; nobody can read but not write it, and one directory not at all.
+    // The test process owns the cache; the unprivileged user can read but not write it, and
+    // one directory not at all (mode 0: not even its owner, when that is this ordinary user).
     std::fs::create_dir(cache.join("private")).unwrap();
     put(&cache, "private/secret", 5, now());
     std::fs::set_permissions(
         cache.join("private"),
-        std::fs::Permissions::from_mode(0o700),
+        std::fs::Permissions::from_mode(0o000),
     )
     .unwrap();
     let json = info_json(
-        melwrap_as(NOBODY)
+        melwrap_as(unprivileged_uid())
             .args(["cache", "info", "--format", "json", "--cache-dir"])
             .arg(&cache),
     );
     assert_eq!(json["areas"]["gomodcache"]["bytes"], 7000);
     assert_eq!(json["unreadable"].as_array().unwrap().len(), 1);
-    let (code, _, stderr) = run(melwrap_as(NOBODY)
+    let (code, _, stderr) = run(melwrap_as(unprivileged_uid())
         .args(["cache", "info", "--cache-dir"])
         .arg(&cache));
     assert_eq!(code, 0);
@@ -202,12 +203,7 @@ fn prune_as_the_owner_removes_read_only_go_module_trees() {
         old,
     );
     put(&cache, "gomodcache/example.com/m@v1.0.0/sub/m.go", 50, old);
-    let chown = Command::new("chown")
-        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
-        .arg(&cache)
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    chown_to_unprivileged(&cache);
     // What Go leaves: read-only files and directories in the extracted tree.
     let status = Command::new("chmod")
         .args(["-R", "a-w"])
@@ -215,7 +211,7 @@ fn prune_as_the_owner_removes_read_only_go_module_trees() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (code, stdout, stderr) = run(melwrap_as(NOBODY)
+    let (code, stdout, stderr) = run(melwrap_as(unprivileged_uid())
         .args(["cache", "prune", "--older-than", "30d", "--cache-dir"])
         .arg(&cache));
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -225,6 +221,9 @@ fn prune_as_the_owner_removes_read_only_go_module_trees() {
 
 #[test]
 fn a_lock_file_made_by_another_user_still_locks() {
+    if skip_without_a_second_user("a lock file made by another user") {
+        return;
+    }
     let tmp = open_tempdir();
     let cache = tmp.path().join("cache");
     put(&cache, "stray/old", 10, now() - 90 * DAY);

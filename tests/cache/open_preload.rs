@@ -33,18 +33,20 @@ fn refuses_a_dir_it_cannot_write_as_an_unprivileged_user() {
     let tmp = open_tempdir();
     let cache = tmp.path().join("ro");
     std::fs::create_dir(&cache).unwrap();
-    std::os::unix::fs::chown(&cache, Some(NOBODY), Some(NOBODY)).unwrap();
+    let uid = unprivileged_uid();
+    std::os::unix::fs::chown(&cache, Some(uid), Some(unprivileged_gid())).unwrap();
+    // 0555 binds its owner too, unless that is root.
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let (code, _, stderr) = run(melwrap_as(NOBODY)
+    let (code, _, stderr) = run(melwrap_as(uid)
         .args(["cache", "prune", "--older-than", "1d", "--cache-dir"])
         .arg(&cache));
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("not writable: uid 65534 may not write to it"),
+        stderr.contains(&format!("not writable: uid {uid} may not write to it")),
         "{stderr}"
     );
     // Reading it is still fine.
-    let (code, _, stderr) = run(melwrap_as(NOBODY)
+    let (code, _, stderr) = run(melwrap_as(uid)
         .args(["cache", "info", "--cache-dir"])
         .arg(&cache));
     assert_eq!(code, 0, "{stderr}");
@@ -52,7 +54,9 @@ fn refuses_a_dir_it_cannot_write_as_an_unprivileged_user() {
 
 #[test]
 fn refuses_a_read_only_mount_even_as_root() {
-    assert!(is_root(), "this suite runs as root (as CI does)");
+    if skip_unless_root("refusing a read-only mount even as root") {
+        return;
+    }
     let tmp = open_tempdir();
     let cache = tmp.path().join("cache");
     std::fs::create_dir(&cache).unwrap();
@@ -124,20 +128,27 @@ fn preload_reads_a_read_only_source_as_an_unprivileged_user() {
     let (source, cache) = (tmp.path().join("seed"), tmp.path().join("cache"));
     put(&source, &blob('c'), 4096, now());
     put(&source, "npm/_cacache/content-v2/x", 10, now());
-    // Root owns the seed (0755/0644): nobody may read it but not write to it.
-    let (code, stdout, stderr) = run(melwrap_as(NOBODY)
+    // The test process owns the seed (0755/0644): the unprivileged user may read it but not
+    // write to it. When that user is the suite's own, the seed is made read-only for it.
+    let uid = unprivileged_uid();
+    if uid == std::fs::metadata(&source).unwrap().uid() {
+        let status = Command::new("chmod")
+            .args(["-R", "a-w"])
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (code, stdout, stderr) = run(melwrap_as(uid)
         .args(["cache", "preload", "--cache-source"])
         .arg(&source)
         .arg("--cache-dir")
         .arg(&cache));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("2 copied"), "{stdout}");
-    assert_eq!(std::fs::metadata(&cache).unwrap().uid(), NOBODY);
+    assert_eq!(std::fs::metadata(&cache).unwrap().uid(), uid);
     assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o755);
-    assert_eq!(
-        std::fs::metadata(cache.join(blob('c'))).unwrap().uid(),
-        NOBODY
-    );
+    assert_eq!(std::fs::metadata(cache.join(blob('c'))).unwrap().uid(), uid);
     assert_eq!(hashes(&cache), hashes(&source));
 }
 

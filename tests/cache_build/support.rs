@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256, Sha512};
 
-pub use crate::unpriv::NOBODY;
+pub use crate::unpriv::{skip_unless_root, unprivileged_uid};
 
-/// `melwrap` with a clean environment, as root (`uid` `None`) or as `uid` through `setpriv`.
+/// `melwrap` with a clean environment, as the test process (`uid` `None`) or as `uid` (through
+/// `setpriv` when that is another uid).
 pub fn melwrap(uid: Option<u32>) -> Command {
     let mut cmd = match uid {
         None => Command::new(env!("CARGO_BIN_EXE_melwrap")),
@@ -45,13 +46,13 @@ pub fn outcome(out: Output) -> (i32, String, String) {
 }
 
 /// A temporary directory any uid may enter and write, for tests that drop privileges.
-pub fn open_tempdir() -> tempfile::TempDir {
+pub fn open_tempdir() -> crate::unpriv::TempTree {
     let dir = tempfile::Builder::new()
         .prefix("melwrap-cache-build")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
+    crate::unpriv::TempTree(dir)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

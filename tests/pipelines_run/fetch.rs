@@ -231,8 +231,9 @@ fn fetch_as_an_ordinary_user_skips_a_cache_it_cannot_write() {
     for shell in SHELLS {
         let mut b = Build::new(shell);
         b.open_to_everyone();
-        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o755)).unwrap();
-        b.user = Some(65534);
+        // Readable, not writable for the unprivileged user (0555 binds a non-root owner too).
+        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o555)).unwrap();
+        b.user = Some(crate::unpriv::unprivileged_uid());
         let log = b.ok(
             "fetch",
             &[("uri", uri.as_str()), ("expected-sha256", digest.as_str())],
@@ -241,10 +242,12 @@ fn fetch_as_an_ordinary_user_skips_a_cache_it_cannot_write() {
         assert!(cache_entries(&b.cache).is_empty(), "{log}");
 
         // A cache entry that is readable is still used.
+        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o755)).unwrap();
         fs_err::write(b.cache.join(format!("sha256:{digest}")), &data).unwrap();
+        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o555)).unwrap();
         let mut c = Build::with_cache(shell, &b.cache);
         c.open_to_everyone();
-        c.user = Some(65534);
+        c.user = Some(crate::unpriv::unprivileged_uid());
         let log = c.ok(
             "fetch",
             &[
@@ -253,5 +256,7 @@ fn fetch_as_an_ordinary_user_skips_a_cache_it_cannot_write() {
             ],
         );
         assert!(c.workspace.join("README").is_file(), "{log}");
+        // So the tempdir can be removed.
+        fs_err::set_permissions(&b.cache, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }

@@ -54,7 +54,8 @@ pub struct Build {
     pub shell: Shell,
     /// PATH for the steps (the host's by default).
     pub path: String,
-    /// Run the steps as this uid/gid (through setpriv) instead of as the test's user.
+    /// Run the steps as this uid/gid (through setpriv when it is not the test's own) instead of
+    /// as the test's user.
     pub user: Option<u32>,
 }
 

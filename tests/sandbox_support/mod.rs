@@ -1,6 +1,7 @@
 //! Shared helpers for the real-bwrap tests: skip or fail when bwrap is unusable, a scratch
 //! workspace and cache any uid can use, and running one step as root or as an unprivileged
-//! uid (through `setpriv`, since `melwrap build` is not the seam here).
+//! uid (through `setpriv` as root, since `melwrap build` is not the seam here; directly as the
+//! test process's own uid when that is an ordinary user).
 
 #![allow(dead_code)]
 
@@ -13,14 +14,15 @@ use std::process::Command;
 use melwrap::sandbox::run::{self, RunLimits, StepOutcome, Stream, VecSink};
 use melwrap::sandbox::*;
 
-pub use crate::unpriv::{NOBODY, SETPRIV, is_root, setpriv_args};
+pub use crate::unpriv::is_root;
 
 /// Who runs bwrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
     /// The test process's own uid (root on CI): steps run as root, no user namespace.
     Root,
-    /// uid 65534 through `setpriv`: steps run as the build user in a user namespace.
+    /// An ordinary user (uid 65534 through `setpriv` when the suite is root, else the test
+    /// process's own uid): steps run as the build user in a user namespace.
     Nobody,
 }
 
@@ -100,12 +102,7 @@ pub fn base_env() -> BTreeMap<String, String> {
 pub fn launcher(bwrap: &Path, who: Who, argv: Vec<OsString>) -> (PathBuf, Vec<OsString>) {
     match who {
         Who::Root => (bwrap.to_path_buf(), argv),
-        Who::Nobody => {
-            let mut args = setpriv_args(NOBODY);
-            args.push(bwrap.as_os_str().to_owned());
-            args.extend(argv);
-            (PathBuf::from(SETPRIV), args)
-        }
+        Who::Nobody => crate::unpriv::unprivileged_launcher(bwrap, argv),
     }
 }
 

@@ -54,7 +54,8 @@ impl Scratch {
         self.run(Command::new(env!("CARGO_BIN_EXE_melwrap")), args)
     }
 
-    /// Run melwrap as uid/gid 65534 (an ordinary user) with `args` in the scratch dir.
+    /// Run melwrap as an ordinary user (uid/gid 65534 when the suite is root, else the suite's
+    /// own user) with `args` in the scratch dir.
     pub fn melwrap_as_nobody(&self, args: &[&str]) -> Run {
         let mut cmd = crate::unpriv::as_nobody(env!("CARGO_BIN_EXE_melwrap"));
         cmd.env("HOME", self.path());
