@@ -173,27 +173,8 @@ pub fn undefined(name: &str, lookup: &dyn Lookup) -> SubstError {
 
 /// Replace every `${{...}}` in `text` with its value from `lookup`, strictly.
 pub fn substitute(text: &str, lookup: &dyn Lookup) -> Result<String, SubstErrors> {
-    if !text.contains("${{") {
-        return Ok(text.to_string());
-    }
-    let mut out = String::with_capacity(text.len());
     let mut errors = Vec::new();
-    let mut rest = 0;
-    while let Some(found) = text[rest..].find("${{") {
-        let start = rest + found;
-        out.push_str(&text[rest..start]);
-        match reference(text, start, lookup) {
-            Ok((value, end)) => {
-                out.push_str(&value);
-                rest = end;
-            }
-            Err((e, resume)) => {
-                errors.push(e);
-                rest = resume;
-            }
-        }
-    }
-    out.push_str(&text[rest..]);
+    let out = expand(text, lookup, |_, e, _| errors.push(e));
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -205,6 +186,16 @@ pub fn substitute(text: &str, lookup: &dyn Lookup) -> Result<String, SubstErrors
 /// text that is a label, never run: step `name`s, which melange does not substitute at compile
 /// time at all (so Wolfi's `name: pip build ${{inputs.python}}` must not fail).
 pub fn substitute_lenient(text: &str, lookup: &dyn Lookup) -> String {
+    expand(text, lookup, |out, _, written| out.push_str(written))
+}
+
+/// One pass over `text` (single pass: replaced text is not scanned again). A reference that
+/// fails goes to `on_error` with the output so far and the reference as written.
+fn expand(
+    text: &str,
+    lookup: &dyn Lookup,
+    mut on_error: impl FnMut(&mut String, SubstError, &str),
+) -> String {
     if !text.contains("${{") {
         return text.to_string();
     }
@@ -218,9 +209,9 @@ pub fn substitute_lenient(text: &str, lookup: &dyn Lookup) -> String {
                 out.push_str(&value);
                 rest = end;
             }
-            Err((_, resume)) => {
+            Err((e, resume)) => {
                 let resume = resume.max(start + 3);
-                out.push_str(&text[start..resume]);
+                on_error(&mut out, e, &text[start..resume]);
                 rest = resume;
             }
         }
