@@ -1,3 +1,4 @@
+//! Hardening for steps run as real root (melwrap run as root: uid 0 inside, no capabilities).
 //! `--rootfs host` shows the host's /etc read-only, but never its secrets: a hostile step run by
 //! melwrap as root (uid 0 inside, no capabilities, yet the owner of /etc/shadow) cannot read
 //! password hashes or SSH host keys.
@@ -40,4 +41,55 @@ fn a_step_run_as_root_cannot_read_etc_shadow() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("| LEAK"), "{stderr}");
     assert!(stderr.contains("| control: passwd readable"), "{stderr}");
+}
+
+#[test]
+fn a_step_run_as_root_cannot_change_host_sysctls() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "skipped: only a step run as real root owns /proc/sys (not as {})",
+            unsafe { libc::geteuid() }
+        );
+        return;
+    }
+    let sysctl = "/proc/sys/vm/swappiness";
+    let before = std::fs::read_to_string(sysctl).unwrap();
+    let other: u32 = before.trim().parse::<u32>().unwrap() ^ 1;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("melange.yaml"),
+        format!(
+            "package:\n  name: spy\n  version: 1.0.0\npipeline:\n  - runs: |\n      \
+             [ \"$(id -u)\" = 0 ] || {{ echo 'not root: proves nothing'; exit 1; }}\n      \
+             if echo {other} > {sysctl}; then echo LEAK: sysctl; fi\n      \
+             if [ -e /proc/sysrq-trigger ] && echo h > /proc/sysrq-trigger; then echo LEAK: sysrq; fi\n      \
+             echo control: reached the end\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .args([
+            "build",
+            "melange.yaml",
+            "--cache-dir",
+            "cache",
+            "--out-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let after = std::fs::read_to_string(sysctl).unwrap();
+    if after != before {
+        // Put the host back before failing.
+        let _ = std::fs::write(sysctl, &before);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(after, before, "the step changed a host sysctl:\n{stderr}");
+    assert!(!stderr.contains("| LEAK"), "{stderr}");
+    assert!(stderr.contains("| control: reached the end"), "{stderr}");
 }

@@ -28,6 +28,16 @@ pub const WORKSPACE_GUEST: &str = "/home/build";
 /// Where the cache dir appears in the guest.
 pub const CACHE_GUEST: &str = "/var/cache/melange";
 
+/// Kernel interfaces under the sandbox's /proc that a step running as real root must not
+/// write (Docker keeps the same paths read-only).
+const PROC_READ_ONLY: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
 /// Host files a `--rootfs host` guest never sees, even though their directory is shown:
 /// password hashes, sudo rules and SSH host keys. `/dev/null` is bound over each one that
 /// exists (and the bind cannot be opened: bwrap binds are `nodev`).
@@ -181,6 +191,8 @@ pub enum Arg {
     Bind { src: HostPath, dest: GuestPath },
     /// `--ro-bind SRC DEST`: read-only bind (bwrap also sets `nosuid` and `nodev`).
     RoBind { src: HostPath, dest: GuestPath },
+    /// `--ro-bind-try SRC DEST`: like [`Arg::RoBind`], skipped when SRC does not exist.
+    RoBindTry { src: HostPath, dest: GuestPath },
     /// `--tmpfs DEST`: a fresh, empty tmpfs.
     Tmpfs(GuestPath),
     /// `--dev DEST`: a minimal `/dev` (null, zero, full, random, urandom, tty, pts, shm).
@@ -226,6 +238,11 @@ impl Arg {
                 } else {
                     "--ro-bind"
                 });
+                out.push(src.as_path().as_os_str().to_owned());
+                out.push(OsString::from(dest.as_str()));
+            }
+            Arg::RoBindTry { src, dest } => {
+                push("--ro-bind-try");
                 out.push(src.as_path().as_os_str().to_owned());
                 out.push(OsString::from(dest.as_str()));
             }
@@ -554,6 +571,20 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
                 dest,
             },
         });
+    }
+
+    // Run as real root (no user namespace), a step is the owner of the kernel's writable
+    // /proc files: without this, `echo 1 > /proc/sys/...` changes host sysctls and
+    // /proc/sysrq-trigger can reboot the host, capabilities or not. Show them read-only (the
+    // host's, since bwrap takes bind sources from the host; a user namespace needs none of it,
+    // as the files then belong to an unmapped uid).
+    if cfg.identity == Identity::Root {
+        for path in PROC_READ_ONLY {
+            args.push(Arg::RoBindTry {
+                src: HostPath::new(path).expect("absolute"),
+                dest: GuestPath::new(path).expect("absolute"),
+            });
+        }
     }
 
     // Read-only again: the tmpfs dirs that only exist to hold mount points (`/` for the host).

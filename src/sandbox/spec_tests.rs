@@ -124,6 +124,11 @@ fn dir_rootfs_with_every_mount_point_is_bound_whole() {
 --tmpfs /tmp
 --bind /work/ws /home/build
 --bind /work/cache /var/cache/melange
+--ro-bind-try /proc/sys /proc/sys
+--ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger
+--ro-bind-try /proc/irq /proc/irq
+--ro-bind-try /proc/bus /proc/bus
+--ro-bind-try /proc/fs /proc/fs
 --cap-drop ALL
 --clearenv
 --setenv SOURCE_DATE_EPOCH 0
