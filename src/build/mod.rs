@@ -317,6 +317,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         match runner.run_package(package)? {
             PackageOutcome::Done => {}
             PackageOutcome::Failed(failure) => {
+                scrub_cache(&cache, printer)?;
                 report_failure(&failure, printer);
                 let kept = workspace.finish(false)?;
                 if let Some(path) = kept {
@@ -325,6 +326,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
                 return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
             }
             PackageOutcome::Interrupted(sig) => {
+                scrub_cache(&cache, printer)?;
                 printer.warn(format!(
                     "interrupted by {}: stopping the build",
                     sandbox_run::signal_name(sig)
@@ -340,7 +342,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
     }
 
-    let after = cache::snapshot(&cache);
+    let scan = scrub_cache(&cache, printer)?;
+    let after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
     let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
     let report = cache::summarize(&before, &after).with_fetch_sources(wanted.cloned());
     printer.info(report.render_line());
@@ -357,6 +360,24 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         return crate::test_run::run(&prepared, &opts, printer);
     }
     Ok(ExitStatus::Success)
+}
+
+/// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which
+/// other local users could run; no cache entry needs those bits, so they are cleared once the
+/// steps are over (success, failure or interrupt). Returns the walk, for the cache report.
+fn scrub_cache(cache: &cache::CacheDir, printer: Printer) -> eyre::Result<cache::Scan> {
+    let scan = cache::scan(cache.path());
+    let cleared =
+        cache::clear_set_id_bits(&scan).wrap_err("cannot clear set-id bits in the cache")?;
+    if !cleared.is_empty() {
+        let names: Vec<String> = cleared.iter().map(|p| p.display().to_string()).collect();
+        printer.warn(format!(
+            "cleared the setuid/setgid bit of {} file(s) a step left in the cache: {}",
+            cleared.len(),
+            names.join(", ")
+        ));
+    }
+    Ok(scan)
 }
 
 /// Layers 1 and 2 of a step's environment: the plan's, plus melwrap's extra cache defaults

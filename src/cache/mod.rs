@@ -36,7 +36,7 @@ pub use prune::{PruneOptions, PruneOutcome, PrunePlan, execute_prune, plan_prune
 pub use report::{
     AreaDelta, AreaUsage, BuildCacheReport, FetchHits, Snapshot, snapshot, summarize,
 };
-pub use scan::{Entry, Scan, scan};
+pub use scan::{Entry, Scan, clear_set_id_bits, scan};
 pub use store::{Stored, store_atomically};
 
 /// Prefix of the temporary names melwrap writes before renaming into place.

@@ -160,7 +160,7 @@ mod tests {
                 entry("mid", 50, 500),
                 entry("older", 20, 50),
             ],
-            unreadable: vec![],
+            ..Scan::default()
         };
         let opts = |older_than, max_size| PruneOptions {
             older_than,

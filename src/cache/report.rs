@@ -223,7 +223,7 @@ mod tests {
             PathBuf::from("/c"),
             &Scan {
                 entries,
-                unreadable: vec![],
+                ..Scan::default()
             },
         )
     }

@@ -37,6 +37,9 @@ pub struct Scan {
     pub entries: Vec<Entry>,
     /// Directories or files that could not be read (permissions), so sizes may be low.
     pub unreadable: Vec<PathBuf>,
+    /// Regular files with the setuid or setgid bit (absolute paths): nothing a cache holds
+    /// needs one, and a build step could plant one for other local users to run.
+    pub set_id: Vec<PathBuf>,
 }
 
 /// Walks the cache dir once. Files that vanish during the walk (a concurrent build's
@@ -44,6 +47,7 @@ pub struct Scan {
 pub fn scan(root: &Path) -> Scan {
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut unreadable = Vec::new();
+    let mut set_id = Vec::new();
     // Directories still to read: absolute path and its components below the root.
     let mut stack: Vec<(PathBuf, Vec<OsString>)> = vec![(root.to_path_buf(), Vec::new())];
     while let Some((dir, components)) = stack.pop() {
@@ -87,6 +91,9 @@ pub fn scan(root: &Path) -> Scan {
             let names: Vec<&str> = lossy.iter().map(String::as_str).collect();
             let placement = place(&names);
             let root_path: PathBuf = path_components[..placement.root_depth].iter().collect();
+            if meta.is_file() && meta.mode() & 0o6000 != 0 {
+                set_id.push(item.path());
+            }
             let last_use = meta.mtime().max(meta.atime());
             let entry = entries
                 .entry(placement.key.clone())
@@ -112,10 +119,31 @@ pub fn scan(root: &Path) -> Scan {
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     unreadable.sort();
+    set_id.sort();
     Scan {
         entries,
         unreadable,
+        set_id,
     }
+}
+
+/// Clear the setuid and setgid bits of the files [`scan`] found with them. Returns the files
+/// it changed; a file that vanished meanwhile is skipped.
+pub fn clear_set_id_bits(scan: &Scan) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut cleared = Vec::new();
+    for path in &scan.set_id {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mode = meta.permissions().mode() & !0o6000;
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        cleared.push(path.clone());
+    }
+    Ok(cleared)
 }
 
 fn note_error(unreadable: &mut Vec<PathBuf>, path: &Path, e: &io::Error) {

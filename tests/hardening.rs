@@ -1,7 +1,7 @@
-//! Hardening for steps run as real root (melwrap run as root: uid 0 inside, no capabilities).
-//! `--rootfs host` shows the host's /etc read-only, but never its secrets: a hostile step run by
-//! melwrap as root (uid 0 inside, no capabilities, yet the owner of /etc/shadow) cannot read
-//! password hashes or SSH host keys.
+//! Hostile steps against the holes a sandbox alone does not close: a step run as real root
+//! (melwrap run as root: uid 0 inside, no capabilities, yet the owner of /etc/shadow and of
+//! /proc/sys) cannot read the host's password hashes or SSH host keys, nor change kernel
+//! settings; and no step leaves a setuid file in the cache for other users to run.
 
 use std::process::Command;
 
@@ -92,4 +92,53 @@ fn a_step_run_as_root_cannot_change_host_sysctls() {
     assert_eq!(after, before, "the step changed a host sysctl:\n{stderr}");
     assert!(!stderr.contains("| LEAK"), "{stderr}");
     assert!(stderr.contains("| control: reached the end"), "{stderr}");
+}
+
+/// A setuid or setgid file left in the cache would outlive the sandbox, for any local user to
+/// run with the builder's identity. melwrap clears those bits when the steps are over, whether
+/// the build succeeded or failed. (As any user: the owner may always set the bits.)
+#[test]
+fn set_id_files_a_step_leaves_in_the_cache_lose_the_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, outcome) in [("ok", "exit 0"), ("fail", "exit 3")] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("melange.yaml"),
+            format!(
+                "package:\n  name: planter\n  version: 1.0.0\npipeline:\n  - runs: |\n      \
+                 cp /bin/sh /var/cache/melange/shell\n      \
+                 chmod 6755 /var/cache/melange/shell\n      \
+                 stat -c 'planted %a' /var/cache/melange/shell\n      \
+                 {outcome}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("NO_COLOR", "1")
+            .current_dir(dir.path())
+            .args([
+                "build",
+                "melange.yaml",
+                "--cache-dir",
+                "cache",
+                "--out-dir",
+                "out",
+            ])
+            .args(["--workspace-dir", "ws"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("| planted 6755"), "{name}: {stderr}");
+        let mode = std::fs::metadata(dir.path().join("cache/shell"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755, "{name}: {stderr}");
+        assert!(
+            stderr.contains("cleared the setuid/setgid bit of 1 file(s)"),
+            "{name}: {stderr}"
+        );
+    }
 }
