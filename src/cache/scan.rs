@@ -128,13 +128,17 @@ pub fn scan(root: &Path) -> Scan {
 }
 
 /// Clear the setuid and setgid bits of the files [`scan`] found with them. Returns the files
-/// it changed; a file that vanished meanwhile is skipped.
+/// it changed. Only the caller's own files are touched: everything a build step writes belongs
+/// to the invoking user, so a set-id file owned by someone else was not planted by a step (and
+/// cannot be changed anyway). A file that vanished meanwhile is skipped.
 pub fn clear_set_id_bits(scan: &Scan) -> io::Result<Vec<PathBuf>> {
     use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
     let mut cleared = Vec::new();
     for path in &scan.set_id {
         let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() => m,
+            Ok(m) if m.is_file() && (euid == 0 || m.uid() == euid) => m,
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
