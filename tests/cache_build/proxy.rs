@@ -39,10 +39,17 @@ fn proxy_variables_reach_the_steps_through_an_env_file() {
     // Without the env file the download goes straight to the address and is refused: the
     // proxy set in melwrap's own environment is not passed on.
     let (code, _, stderr) = outcome(
-        build(None, &config, &cache, &out, &[])
-            .env("http_proxy", server.url(""))
-            .output()
-            .unwrap(),
+        // The failed build keeps its workspace: keep it inside the test's own directory.
+        build(
+            None,
+            &config,
+            &cache,
+            &out,
+            &["--workspace-dir", root.join("ws").to_str().unwrap()],
+        )
+        .env("http_proxy", server.url(""))
+        .output()
+        .unwrap(),
     );
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(server.hits("src-1.0.tar.gz"), 0);
