@@ -19,5 +19,6 @@ mod failures;
 mod fetch;
 mod golang;
 mod hostile;
+mod interactive;
 mod ownership;
 mod signals;
