@@ -92,9 +92,9 @@ impl Workspace {
             return Ok(PopulateStats::default());
         }
         let source = fs_err::canonicalize(source)?;
-        if self.root.starts_with(&source) && self.temp.is_none() {
-            // A named workspace inside the source dir is fine: it is excluded below.
-        } else if source.starts_with(&self.root) {
+        // A workspace inside the source dir is fine (it is excluded below); the reverse would
+        // copy the tree into itself.
+        if source.starts_with(&self.root) {
             bail!(
                 "source dir {} is inside the workspace {}",
                 source.display(),

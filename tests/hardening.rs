@@ -3,7 +3,29 @@
 //! /proc/sys) cannot read the host's password hashes or SSH host keys, nor change kernel
 //! settings; and no step leaves a setuid file in the cache for other users to run.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `melwrap build melange.yaml --cache-dir cache --out-dir out EXTRA...` in `dir`, with a
+/// cleared environment.
+fn build(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_melwrap"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("NO_COLOR", "1")
+        .current_dir(dir)
+        .args([
+            "build",
+            "melange.yaml",
+            "--cache-dir",
+            "cache",
+            "--out-dir",
+            "out",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn a_step_run_as_root_cannot_read_etc_shadow() {
@@ -22,21 +44,7 @@ fn a_step_run_as_root_cannot_read_etc_shadow() {
          head -c 1 /etc/passwd >/dev/null && echo control: passwd readable\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("NO_COLOR", "1")
-        .current_dir(dir.path())
-        .args([
-            "build",
-            "melange.yaml",
-            "--cache-dir",
-            "cache",
-            "--out-dir",
-            "out",
-        ])
-        .output()
-        .unwrap();
+    let out = build(dir.path(), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("| LEAK"), "{stderr}");
@@ -67,21 +75,7 @@ fn a_step_run_as_root_cannot_change_host_sysctls() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("NO_COLOR", "1")
-        .current_dir(dir.path())
-        .args([
-            "build",
-            "melange.yaml",
-            "--cache-dir",
-            "cache",
-            "--out-dir",
-            "out",
-        ])
-        .output()
-        .unwrap();
+    let out = build(dir.path(), &[]);
     let after = std::fs::read_to_string(sysctl).unwrap();
     if after != before {
         // Put the host back before failing.
@@ -113,22 +107,7 @@ fn set_id_files_a_step_leaves_in_the_cache_lose_the_bits() {
             ),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_melwrap"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("NO_COLOR", "1")
-            .current_dir(dir.path())
-            .args([
-                "build",
-                "melange.yaml",
-                "--cache-dir",
-                "cache",
-                "--out-dir",
-                "out",
-            ])
-            .args(["--workspace-dir", "ws"])
-            .output()
-            .unwrap();
+        let out = build(dir.path(), &["--workspace-dir", "ws"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("| planted 6755"), "{name}: {stderr}");
         let mode = std::fs::metadata(dir.path().join("cache/shell"))

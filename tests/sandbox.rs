@@ -42,21 +42,16 @@ fn environment_precedence_seen_from_inside() {
     ]);
     let step = map(&[("BAR", "step")]);
     let env = step_environment(&base, &step, &sandbox.env_defaults());
-    let cmd = StepCommand::script(
-        &sandbox.shell(),
-        GuestPath::new("/home/build").unwrap(),
+    let (outcome, sink) = run_step(
+        &bwrap,
+        Who::Root,
+        &sandbox,
+        "/home/build",
         "env | sort > /home/build/env.txt\ncat \"$SSL_CERT_FILE\" > /home/build/ca.txt",
         env,
         false,
-    );
-    let mut sink = run::VecSink::default();
-    let outcome = run::run(
-        &bwrap.path,
-        &to_argv(&sandbox.args(&cmd)),
-        &mut sink,
         RunLimits::default(),
-    )
-    .unwrap();
+    );
     assert!(outcome.success(), "{outcome:?}\n{}", all(&sink));
     let inside = fs_err::read_to_string(scratch.ws().join("env.txt")).unwrap();
     let vars: BTreeMap<&str, &str> = inside.lines().filter_map(|l| l.split_once('=')).collect();
@@ -144,21 +139,16 @@ fn a_sandbox_that_never_starts_is_told_apart_from_exit_1() {
     fs_err::write(scratch.dir.path().join("gone"), "").unwrap();
     let sandbox = Sandbox::prepare(cfg).unwrap();
     fs_err::remove_file(scratch.dir.path().join("gone")).unwrap();
-    let cmd = StepCommand::script(
-        &sandbox.shell(),
-        GuestPath::new("/home/build").unwrap(),
+    let (outcome, sink) = run_step(
+        &bwrap,
+        Who::Root,
+        &sandbox,
+        "/home/build",
         "exit 1",
         vec![],
         false,
-    );
-    let mut sink = run::VecSink::default();
-    let outcome = run::run(
-        &bwrap.path,
-        &to_argv(&sandbox.args(&cmd)),
-        &mut sink,
         RunLimits::default(),
-    )
-    .unwrap();
+    );
     assert_eq!(outcome.status, Status::Exited(1));
     assert!(!outcome.started, "{outcome:?}");
     let stderr = sink.of(Stream::Stderr).join("\n");
@@ -221,21 +211,16 @@ fn the_working_directory_is_created_and_entered() {
     let Some(bwrap) = require_bwrap() else { return };
     let scratch = Scratch::new();
     let sandbox = Sandbox::prepare(scratch.config(Who::Root)).unwrap();
-    let cmd = StepCommand::script(
-        &sandbox.shell(),
-        GuestPath::new("/home/build/deep/er dir").unwrap(),
+    let (outcome, sink) = run_step(
+        &bwrap,
+        Who::Root,
+        &sandbox,
+        "/home/build/deep/er dir",
         "pwd",
         vec![],
         true,
-    );
-    let mut sink = run::VecSink::default();
-    let outcome = run::run(
-        &bwrap.path,
-        &to_argv(&sandbox.args(&cmd)),
-        &mut sink,
         RunLimits::default(),
-    )
-    .unwrap();
+    );
     assert!(outcome.success(), "{}", all(&sink));
     assert_eq!(stdout(&sink), "/home/build/deep/er dir");
     assert!(scratch.ws().join("deep/er dir").is_dir());
@@ -303,32 +288,30 @@ fn sigint_child() {
     let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(&ws).unwrap());
     cfg.identity = Identity::Root;
     let sandbox = Sandbox::prepare(cfg).unwrap();
-    let cmd = StepCommand::script(
-        &sandbox.shell(),
-        GuestPath::new("/home/build").unwrap(),
+    let (outcome, _) = run_step(
+        &bwrap,
+        Who::Root,
+        &sandbox,
+        "/home/build",
         // The step ignores SIGTERM itself: only the namespace teardown can end it.
         &format!("trap '' TERM INT\ntouch /home/build/started\nsleep 3{marker}\n"),
         vec![],
         false,
-    );
-    let mut sink = run::VecSink::default();
-    let outcome = run::run(
-        &bwrap.path,
-        &to_argv(&sandbox.args(&cmd)),
-        &mut sink,
         RunLimits::default(),
-    )
-    .unwrap();
+    );
     println!("OUTCOME {:?}", outcome.status);
     assert_eq!(run::interrupted(), Some(libc::SIGINT));
     // Once interrupted, no new step starts.
-    let again = run::run(
-        &bwrap.path,
-        &to_argv(&sandbox.args(&cmd)),
-        &mut sink,
+    let (again, _) = run_step(
+        &bwrap,
+        Who::Root,
+        &sandbox,
+        "/home/build",
+        "true",
+        vec![],
+        false,
         RunLimits::default(),
-    )
-    .unwrap();
+    );
     assert!(!again.started);
     println!("AGAIN {:?}", again.status);
 }

@@ -23,7 +23,7 @@ use crate::cli::shared::ConfigArgs;
 use crate::cli::{ExitStatus, StatusError};
 use crate::compile::{self, Arch, CompileOptions, Plan};
 use crate::config::{self, LoadedConfig};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostic;
 use crate::pipelines::Library;
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::run as sandbox_run;
@@ -403,11 +403,5 @@ fn note_uninstalled_packages(plan: &Plan, loaded: &LoadedConfig, printer: Printe
              tools ({})",
             wanted.join(", ")
         ));
-    }
-}
-
-impl From<Diagnostics> for StatusError {
-    fn from(d: Diagnostics) -> Self {
-        StatusError(ExitStatus::BadInput, d.to_string())
     }
 }

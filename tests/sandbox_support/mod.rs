@@ -117,12 +117,36 @@ pub fn run_script(
 ) -> (StepOutcome, VecSink) {
     let sandbox = Sandbox::prepare(cfg).unwrap();
     let env = step_environment(&base_env(), step_env, &sandbox.env_defaults());
-    let cmd = StepCommand::script(
-        &sandbox.shell(),
-        GuestPath::new("/home/build").unwrap(),
+    run_step(
+        bwrap,
+        who,
+        &sandbox,
+        "/home/build",
         script,
         env,
         false,
+        limits,
+    )
+}
+
+/// Run `script` in a prepared sandbox, in `workdir`, with exactly `env`, as `who`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_step(
+    bwrap: &probe::Bwrap,
+    who: Who,
+    sandbox: &Sandbox,
+    workdir: &str,
+    script: &str,
+    env: Vec<(String, String)>,
+    debug: bool,
+    limits: RunLimits,
+) -> (StepOutcome, VecSink) {
+    let cmd = StepCommand::script(
+        &sandbox.shell(),
+        GuestPath::new(workdir).unwrap(),
+        script,
+        env,
+        debug,
     );
     let (program, args) = launcher(&bwrap.path, who, to_argv(&sandbox.args(&cmd)));
     let mut sink = VecSink::default();
