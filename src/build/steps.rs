@@ -113,19 +113,19 @@ impl StepRunner<'_> {
 
     /// Run a package's steps in order; stop at the first failure.
     pub fn run_package(&self, package: &PackagePlan) -> eyre::Result<PackageOutcome> {
-        let total = package.steps.len();
-        for (i, step) in package.steps.iter().enumerate() {
+        self.run_steps(&package.name, &package.steps)
+    }
+
+    /// Run `steps` of `package` (a build's or a test's) in order; stop at the first failure.
+    pub fn run_steps(&self, package: &str, steps: &[Step]) -> eyre::Result<PackageOutcome> {
+        let total = steps.len();
+        for (i, step) in steps.iter().enumerate() {
             if let Some(sig) = run::interrupted() {
                 return Ok(PackageOutcome::Interrupted(sig));
             }
             let label = step_label(step);
-            self.printer.step_start(
-                &package.name,
-                i + 1,
-                total,
-                &label,
-                &step.origin.to_string(),
-            );
+            self.printer
+                .step_start(package, i + 1, total, &label, &step.origin.to_string());
             let cmd = self.command(step)?;
             let argv: Vec<OsString> = to_argv(&self.sandbox.args(&cmd));
             let mut printing = PrintSink(self.printer);
@@ -152,7 +152,7 @@ impl StepRunner<'_> {
                         continue;
                     }
                     return Ok(PackageOutcome::Failed(StepFailure {
-                        package: package.name.clone(),
+                        package: package.to_string(),
                         step: label,
                         origin: step.origin.to_string(),
                         status,

@@ -235,15 +235,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             interactive: opts.interactive,
             deadline,
         };
-        let steps = PackagePlan {
-            name: job.test.name.clone(),
-            destdir: String::new(),
-            steps: job.test.steps.clone(),
-            needs: Vec::new(),
-            fetches: Vec::new(),
-            metadata: Default::default(),
-        };
-        let outcome = runner.run_package(&steps)?;
+        let outcome = runner.run_steps(&job.test.name, &job.test.steps)?;
         let duration = t0.elapsed();
         match outcome {
             PackageOutcome::Done => results.push(TestResult {
