@@ -175,6 +175,34 @@ subpackages:
     }
     assert!(arch_dir.join("tool-small-2.1.0-r3.apk").is_file());
 
+    // The control section embeds the configuration as loaded, unset fields left out.
+    let script = "import io,sys,tarfile,zlib\n\
+        data=open(sys.argv[1],'rb').read()\n\
+        ctl=zlib.decompressobj(31).decompress(data)\n\
+        t=tarfile.open(fileobj=io.BytesIO(ctl+b'\\0'*1024))\n\
+        sys.stdout.write(t.extractfile('.melange.yaml').read().decode())";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(arch_dir.join("tool-2.1.0-r3.apk"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let embedded = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        embedded.starts_with("package:\n  name: tool\n"),
+        "{embedded}"
+    );
+    assert!(embedded.contains("range: flavours"), "{embedded}");
+    assert!(
+        !embedded.contains("attestation: ''"),
+        "empty fields are left out:\n{embedded}"
+    );
+
     // `setcap` reaches the data tar as the xattr `setcap cap_net_raw+ep` would set.
     let script = "import io,sys,tarfile,zlib\n\
         data=open(sys.argv[1],'rb').read()\n\

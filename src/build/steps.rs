@@ -247,6 +247,7 @@ fn tls_hint(tail: &[(Stream, String)]) -> Option<&'static str> {
 fn network_failed(tail: &[(Stream, String)]) -> bool {
     const MARKERS: &[&str] = &[
         "Could not resolve host",
+        "unable to resolve host address",
         "Temporary failure in name resolution",
         "Network is unreachable",
         "bad address",

@@ -169,3 +169,36 @@ subpackages:
         "the temporary workspace is removed after success"
     );
 }
+
+#[test]
+fn a_download_without_network_gets_the_no_network_hint() {
+    require_bwrap!();
+    let t = TestEnv::new();
+    t.config(
+        "pipeline:\n  - name: download\n    runs: |\n      wget -O /dev/null http://melwrap-test.invalid/x\n",
+    );
+    let run = t.build(Who::Root, &["--no-network"]);
+    run.exit(1);
+    assert!(
+        run.stderr
+            .contains("hint: the step has no network (`--no-network`)"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_foreign_arch_is_refused_before_anything_is_created() {
+    require_bwrap!();
+    let t = TestEnv::new();
+    t.config("pipeline:\n  - runs: echo ran > /var/cache/melange/ran\n");
+    let foreign = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let run = t.build(Who::Root, &["--arch", foreign]);
+    run.exit(2);
+    assert!(run.stderr.contains("steps run natively"), "{run}");
+    assert!(!t.cache().exists(), "nothing may be created: {run}");
+    assert!(!t.out().join(foreign).exists(), "{run}");
+}
