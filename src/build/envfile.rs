@@ -11,9 +11,10 @@ use crate::diag::{Diagnostic, Position};
 
 /// Read one env file.
 pub fn read(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
-    let text = fs_err::read_to_string(path).map_err(|e| {
+    use crate::bounded_read::{MAX_ENV_FILE_BYTES, read_regular_text};
+    let text = read_regular_text(path, MAX_ENV_FILE_BYTES).map_err(|e| {
         Diagnostic::new(path, format!("cannot read env file: {e}"))
-            .hint("check the path given to `--env-file`")
+            .hint("`--env-file` takes a regular dotenv file of `KEY=value` lines")
     })?;
     parse(path, &text)
 }
