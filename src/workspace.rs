@@ -151,12 +151,32 @@ fn make_removable(dir: &Path) {
 }
 
 fn load_ignore(source: &Path) -> eyre::Result<ignore::gitignore::Gitignore> {
+    use crate::bounded_read::{MAX_IGNORE_FILE_BYTES, ReadError, read_regular_text};
     let file = source.join(".melangeignore");
     let mut builder = ignore::gitignore::GitignoreBuilder::new(source);
-    if file.is_file()
-        && let Some(err) = builder.add(&file)
-    {
-        bail!("{}: {err}", file.display());
+    // Read through the bounded reader (a FIFO or a huge file here must not stall the build),
+    // then hand the lines over as `GitignoreBuilder::add` would.
+    match read_regular_text(&file, MAX_IGNORE_FILE_BYTES) {
+        Ok(text) => {
+            for (i, line) in text.lines().enumerate() {
+                let line = if i == 0 {
+                    line.trim_start_matches('\u{feff}')
+                } else {
+                    line
+                };
+                if let Err(err) = builder.add_line(Some(file.clone()), line) {
+                    bail!("{}:{}: {err}", file.display(), i + 1);
+                }
+            }
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(
+                crate::diag::Diagnostic::new(&file, format!("cannot read it: {e}"))
+                    .hint("`.melangeignore` must be a regular file of ignore patterns")
+                    .into(),
+            );
+        }
     }
     builder
         .build()
@@ -216,6 +236,20 @@ mod tests {
     fn write(path: &Path, text: &str) {
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();
         fs_err::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_melangeignore_that_is_not_a_regular_file_is_refused_at_once() {
+        let src = tempfile::tempdir().unwrap();
+        let fifo = src.path().join(".melangeignore");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = load_ignore(src.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with(".melangeignore: cannot read it: it is a FIFO (named pipe), not a regular file\n  hint: `.melangeignore` must be a regular file of ignore patterns"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub fn compile(
         let base = format!("subpackages[{}]", sub.index);
         let keep = match subst::cond::evaluate(&sub.sub.if_, &scope) {
             Ok(b) => b,
+            Err(subst::cond::CondError::Subst(e)) if e.is_limit() => {
+                sink.subst(&format!("{base}.if"), &e);
+                true
+            }
             Err(e) => {
                 sink.error(&format!("{base}.if"), format!("in `if:`: {e}"), e.hint());
                 true
@@ -270,9 +274,9 @@ impl Sink<'_> {
     }
 
     /// Count one more compiled step at `field`; false when a limit is passed.
-    pub fn count_step(&mut self, field: &str, bytes: u64) -> bool {
+    pub fn count_step(&mut self, field: &str) -> bool {
         self.steps += 1;
-        self.count_bytes(field, bytes)
+        self.count_bytes(field, 0)
     }
 
     /// Count `bytes` more of compiled steps at `field`; false when a limit is passed.
@@ -319,6 +323,31 @@ mod tests {
         let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
         assert_eq!(err.0[0].field.as_deref(), Some("pipeline[0].runs"));
         assert_eq!(err.0[0].file, Path::new("t.yaml"));
+    }
+
+    #[test]
+    fn substitutions_share_one_budget_and_stop_at_the_first_field_past_it() {
+        // v19 is 512 KiB (the v chain 1 MiB); each of forty vars copies it: 21 MiB in all. The
+        // budget of 16 MiB holds the chain and thirty copies.
+        let mut text = format!("{HEAD}vars:\n  v00: x\n");
+        for i in 1..20 {
+            text.push_str(&format!(
+                "  v{i:02}: ${{{{vars.v{:02}}}}}${{{{vars.v{:02}}}}}\n",
+                i - 1,
+                i - 1
+            ));
+        }
+        for i in 0..40 {
+            text.push_str(&format!("  w{i:02}: ${{{{vars.v19}}}}\n"));
+        }
+        text.push_str("pipeline:\n  - runs: x\n");
+        let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(
+            err.0[0].message,
+            "substitutions in this file produce more than 16 MiB of text in total (the limit)"
+        );
+        assert_eq!(err.0[0].field.as_deref(), Some("vars.w30"));
     }
 
     #[test]

@@ -334,7 +334,7 @@ impl Walker<'_, '_> {
         if self.sink.limit_hit() {
             return false;
         }
-        if !self.sink.count_step(&trail.locate("").0, 0) {
+        if !self.sink.count_step(&trail.locate("").0) {
             return false;
         }
         if parent.depth >= MAX_STEP_DEPTH {
@@ -513,6 +513,10 @@ impl Walker<'_, '_> {
         let script = self.sub(&trail, "runs", &p.runs, &scope);
         let runs_if = match cond::evaluate(&p.if_, &scope) {
             Ok(b) => b,
+            Err(cond::CondError::Subst(e)) if e.is_limit() => {
+                self.subst_err(&trail, "if", &e);
+                false
+            }
             Err(e) => {
                 self.err(&trail, "if", format!("in `if:`: {e}"), e.hint());
                 false
