@@ -33,7 +33,8 @@ pub const MAX_USES_DEPTH: usize = 16;
 pub const MAX_STEP_DEPTH: usize = 64;
 /// Longest chain of `vars` referring to each other. Real files chain two or three.
 pub const MAX_VAR_CHAIN: usize = 64;
-/// Deepest nesting of `(` and `!` in an `if:` or `${{ }}` expression. Corpus maximum: 1.
+/// Deepest nesting of `(` and `!` in an `if:` or `${{ }}` expression. No `if:` of the corpus
+/// uses parentheses at all.
 pub const MAX_EXPRESSION_DEPTH: usize = 64;
 /// Most problems reported for one substituted text (the rest are counted).
 pub const MAX_ERRORS_PER_TEXT: usize = 16;
