@@ -201,8 +201,9 @@ struct Walker {
     anchor_sizes: HashMap<usize, Size>,
     /// Nodes and text read so far with aliases expanded.
     expanded: Size,
-    /// Whether the file uses an alias at all (the size messages differ).
-    aliases: bool,
+    /// Nodes and text read so far as written (an alias is one node): when these pass the
+    /// limit the file is simply too large, not an alias bomb.
+    written: Size,
     documents: usize,
     saw_content: bool,
     /// A block mapping that is a sequence item: yaml-rust2 marks it at its first value, so the
@@ -243,7 +244,7 @@ impl Walker {
                 }
                 self.node_start(&mark, Some(&text))?;
                 let size = Size::node(text.len());
-                self.node_done(size, size, anchor, &mark)
+                self.node_done(size, size, size, anchor, &mark)
             }
             Event::Alias(id) => {
                 if self.stack.is_empty() {
@@ -258,8 +259,7 @@ impl Walker {
                         hint: Some("aliases cannot be recursive; write the value out".into()),
                     });
                 };
-                self.aliases = true;
-                self.node_done(size, size, 0, &mark)
+                self.node_done(size, size, Size::node(0), 0, &mark)
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let is_map = matches!(event, Event::MappingStart(..));
@@ -308,7 +308,13 @@ impl Walker {
                 }
                 self.path.truncate(frame.base);
                 // The children were counted as they ended; count the collection itself.
-                self.node_done(frame.size, Size::node(0), frame.anchor, &mark)
+                self.node_done(
+                    frame.size,
+                    Size::node(0),
+                    Size::node(0),
+                    frame.anchor,
+                    &mark,
+                )
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
         }
@@ -376,19 +382,32 @@ impl Walker {
         }
     }
 
-    /// A node of `size` (aliases expanded) ended: count the `new` part not counted yet,
-    /// remember an anchor's size, and advance the open collection.
+    /// A node of `size` (aliases expanded) ended: count the `new` part not counted yet (and
+    /// `written`, the same as written: an alias is one node of no text), remember an anchor's
+    /// size, and advance the open collection.
     fn node_done(
         &mut self,
         size: Size,
         new: Size,
+        written: Size,
         anchor: usize,
         mark: &Marker,
     ) -> Result<(), Problem> {
         self.expanded.add(new);
+        self.written.add(written);
+        if self.written.nodes > MAX_EXPANDED_NODES {
+            return Err(Problem {
+                position: pos(mark),
+                field: self.field(),
+                message: format!(
+                    "the file holds more than {MAX_EXPANDED_NODES} values; no build file is this large"
+                ),
+                hint: Some("is the file generated wrongly?".into()),
+            });
+        }
         let too_many = self.expanded.nodes > MAX_EXPANDED_NODES;
         let too_long = self.expanded.bytes > MAX_EXPANDED_BYTES;
-        if self.aliases && (too_many || too_long) {
+        if too_many || too_long {
             let what = if too_many {
                 format!("{MAX_EXPANDED_NODES} values")
             } else {
@@ -404,16 +423,6 @@ impl Walker {
                     "the aliases in this file expand to more than {what} (an alias bomb?)"
                 ),
                 hint: Some("write the repeated values out, or use fewer nested aliases".into()),
-            });
-        }
-        if too_many || too_long {
-            return Err(Problem {
-                position: pos(mark),
-                field: self.field(),
-                message: format!(
-                    "the file holds more than {MAX_EXPANDED_NODES} values; no build file is this large"
-                ),
-                hint: Some("is the file generated wrongly?".into()),
             });
         }
         if anchor != 0 {
@@ -559,6 +568,16 @@ mod tests {
         assert_eq!(
             p[0].message,
             "the file holds more than 100000 values; no build file is this large"
+        );
+    }
+
+    #[test]
+    fn a_large_file_with_one_alias_is_not_called_an_alias_bomb() {
+        let text = format!("x: &x a\ny: *x\na:\n{}", "  - x\n".repeat(100_001));
+        let p = locate(&text).unwrap_err();
+        assert!(
+            p[0].message.starts_with("the file holds more than"),
+            "{p:?}"
         );
     }
 
