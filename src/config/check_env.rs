@@ -1,5 +1,5 @@
 //! What a step's process cannot be given: a NUL byte in a script, an environment value, a
-//! `vars` value or a `with` input (exec and the environment are C strings, so the text would
+//! `vars` value, a `range:` data item or a `with` input (exec and the environment are C strings, so the text would
 //! be cut short or refused at run time), and an environment variable name outside POSIX's
 //! `[A-Za-z_][A-Za-z0-9_]*` (shells cannot read it, and `=` in a name corrupts the entry).
 //! `validate` reports these so they never reach a sandbox.
@@ -33,6 +33,9 @@ pub fn check(loaded: &LoadedConfig) -> Vec<Diagnostic> {
     };
     c.environment("environment.environment", &cfg.environment.environment);
     c.values("vars", &cfg.vars);
+    for (i, data) in cfg.data.iter().enumerate() {
+        c.values(&format!("data[{i}].items"), &data.items);
+    }
     c.steps("pipeline", &cfg.pipeline);
     if let Some(test) = &cfg.test {
         c.environment(
