@@ -2,8 +2,9 @@
 """Writes the hostile build files under testdata/hostile/ (tests/hostile_inputs.rs runs them).
 
 Each one would exhaust memory or the stack of a compiler without input limits; the files are
-generated because several are long and repetitive. Run from the repository root; the
-`.expected` files are written by hand (they hold the exact error)."""
+generated because several are long and repetitive. Run from the repository root. The
+`.expected` files hold the exact error; they are not generated here (they were taken from
+melwrap's output and checked by reading each one)."""
 
 from pathlib import Path
 
