@@ -6,6 +6,7 @@
 //! nothing changed (semantics doc, section 9).
 
 pub mod date;
+pub mod dirs;
 pub mod envfile;
 mod package;
 pub mod setup;
@@ -239,6 +240,19 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
+    // Overlapping or system directories are refused before anything is created.
+    dirs::check_run(&dirs::RunPaths {
+        source: Some((&source_dir, args.source_dir.is_some())),
+        cache: Some(&args.cache_dir),
+        workspace: args.workspace_dir.as_deref(),
+        out: Some(&args.out_dir),
+        cache_source: args.cache_source.as_deref(),
+        config: Some(&prepared.loaded.path),
+        pipeline_dirs: &args.input.pipeline_dirs,
+        env_files: &args.input.env_files,
+        signing_key: args.signing_key.as_deref(),
+        ca_bundle: args.sandbox.ca_bundle.as_deref(),
+    })?;
 
     // The sandbox: bwrap must work before anything is created.
     let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;

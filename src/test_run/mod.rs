@@ -105,6 +105,18 @@ pub struct TestResult {
 
 /// Run every `test:` of the compiled config against the packages in `opts.out_dir`.
 pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    // The same directory rules as a build's, before anything is created (the out dir holds
+    // the packages to install, so a step must not be able to write there either).
+    crate::build::dirs::check_run(&crate::build::dirs::RunPaths {
+        source: opts.source_dir.as_deref().map(|s| (s, true)),
+        cache: Some(&opts.cache_dir),
+        workspace: opts.workspace_dir.as_deref(),
+        out: Some(&opts.out_dir),
+        config: Some(&prepared.loaded.path),
+        env_files: &opts.env_files,
+        ca_bundle: opts.ca_bundle.as_deref(),
+        ..Default::default()
+    })?;
     let plan = &prepared.plan;
     let tests: Vec<&TestPlan> = plan
         .tests

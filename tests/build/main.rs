@@ -12,6 +12,7 @@ mod http;
 mod unpriv;
 
 mod cache;
+mod dirs;
 mod dry_run;
 mod env;
 mod examples;
