@@ -278,7 +278,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
     let mut exclude = vec![cache.path().to_path_buf(), args.out_dir.clone()];
     exclude.extend(args.workspace_dir.clone());
-    let copied = workspace.populate(&source_dir, &exclude)?;
+    exclude.extend(args.cache_source.clone());
+    // Files named by a flag are the user's secrets (or trust anchors): never a step's to read.
+    let mut secrets = args.input.env_files.clone();
+    secrets.extend(args.signing_key.clone());
+    secrets.extend(args.sandbox.ca_bundle.clone());
+    let copied = workspace.populate(&source_dir, &exclude, &secrets)?;
     printer.detail(format!(
         "workspace {}: {} files ({} bytes) from {}",
         workspace.root().display(),
@@ -286,6 +291,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         copied.bytes,
         source_dir.display()
     ));
+    note_withheld(&copied.withheld, printer);
     cache
         .prepare_link_targets()
         .wrap_err("cannot prepare the cache's link targets")?;
@@ -374,6 +380,19 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         return crate::test_run::run(&prepared, &opts, printer);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Say which secrets of the source dir were left out of the workspace, so a step that misses
+/// one is not a mystery.
+pub fn note_withheld(withheld: &[PathBuf], printer: Printer) {
+    if withheld.is_empty() {
+        return;
+    }
+    let names: Vec<String> = withheld.iter().map(|p| p.display().to_string()).collect();
+    printer.info(format!(
+        "not copied into the workspace (keys and files named by flags): {}",
+        names.join(", ")
+    ));
 }
 
 /// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which

@@ -183,14 +183,18 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
     let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;
-        let exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
-        let copied = workspace.populate(source, &exclude)?;
+        let mut exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
+        exclude.extend(opts.workspace_dir.clone());
+        let mut secrets = opts.env_files.clone();
+        secrets.extend(opts.ca_bundle.clone());
+        let copied = workspace.populate(source, &exclude, &secrets)?;
         printer.detail(format!(
             "workspace {}: {} files from {}",
             workspace.root().display(),
             copied.files,
             source.display()
         ));
+        crate::build::note_withheld(&copied.withheld, printer);
     }
 
     // The packages' files, unpacked once each.

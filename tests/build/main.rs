@@ -22,4 +22,5 @@ mod golang;
 mod hostile;
 mod interactive;
 mod ownership;
+mod secrets;
 mod signals;
