@@ -36,6 +36,7 @@ pub enum Role {
     EnvFile,
     SigningKey,
     CaBundle,
+    Rootfs,
 }
 
 impl Role {
@@ -52,6 +53,7 @@ impl Role {
             Role::EnvFile => "--env-file",
             Role::SigningKey => "--signing-key",
             Role::CaBundle => "--ca-bundle",
+            Role::Rootfs => "--rootfs",
         }
     }
 
@@ -69,7 +71,7 @@ impl Role {
 pub fn nesting_problem(inner: Role, outer: Role) -> Option<&'static str> {
     use Role::*;
     match (outer, inner) {
-        (Cache | Workspace, Source | Config | PipelineDir) => {
+        (Cache | Workspace, Source | Config | PipelineDir | Rootfs) => {
             Some("steps can write there, so they could rewrite it for the next build")
         }
         (Cache | Workspace, Out) => {
@@ -330,6 +332,12 @@ pub struct RunPaths<'a> {
     pub env_files: &'a [PathBuf],
     pub signing_key: Option<&'a Path>,
     pub ca_bundle: Option<&'a Path>,
+    /// `--rootfs DIR` (not `host`).
+    pub rootfs: Option<&'a Path>,
+    /// Whether the workspace is a temporary directory in `$TMPDIR` (no `--workspace-dir`):
+    /// checked as `$TMPDIR/melwrap-workspace-*`, so a `$TMPDIR` inside the cache or out dir
+    /// is refused too.
+    pub temporary_workspace: bool,
 }
 
 /// Resolve everything a run was given and check it (see the module doc). An error is bad
@@ -352,11 +360,20 @@ pub fn check_run(paths: &RunPaths<'_>) -> Result<(), Diagnostic> {
         (Role::Config, paths.config),
         (Role::SigningKey, paths.signing_key),
         (Role::CaBundle, paths.ca_bundle),
+        (Role::Rootfs, paths.rootfs),
     ];
     for (role, path) in singles {
         if let Some(path) = path {
             places.push(Place::new(role, path)?);
         }
+    }
+    if paths.temporary_workspace && paths.workspace.is_none() {
+        let tmp = std::env::temp_dir();
+        let mut place =
+            Place::new(Role::Workspace, &tmp)?.labelled("the temporary workspace (in $TMPDIR)");
+        place.given = tmp.join("melwrap-workspace-*");
+        place.resolved.push("melwrap-workspace-*");
+        places.push(place);
     }
     for dir in paths.pipeline_dirs {
         places.push(Place::new(Role::PipelineDir, dir)?);
@@ -429,7 +446,7 @@ mod tests {
                 }
             }
         }
-        let inputs = [Config, PipelineDir, EnvFile, SigningKey, CaBundle];
+        let inputs = [Config, PipelineDir, EnvFile, SigningKey, CaBundle, Rootfs];
         for input in inputs {
             for outer in dirs {
                 let refused = match outer {

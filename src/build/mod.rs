@@ -252,6 +252,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         env_files: &args.input.env_files,
         signing_key: args.signing_key.as_deref(),
         ca_bundle: args.sandbox.ca_bundle.as_deref(),
+        rootfs: Some(Path::new(&args.rootfs)).filter(|r| *r != Path::new("host")),
+        temporary_workspace: true,
     })?;
 
     // The sandbox: bwrap must work before anything is created.

@@ -115,6 +115,8 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
         config: Some(&prepared.loaded.path),
         env_files: &opts.env_files,
         ca_bundle: opts.ca_bundle.as_deref(),
+        rootfs: Some(Path::new(&opts.rootfs)).filter(|r| *r != Path::new("host")),
+        temporary_workspace: true,
         ..Default::default()
     })?;
     let plan = &prepared.plan;

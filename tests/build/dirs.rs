@@ -63,6 +63,28 @@ fn overlapping_directories_are_refused_before_anything_is_created() {
     refused(&run, &["`--cache-dir`", "`--workspace-dir`", &cache_in_ws]);
     assert!(!t.root().join("ws").exists(), "the workspace was created");
 
+    // $TMPDIR (where the temporary workspace would go) inside the out dir.
+    let tmp_in_out = t.out().join("tmp");
+    let run = Run::from_output(
+        t.melwrap(Who::Root)
+            .env("TMPDIR", &tmp_in_out)
+            .args([
+                "build",
+                "src/melange.yaml",
+                "--out-dir",
+                "out",
+                "--cache-dir",
+                "cache",
+            ])
+            .output()
+            .unwrap(),
+    );
+    refused(
+        &run,
+        &["temporary workspace", "$TMPDIR", "`--out-dir`", "is inside"],
+    );
+    assert!(!tmp_in_out.exists());
+
     // The signing key inside the cache, reached through a symbolic link.
     let cache_dir = t.make_cache();
     fs_err::write(cache_dir.join("k.rsa"), "not read").unwrap();
