@@ -42,7 +42,7 @@ fn arch() -> String {
     melwrap::compile::Arch::host().unwrap().apk.to_string()
 }
 
-fn run_round(root: &Path, round: usize) {
+fn run_round(uid: Option<u32>, root: &Path, round: usize) {
     let out = root.join("out");
     let cache = root.join("cache");
     let children: Vec<_> = (1..=BUILDS)
@@ -52,7 +52,7 @@ fn run_round(root: &Path, round: usize) {
             std::fs::create_dir_all(&project).unwrap();
             let config_path = project.join("melange.yaml");
             std::fs::write(&config_path, config(&name, round)).unwrap();
-            build(None, &config_path, &cache, &out, &["--no-network"])
+            build(uid, &config_path, &cache, &out, &["--no-network"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -102,6 +102,14 @@ fn run_round(root: &Path, round: usize) {
 fn parallel_builds_into_one_out_dir_keep_every_index_entry() {
     let tmp = open_tempdir();
     for round in 1..=ROUNDS {
-        run_round(tmp.path(), round);
+        run_round(None, tmp.path(), round);
+    }
+}
+
+#[test]
+fn parallel_builds_into_one_out_dir_keep_every_index_entry_as_an_unprivileged_user() {
+    let tmp = open_tempdir();
+    for round in 1..=ROUNDS {
+        run_round(Some(unprivileged_uid()), tmp.path(), round);
     }
 }
