@@ -6,6 +6,7 @@
 //! nothing changed (semantics doc, section 9).
 
 pub mod date;
+pub mod dirs;
 pub mod envfile;
 mod package;
 pub mod setup;
@@ -239,6 +240,21 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
+    // Overlapping or system directories are refused before anything is created.
+    dirs::check_run(&dirs::RunPaths {
+        source: Some((&source_dir, args.source_dir.is_some())),
+        cache: Some(&args.cache_dir),
+        workspace: args.workspace_dir.as_deref(),
+        out: Some(&args.out_dir),
+        cache_source: args.cache_source.as_deref(),
+        config: Some(&prepared.loaded.path),
+        pipeline_dirs: &args.input.pipeline_dirs,
+        env_files: &args.input.env_files,
+        signing_key: args.signing_key.as_deref(),
+        ca_bundle: args.sandbox.ca_bundle.as_deref(),
+        rootfs: Some(Path::new(&args.rootfs)).filter(|r| *r != Path::new("host")),
+        temporary_workspace: true,
+    })?;
 
     // The sandbox: bwrap must work before anything is created.
     let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
@@ -264,7 +280,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
     let mut exclude = vec![cache.path().to_path_buf(), args.out_dir.clone()];
     exclude.extend(args.workspace_dir.clone());
-    let copied = workspace.populate(&source_dir, &exclude)?;
+    exclude.extend(args.cache_source.clone());
+    // Files named by a flag are the user's secrets (or trust anchors): never a step's to read.
+    let mut secrets = args.input.env_files.clone();
+    secrets.extend(args.signing_key.clone());
+    secrets.extend(args.sandbox.ca_bundle.clone());
+    let copied = workspace.populate(&source_dir, &exclude, &secrets)?;
     printer.detail(format!(
         "workspace {}: {} files ({} bytes) from {}",
         workspace.root().display(),
@@ -272,6 +293,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         copied.bytes,
         source_dir.display()
     ));
+    note_withheld(&copied.withheld, printer);
     cache
         .prepare_link_targets()
         .wrap_err("cannot prepare the cache's link targets")?;
@@ -360,6 +382,19 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         return crate::test_run::run(&prepared, &opts, printer);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Say which secrets of the source dir were left out of the workspace, so a step that misses
+/// one is not a mystery.
+pub fn note_withheld(withheld: &[PathBuf], printer: Printer) {
+    if withheld.is_empty() {
+        return;
+    }
+    let names: Vec<String> = withheld.iter().map(|p| p.display().to_string()).collect();
+    printer.info(format!(
+        "not copied into the workspace (keys and files named by flags): {}",
+        names.join(", ")
+    ));
 }
 
 /// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which

@@ -12,6 +12,7 @@ mod http;
 mod unpriv;
 
 mod cache;
+mod dirs;
 mod dry_run;
 mod env;
 mod examples;
@@ -21,4 +22,5 @@ mod golang;
 mod hostile;
 mod interactive;
 mod ownership;
+mod secrets;
 mod signals;
