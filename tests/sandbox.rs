@@ -286,7 +286,7 @@ fn sigint_child() {
     let marker = std::env::var("MELWRAP_TEST_MARKER").unwrap();
     run::install_signal_handlers();
     let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(&ws).unwrap());
-    cfg.identity = Identity::Root;
+    cfg.identity = Identity::Root(BuildIds::default());
     let sandbox = Sandbox::prepare(cfg).unwrap();
     let (outcome, _) = run_step(
         &bwrap,
@@ -534,10 +534,12 @@ fn the_debug_shell_starts_in_the_failed_steps_directory() {
         env,
         false,
     );
-    let args = to_argv(&sandbox.interactive_args(&failed, Some("vt100")));
+    let launch = sandbox.launch_interactive(&failed, Some("vt100"));
     // What a user would type at the prompt, on a pipe instead of a terminal.
-    let mut child = Command::new(&bwrap.path)
-        .args(&args)
+    let mut command = Command::new(&bwrap.path);
+    launch.child.install(&mut command);
+    let mut child = command
+        .args(&launch.args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -241,7 +241,11 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
 
     // The sandbox: bwrap must work before anything is created.
-    let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
+    let host = SandboxHost::resolve(
+        &args.rootfs,
+        args.sandbox.ca_bundle.as_deref(),
+        &args.sandbox.limits,
+    )?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
         None
@@ -277,6 +281,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         .wrap_err("cannot prepare the cache's link targets")?;
     cache::install_home_links(workspace.root())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
+    host.hand_over_cache(&cache, args.cache_source.is_some(), printer)?;
+    host.hand_over_workspace(&workspace)?;
 
     let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
 
@@ -314,6 +320,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     sandbox_run::install_signal_handlers();
     for package in &prepared.plan.packages {
         workspace.make_destdir(&package.name)?;
+        host.hand_over(&workspace.root().join("melange-out"))?;
         match runner.run_package(package)? {
             PackageOutcome::Done => {}
             PackageOutcome::Failed(failure) => {

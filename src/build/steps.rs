@@ -2,7 +2,6 @@
 //! and on failure the report (and `--interactive` shell) the user needs.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use color_eyre::eyre::{self, WrapErr};
 use crate::compile::{PackagePlan, Step};
 use crate::printer::Printer;
 use crate::sandbox::run::{self, OutputSink, RunLimits, Status, Stream, TailSink};
-use crate::sandbox::{GuestPath, Sandbox, StepCommand, display_command, step_environment, to_argv};
+use crate::sandbox::{GuestPath, Sandbox, StepCommand, display_command, step_environment};
 
 /// How many output lines a failure report repeats.
 const TAIL_LINES: usize = 15;
@@ -127,14 +126,14 @@ impl StepRunner<'_> {
             self.printer
                 .step_start(package, i + 1, total, &label, &step.origin.to_string());
             let cmd = self.command(step)?;
-            let argv: Vec<OsString> = to_argv(&self.sandbox.args(&cmd));
+            let launch = self.sandbox.launch(&cmd);
             let mut printing = PrintSink(self.printer);
             let mut sink = TailSink::new(&mut printing, TAIL_LINES);
             let limits = RunLimits {
                 timeout: self.time_left(),
                 ..RunLimits::default()
             };
-            let outcome = run::run(self.bwrap, &argv, &mut sink, limits)
+            let outcome = run::run(self.bwrap, &launch.args, &launch.child, &mut sink, limits)
                 .wrap_err_with(|| format!("cannot start bwrap for step `{label}`"))?;
             let tail = sink.tail();
             self.printer.step_end(
@@ -185,9 +184,9 @@ impl StepRunner<'_> {
             failed.workdir
         ));
         let term = std::env::var("TERM").ok();
-        let args = to_argv(&self.sandbox.interactive_args(failed, term.as_deref()));
-        let outcome =
-            run::run_interactive(self.bwrap, &args).wrap_err("cannot start the debug shell")?;
+        let launch = self.sandbox.launch_interactive(failed, term.as_deref());
+        let outcome = run::run_interactive(self.bwrap, &launch.args, &launch.child)
+            .wrap_err("cannot start the debug shell")?;
         Ok(outcome.success())
     }
 }
