@@ -299,10 +299,14 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     if args.dry_run {
         // The output is a script: each package's destdir is made at its turn, as in a real
         // build, and the workspace the commands bind is kept so they can be run later.
+        if let Some(note) = runner.dry_run_note() {
+            println!("{note}");
+        }
         for package in &prepared.plan.packages {
             let destdir = workspace.destdir(&package.name);
             println!(
-                "mkdir -p {}",
+                "{}mkdir -p {}",
+                runner.dry_run_prefix(),
                 shell_words::quote(&destdir.to_string_lossy())
             );
             runner.print_dry_run(package)?;
