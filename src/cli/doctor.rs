@@ -182,6 +182,10 @@ fn check_step(r: &mut Report, bwrap: &probe::Bwrap, rootfs: &Rootfs) {
             HostPath::new(ws.path()).map_err(|e| e.to_string())?,
         );
         cfg.network = false;
+        if let Identity::Root(ids) = cfg.identity {
+            // As in a build: the workspace is the build ids' own.
+            crate::sandbox::ownership::chown_tree(ws.path(), ids).map_err(|e| e.to_string())?;
+        }
         let sandbox = Sandbox::prepare(cfg).map_err(|e| e.to_string())?;
         let env = step_environment(&Default::default(), &Default::default(), &[]);
         let cmd = StepCommand::script(

@@ -14,6 +14,8 @@
 //! host directory ([`STAGE_DIRS`]) with a small tmpfs and attaches the clones there
 //! (`move_mount`); bwrap's arguments name those staged paths. The tmpfs and the mounts exist
 //! only in this one process's mount namespace and vanish with it; the host sees nothing.
+//! A file the build ids could not read at all (a 0600 `--ca-bundle` of root's) is shown as a
+//! read-only copy written into that tmpfs instead.
 
 use std::ffi::CString;
 use std::io;
@@ -49,12 +51,19 @@ struct Staged {
     source_path: CString,
     target: CString,
     is_dir: bool,
+    /// A file the build ids could not read (a 0600 `--ca-bundle` of root's): its bytes, written
+    /// to a root-owned read-only copy in the staging tmpfs instead of a bind.
+    copy: Option<Vec<u8>>,
 }
+
+/// The largest file copied for the build ids (a CA bundle is a few hundred KiB).
+const MAX_COPY: u64 = 16 << 20;
 
 /// The bind sources of a root build's sandbox and their staged paths.
 #[derive(Debug)]
 pub struct Staging {
     dir: CString,
+    tmpfs_options: CString,
     entries: Vec<Staged>,
     /// (host source, staged path) pairs, for rewriting bwrap's arguments.
     map: Vec<(HostPath, HostPath)>,
@@ -64,7 +73,7 @@ impl Staging {
     /// Open every bind source among `args` (`O_PATH`, as root, so no directory is too
     /// private). Sources of `--ro-bind-try` that do not exist are left alone (bwrap skips
     /// them).
-    pub fn open(args: &[Arg]) -> io::Result<Staging> {
+    pub fn open(args: &[Arg], ids: BuildIds) -> io::Result<Staging> {
         let dir = STAGE_DIRS
             .iter()
             .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
@@ -99,18 +108,37 @@ impl Staging {
                     ));
                 }
             };
-            let is_dir = file.metadata()?.is_dir();
+            let meta = file.metadata()?;
+            let is_dir = meta.is_dir();
+            let copy = if meta.is_file() && !readable_by(&meta, ids) {
+                if meta.len() > MAX_COPY {
+                    return Err(io::Error::other(format!(
+                        "`{src}` is larger than {MAX_COPY} bytes and the build {ids} cannot read it"
+                    )));
+                }
+                Some(std::fs::read(src.as_path())?)
+            } else {
+                None
+            };
             let staged = format!("{dir}/melwrap-bind-{}", entries.len());
             entries.push(Staged {
                 source: OwnedFd::from(file),
                 source_path: c_path(src.as_path())?,
                 target: CString::new(staged.clone()).expect("no NUL"),
                 is_dir,
+                copy,
             });
             map.push((src.clone(), HostPath::new(staged).expect("absolute")));
         }
+        let copied: usize = entries
+            .iter()
+            .filter_map(|e| e.copy.as_ref())
+            .map(Vec::len)
+            .sum();
         Ok(Staging {
             dir: CString::new(*dir).expect("no NUL"),
+            tmpfs_options: CString::new(format!("mode=0755,size={}", copied + (1 << 20)))
+                .expect("no NUL"),
             entries,
             map,
         })
@@ -177,9 +205,16 @@ impl Staging {
                 self.dir.as_ptr(),
                 c"tmpfs".as_ptr(),
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                c"mode=0755,size=64k".as_ptr().cast(),
+                self.tmpfs_options.as_ptr().cast(),
             ) as libc::c_long)?;
             for (tree, e) in trees.iter().zip(&self.entries) {
+                if let Some(bytes) = &e.copy {
+                    write_copy(&e.target, bytes)?;
+                    if *tree >= 0 {
+                        libc::close(*tree);
+                    }
+                    continue;
+                }
                 if e.is_dir {
                     check(libc::mkdir(e.target.as_ptr(), 0o755) as libc::c_long)?;
                 } else {
@@ -213,6 +248,42 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// Could the build ids read this file by its permission bits (ACLs aside)?
+fn readable_by(meta: &std::fs::Metadata, ids: BuildIds) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    mode & 0o004 != 0
+        || (meta.uid() == ids.uid && mode & 0o400 != 0)
+        || (meta.gid() == ids.gid && mode & 0o040 != 0)
+}
+
+/// In the child: `target` as a new 0444 file holding `bytes`. System calls only.
+fn write_copy(target: &CString, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: open/write/close on a NUL-terminated path and a live slice.
+    unsafe {
+        let fd = libc::open(
+            target.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o444,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            let n = libc::write(fd, bytes[done..].as_ptr().cast(), bytes.len() - done);
+            if n <= 0 {
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                return Err(err);
+            }
+            done += n as usize;
+        }
+        libc::close(fd);
+    }
+    Ok(())
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {

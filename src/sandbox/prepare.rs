@@ -102,14 +102,15 @@ impl Sandbox {
         }
         let shell = super::shell::shell_for(&config.rootfs);
         let staging = match config.identity {
-            Identity::Root(_) => {
+            Identity::Root(ids) => {
                 let probe = StepCommand {
                     argv: Vec::new(),
                     env: Vec::new(),
                     workdir: GuestPath::root(),
                 };
                 let args = spec::bwrap_args(&config, &tree, &probe);
-                let staging = Staging::open(&args).map_err(|e| SandboxError::new(e.to_string()))?;
+                let staging =
+                    Staging::open(&args, ids).map_err(|e| SandboxError::new(e.to_string()))?;
                 Some(Arc::new(staging))
             }
             Identity::Build { .. } => None,

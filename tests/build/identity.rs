@@ -376,16 +376,29 @@ fn root_builds_work_below_directories_only_root_can_enter() {
             "private-pkg",
             "pipeline:\n  - runs: |\n      \
              cat input.txt > /var/cache/melange/copied\n      \
+             cat \"$SSL_CERT_FILE\" > /var/cache/melange/ca\n      \
              mkdir -p \"${{targets.destdir}}/usr/share\" && cp input.txt \"${{targets.destdir}}/usr/share/\"\n",
         ),
     )
     .unwrap();
     fs_err::write(private.join("src/input.txt"), "from a private dir\n").unwrap();
+    // A CA bundle only root can read, as `--ca-bundle` under /root would be.
+    fs_err::write(private.join("ca.pem"), "MELWRAP-TEST-CA\n").unwrap();
+    fs_err::set_permissions(
+        private.join("ca.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let out = t
         .melwrap(Who::Root)
         .args(["build", "private/src/melange.yaml", "--no-network"])
         .args(["--cache-dir", "private/cache", "--out-dir", "private/out"])
-        .args(["--workspace-dir", "private/ws"])
+        .args([
+            "--workspace-dir",
+            "private/ws",
+            "--ca-bundle",
+            "private/ca.pem",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -397,5 +410,9 @@ fn root_builds_work_below_directories_only_root_can_enter() {
     assert_eq!(
         owner(&private.join("cache/copied")),
         melwrap::sandbox::DEFAULT_BUILD_ID
+    );
+    assert_eq!(
+        fs_err::read_to_string(private.join("cache/ca")).unwrap(),
+        "MELWRAP-TEST-CA\n"
     );
 }
