@@ -76,7 +76,7 @@ impl Scratch {
         let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(self.ws()).unwrap());
         cfg.cache = Some(HostPath::new(self.cache()).unwrap());
         cfg.identity = match who {
-            Who::Root => Identity::Root(BuildIds::default()),
+            Who::Root => Identity::for_current_user(),
             Who::Nobody => Identity::Build {
                 uid: 1000,
                 gid: 1000,
