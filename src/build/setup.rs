@@ -43,8 +43,13 @@ impl SandboxHost {
     ) -> eyre::Result<SandboxHost> {
         let bad = |flag: &str, e: String| Diagnostic::new(flag, e);
         let mut identity = Identity::for_current_user();
-        if let (Identity::Root(ids), Some(text)) = (&mut identity, &limits.build_uid) {
-            *ids = BuildIds::parse(text).map_err(|e| bad("--build-uid", e))?;
+        // Checked whoever runs melwrap; used only by root (rootless steps are the user).
+        if let Some(text) = &limits.build_uid {
+            let chosen =
+                BuildIds::parse(text).map_err(|e| bad("--build-uid (MELWRAP_BUILD_UID)", e))?;
+            if let Identity::Root(ids) = &mut identity {
+                *ids = chosen;
+            }
         }
         let pids = limits
             .pids

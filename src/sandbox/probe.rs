@@ -162,8 +162,9 @@ pub fn classify(stderr: &str, facts: &HostFacts) -> ProbeError {
     if said("does not support user namespaces") {
         return error(
             ProbeFailure::NoKernelSupport,
-            "this kernel has no user namespaces; install bwrap setuid root \
-             (`sudo chmod u+s $(command -v bwrap)`) or run melwrap as root",
+            "this kernel has no user namespaces (CONFIG_USER_NS), which melwrap needs even \
+             as root (steps run as uid 0 of a user namespace, never as host root); use a \
+             kernel built with them",
         );
     }
     if said("setting up uid map") && apparmor {
