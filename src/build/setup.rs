@@ -102,7 +102,7 @@ impl SandboxHost {
         Ok(())
     }
 
-    /// As root: a cache the build ids do not own yet (new, or used by root builds before
+    /// As root: the cache root becomes mode 0700, and a cache the build ids do not own yet (new, or used by root builds before
     /// melwrap had build ids), or one `--cache-source` just filled, is given to them whole,
     /// once; otherwise only the link targets melwrap may just have created.
     pub fn hand_over_cache(
@@ -114,8 +114,13 @@ impl SandboxHost {
         let Identity::Root(ids) = self.identity else {
             return Ok(());
         };
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let meta = fs_err::metadata(cache.path())?;
+        // Only the build ids (and root) may enter: a setuid file of theirs that a step plants
+        // is out of other users' reach while the build runs (the scrub clears the bits after).
+        if meta.mode() & 0o077 != 0 {
+            fs_err::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700))?;
+        }
         if preloaded || meta.uid() != ids.uid || meta.gid() != ids.gid {
             if meta.uid() != ids.uid && fs_err::read_dir(cache.path())?.next().is_some() {
                 printer.info(format!(

@@ -179,9 +179,11 @@ fn nothing_a_step_creates_is_owned_by_host_root() {
             assert_eq!(meta.uid(), owner_of, "{who:?}: owner of {path:?}");
         }
         if who.host_uid() == 0 {
-            // The kept workspace is the build ids' alone.
-            let mode = fs_err::metadata(&arch).unwrap().mode();
-            assert_eq!(mode & 0o777, 0o700, "{who:?}: workspace mode {mode:o}");
+            // The kept workspace and the cache are the build ids' alone.
+            for dir in [arch.clone(), t.cache()] {
+                let mode = fs_err::metadata(&dir).unwrap().mode();
+                assert_eq!(mode & 0o777, 0o700, "{who:?}: {dir:?} mode {mode:o}");
+            }
         }
     }
 }
