@@ -359,3 +359,76 @@ fn join_fresh_session_keyring() -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::spec::GuestPath;
+
+    #[test]
+    fn bind_sources_are_opened_once_and_rewritten_to_their_staged_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = HostPath::new(dir.path().join("ws")).unwrap();
+        std::fs::create_dir(ws.as_path()).unwrap();
+        let guest = |p: &str| GuestPath::new(p).unwrap();
+        let mut args = vec![
+            Arg::Bind {
+                src: ws.clone(),
+                dest: guest("/home/build"),
+            },
+            Arg::RoBind {
+                src: ws.clone(),
+                dest: guest("/again"),
+            },
+            Arg::RoBindTry {
+                src: HostPath::new(dir.path().join("missing")).unwrap(),
+                dest: guest("/missing"),
+            },
+            Arg::Tmpfs(guest("/tmp")),
+        ];
+        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        assert_eq!(
+            staging.len(),
+            1,
+            "one source, opened once; the missing one skipped"
+        );
+        staging.rewrite(&mut args);
+        let Arg::Bind { src, .. } = &args[0] else {
+            panic!()
+        };
+        assert!(
+            src.as_path().to_string_lossy().ends_with("/melwrap-bind-0"),
+            "{src}"
+        );
+        let Arg::RoBind { src: again, .. } = &args[1] else {
+            panic!()
+        };
+        assert_eq!(again, src);
+        let Arg::RoBindTry { src: missing, .. } = &args[2] else {
+            panic!()
+        };
+        assert!(missing.as_path().ends_with("missing"));
+    }
+
+    #[test]
+    fn files_the_build_ids_cannot_read_are_copied_others_bound() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open.pem");
+        let closed = dir.path().join("closed.pem");
+        for (p, mode) in [(&open, 0o644), (&closed, 0o600)] {
+            std::fs::write(p, "pem").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let args: Vec<Arg> = [&open, &closed]
+            .iter()
+            .map(|p| Arg::RoBind {
+                src: HostPath::new(p).unwrap(),
+                dest: GuestPath::new("/x").unwrap(),
+            })
+            .collect();
+        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        assert!(staging.entries[0].copy.is_none());
+        assert_eq!(staging.entries[1].copy.as_deref(), Some(&b"pem"[..]));
+    }
+}

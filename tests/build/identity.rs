@@ -418,3 +418,32 @@ fn root_builds_work_below_directories_only_root_can_enter() {
         "MELWRAP-TEST-CA\n"
     );
 }
+
+/// Root builds get a process limit by default (the build ids run nothing else); rootless ones
+/// keep the user's own, since the kernel would count all of the user's processes.
+#[test]
+fn root_builds_have_a_default_process_limit_and_rootless_ones_keep_their_own() {
+    require_bwrap!();
+    // SAFETY: getrlimit fills one rlimit.
+    let own = unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NPROC, &mut lim);
+        lim.rlim_cur
+    };
+    let own = if own == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        own.to_string()
+    };
+    for who in identities() {
+        let t = TestEnv::new();
+        t.config("pipeline:\n  - runs: ulimit -u > /var/cache/melange/nproc\n");
+        t.build(who, &["--no-network"]).ok();
+        let expected = if who.host_uid() == 0 {
+            melwrap::sandbox::limits::DEFAULT_ROOT_PIDS.to_string()
+        } else {
+            own.clone()
+        };
+        assert_eq!(t.cached("nproc").trim(), expected, "{who:?}");
+    }
+}
