@@ -259,6 +259,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
             &config_dir,
         )?)
     };
+    let packager = packager.map(|mut p| {
+        if let crate::sandbox::Identity::Root(ids) = host.identity {
+            p.step_ids = Some(ids);
+        }
+        p
+    });
 
     // The cache: created when missing, locked for the whole build.
     let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;

@@ -21,6 +21,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -290,8 +291,6 @@ fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::other(format!("`{}` contains a NUL byte", path.display())))
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 impl ChildSetup {
     /// Make `command` set up its process this way before it execs (for callers that spawn

@@ -398,6 +398,7 @@ impl SandboxConfig {
             extra_symlinks: Vec::new(),
             resolv_conf: super::prepare::host_resolv_conf(),
             ca_bundle: None,
+            // SAFETY: geteuid has no preconditions and cannot fail.
             resources: Resources::defaults(unsafe { libc::geteuid() } == 0),
         }
     }

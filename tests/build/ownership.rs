@@ -70,6 +70,25 @@ fn files_a_step_writes_belong_to_the_invoking_user() {
                 assert_eq!(owner(&file.path()), who.host_uid(), "{who:?}: {file:?}");
             }
         }
+        // In the package the step's files are root's (melange's root), whoever ran melwrap.
+        let apk = fs_err::read_dir(t.out())
+            .unwrap()
+            .flatten()
+            .flat_map(|d| fs_err::read_dir(d.path()).unwrap().flatten())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "apk"))
+            .unwrap();
+        let listing = std::process::Command::new("tar")
+            .args(["--numeric-owner", "-tvzif"])
+            .arg(&apk)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        let tool = listing
+            .lines()
+            .find(|l| l.ends_with("usr/bin/tool"))
+            .unwrap_or_else(|| panic!("{who:?}: no usr/bin/tool in\n{listing}"));
+        assert!(tool.contains(" 0/0 "), "{who:?}: {tool}");
     }
 }
 
