@@ -561,3 +561,36 @@ fn the_debug_shell_starts_in_the_failed_steps_directory() {
         "/home/build/src vt100 /home/build/.ash_history yes\n"
     );
 }
+
+/// `melwrap test` binds a package's files one by one where the guest root has their
+/// directory, so a sandbox can have thousands of file binds. As root each is staged for the
+/// build ids; the sandbox must still start and show every one (and, as anyone, the same).
+#[test]
+fn thousands_of_file_binds_are_shown() {
+    let Some(bwrap) = require_bwrap() else { return };
+    for who in BOTH {
+        let scratch = Scratch::new();
+        let files = scratch.dir.path().join("files");
+        fs_err::create_dir(&files).unwrap();
+        open_up(&files);
+        let mut cfg = scratch.config(who);
+        for i in 0..1100 {
+            let src = files.join(format!("f{i}"));
+            fs_err::write(&src, format!("{i}\n")).unwrap();
+            cfg.extra_ro_binds.push((
+                HostPath::new(&src).unwrap(),
+                GuestPath::new(format!("/opt/many/f{i}")).unwrap(),
+            ));
+        }
+        let (outcome, sink) = run_script(
+            &bwrap,
+            who,
+            cfg,
+            "ls /opt/many | wc -l; cat /opt/many/f1099",
+            &BTreeMap::new(),
+            RunLimits::default(),
+        );
+        assert!(outcome.success(), "{who:?}: {outcome:?}\n{}", all(&sink));
+        assert_eq!(stdout(&sink), "1100\n1099", "{who:?}");
+    }
+}

@@ -9,8 +9,9 @@
 //! bind source by path with those ids, even for `--bind-fd` (bwrap 0.8 `realpath`s
 //! `/proc/self/fd/N` and mounts the path it names). A workspace in a root-only `/tmp/tmpXXXX`,
 //! a cache under `/root`, or a `--rootfs` below a 0700 directory would then be out of reach.
-//! So the child, still root, clones each source as a detached mount (`open_tree` on a
-//! descriptor melwrap opened before the fork), enters a private mount namespace, covers one
+//! So the child, still root, clones each directory source as a detached mount (`open_tree`
+//! on a descriptor melwrap opened before the fork; file sources, which `melwrap test` can have
+//! thousands of, are bound by path, as root), enters a private mount namespace, covers one
 //! host directory ([`STAGE_DIRS`]) with a small tmpfs and attaches the clones there
 //! (`move_mount`); bwrap's arguments name those staged paths. The tmpfs and the mounts exist
 //! only in this one process's mount namespace and vanish with it; the host sees nothing.
@@ -47,8 +48,12 @@ pub struct ChildSetup {
 /// One bind source, opened by melwrap, and where the child attaches it.
 #[derive(Debug)]
 struct Staged {
-    source: OwnedFd,
-    /// The source path, for kernels without `open_tree` (before 5.2).
+    /// A directory source, held open so the child clones exactly what melwrap checked. Files
+    /// (resolv.conf, the CA bundle, a tested package's files, which can be thousands) are
+    /// bound by path instead, so the number of open descriptors stays small; nothing a step
+    /// writes is ever among them.
+    source: Option<OwnedFd>,
+    /// The source path: for files, and for kernels without `open_tree` (before 5.2).
     source_path: CString,
     target: CString,
     is_dir: bool,
@@ -123,7 +128,7 @@ impl Staging {
             };
             let staged = format!("{dir}/melwrap-bind-{}", entries.len());
             entries.push(Staged {
-                source: OwnedFd::from(file),
+                source: is_dir.then(|| OwnedFd::from(file)),
                 source_path: c_path(src.as_path())?,
                 target: CString::new(staged.clone()).expect("no NUL"),
                 is_dir,
@@ -173,11 +178,14 @@ impl Staging {
         let empty = c"";
         let mut have_open_tree = true;
         for (slot, e) in trees.iter_mut().zip(&self.entries) {
+            let Some(source) = e.source.as_ref().filter(|_| e.copy.is_none()) else {
+                continue;
+            };
             // SAFETY: open_tree reads a valid descriptor and a NUL-terminated empty path.
             let fd = unsafe {
                 libc::syscall(
                     libc::SYS_open_tree,
-                    e.source.as_raw_fd(),
+                    source.as_raw_fd(),
                     empty.as_ptr(),
                     libc::AT_EMPTY_PATH
                         | libc::OPEN_TREE_CLONE as libc::c_int
@@ -211,9 +219,6 @@ impl Staging {
             for (tree, e) in trees.iter().zip(&self.entries) {
                 if let Some(bytes) = &e.copy {
                     write_copy(&e.target, bytes)?;
-                    if *tree >= 0 {
-                        libc::close(*tree);
-                    }
                     continue;
                 }
                 if e.is_dir {
@@ -226,7 +231,7 @@ impl Staging {
                     ) as libc::c_long)?;
                     libc::close(fd as i32);
                 }
-                if have_open_tree {
+                if have_open_tree && *tree >= 0 {
                     check(libc::syscall(
                         libc::SYS_move_mount,
                         *tree,
