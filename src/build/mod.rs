@@ -257,7 +257,11 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     })?;
 
     // The sandbox: bwrap must work before anything is created.
-    let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
+    let host = SandboxHost::resolve(
+        &args.rootfs,
+        args.sandbox.ca_bundle.as_deref(),
+        &args.sandbox.limits,
+    )?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
         None
@@ -271,6 +275,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
             &config_dir,
         )?)
     };
+    let packager = packager.map(|mut p| {
+        if let crate::sandbox::Identity::Root(ids) = host.identity {
+            p.step_ids = Some(ids);
+        }
+        p
+    });
 
     // The cache: created when missing, locked for the whole build.
     let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
@@ -299,6 +309,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         .wrap_err("cannot prepare the cache's link targets")?;
     cache::install_home_links(workspace.root())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
+    host.hand_over_cache(&cache, args.cache_source.is_some(), printer)?;
+    host.hand_over_workspace(&workspace)?;
 
     let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
 
@@ -315,10 +327,14 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     if args.dry_run {
         // The output is a script: each package's destdir is made at its turn, as in a real
         // build, and the workspace the commands bind is kept so they can be run later.
+        if let Some(note) = runner.dry_run_note() {
+            println!("{note}");
+        }
         for package in &prepared.plan.packages {
             let destdir = workspace.destdir(&package.name);
             println!(
-                "mkdir -p {}",
+                "{}mkdir -p {}",
+                runner.dry_run_prefix(),
                 shell_words::quote(&destdir.to_string_lossy())
             );
             runner.print_dry_run(package)?;
@@ -336,6 +352,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     sandbox_run::install_signal_handlers();
     for package in &prepared.plan.packages {
         workspace.make_destdir(&package.name)?;
+        host.hand_over(&workspace.root().join("melange-out"))?;
         match runner.run_package(package)? {
             PackageOutcome::Done => {}
             PackageOutcome::Failed(failure) => {

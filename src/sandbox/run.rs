@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::child::ChildSetup;
 use super::spec::STATUS_FD;
 
 pub use super::sink::{OutputSink, Stream, TailSink, VecSink};
@@ -193,15 +194,17 @@ enum Msg {
 /// Longest line passed to the sink in one piece; longer output is split.
 const MAX_LINE: u64 = 64 * 1024;
 
-/// Run `bwrap` with `args` (from [`super::to_argv`]), stdin empty, stdout and stderr streamed
-/// to `sink`. bwrap runs with an empty environment apart from `LANG=C`; the step's own
-/// environment is in `args`. Returns when the sandbox and every process in it are gone.
+/// Run `bwrap` with `args` (from [`super::Sandbox::launch`]), its process set up as `child`
+/// says, stdin empty, stdout and stderr streamed to `sink`. bwrap runs with an empty
+/// environment apart from `LANG=C`; the step's own environment is in `args`. Returns when the
+/// sandbox and every process in it are gone.
 ///
 /// `bwrap` may also be a launcher that ends up executing bwrap with the same descriptors
 /// (tests use `setpriv`).
 pub fn run(
     bwrap: &Path,
     args: &[OsString],
+    child_setup: &ChildSetup,
     sink: &mut dyn OutputSink,
     limits: RunLimits,
 ) -> io::Result<StepOutcome> {
@@ -224,9 +227,15 @@ pub fn run(
         .stderr(Stdio::piped())
         .process_group(0);
     let write_fd = status_write.as_raw_fd();
-    // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, syscall).
+    let setup = child_setup.clone();
+    let mut scratch = setup.scratch();
+    // SAFETY: the closure only makes system calls (dup2, fcntl, mount, setresuid, ...) and
+    // writes to memory allocated before the fork.
     unsafe {
-        command.pre_exec(move || prepare_child_fds(Some(write_fd)));
+        command.pre_exec(move || {
+            setup.apply(&mut scratch)?;
+            prepare_child_fds(Some(write_fd))
+        });
     }
     let mut child = command.spawn()?;
     drop(status_write);
@@ -496,14 +505,23 @@ fn wait_readable(fd: &OwnedFd, limit: Duration) {
 
 /// Run an interactive debug shell (from [`super::interactive_args`]) on melwrap's terminal.
 /// SIGINT that arrives meanwhile is for the shell, so melwrap forgets it afterwards.
-pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcome> {
+pub fn run_interactive(
+    bwrap: &Path,
+    args: &[OsString],
+    child_setup: &ChildSetup,
+) -> io::Result<StepOutcome> {
     let start = Instant::now();
     let before = SIGNALLED.load(Ordering::SeqCst);
     let mut command = Command::new(bwrap);
     command.args(args).env_clear().env("LANG", "C");
-    // SAFETY: the closure only calls async-signal-safe functions (fcntl, syscall).
+    let setup = child_setup.clone();
+    let mut scratch = setup.scratch();
+    // SAFETY: as in `run`: system calls only, no allocation.
     unsafe {
-        command.pre_exec(|| prepare_child_fds(None));
+        command.pre_exec(move || {
+            setup.apply(&mut scratch)?;
+            prepare_child_fds(None)
+        });
     }
     let status = command.status()?;
     if before == 0 {

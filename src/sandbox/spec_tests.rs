@@ -51,6 +51,7 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
         extra_symlinks: Vec::new(),
         resolv_conf: Some(hp("/etc/resolv.conf")),
         ca_bundle: None,
+        resources: crate::sandbox::Resources::default(),
     }
 }
 
@@ -113,7 +114,7 @@ fn dir_rootfs_with_every_mount_point_is_bound_whole() {
         .file("/etc/resolv.conf");
     let mut cfg = config(Rootfs::Dir(hp("/roots/wolfi")));
     cfg.network = false;
-    cfg.identity = Identity::Root;
+    cfg.identity = Identity::Root(BuildIds::default());
     let args = bwrap_args(&cfg, &tree, &step());
     assert_eq!(
         render(&args),
@@ -124,11 +125,9 @@ fn dir_rootfs_with_every_mount_point_is_bound_whole() {
 --tmpfs /tmp
 --bind /work/ws /home/build
 --bind /work/cache /var/cache/melange
---ro-bind-try /proc/sys /proc/sys
---ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger
---ro-bind-try /proc/irq /proc/irq
---ro-bind-try /proc/bus /proc/bus
---ro-bind-try /proc/fs /proc/fs
+--unshare-user
+--uid 0
+--gid 0
 --cap-drop ALL
 --clearenv
 --setenv SOURCE_DATE_EPOCH 0
@@ -261,7 +260,7 @@ fn all_variants() -> Vec<(SandboxConfig, MemTree)> {
     ] {
         for network in [true, false] {
             for identity in [
-                Identity::Root,
+                Identity::Root(BuildIds::default()),
                 Identity::Build {
                     uid: 1000,
                     gid: 1000,
@@ -333,14 +332,13 @@ fn invariants_hold_for_every_variant() {
                 .enumerate()
                 .all(|(i, a)| !matches!(a, Arg::SetEnv(..)) || i > clear)
         );
-        // A user namespace exactly for the build user; root loses every capability.
+        // Always a user namespace; as root the step is uid 0 in it, with no capabilities
+        // (bwrap keeps them for uid 0 unless told).
         let userns = count(&args, |a| *a == Arg::Unshare(Namespace::User));
-        match cfg.identity {
-            Identity::Root => {
-                assert_eq!(userns, 0);
-                assert_eq!(count(&args, |a| *a == Arg::CapDrop("ALL".into())), 1);
-            }
-            Identity::Build { .. } => assert_eq!(userns, 1),
+        assert_eq!(userns, 1, "{text}");
+        if let Identity::Root(_) = cfg.identity {
+            assert_eq!(count(&args, |a| *a == Arg::Uid(0)), 1, "{text}");
+            assert_eq!(count(&args, |a| *a == Arg::CapDrop("ALL".into())), 1);
         }
         // No read-write bind except the workspace and the cache.
         for a in &args {

@@ -62,6 +62,8 @@ pub struct TestOptions {
     pub only: Option<String>,
     /// Stop the whole test run after this long.
     pub timeout: Option<std::time::Duration>,
+    /// `--build-uid`, `--pids`, `--memory`.
+    pub limits: crate::cli::shared::LimitArgs,
 }
 
 impl TestOptions {
@@ -71,6 +73,7 @@ impl TestOptions {
         TestOptions {
             out_dir: args.out_dir.clone(),
             cache_dir: args.cache_dir.clone(),
+            limits: args.sandbox.limits.clone(),
             rootfs: args.rootfs.clone(),
             network: !args.sandbox.no_network,
             ca_bundle: args.sandbox.ca_bundle.clone(),
@@ -178,11 +181,12 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
         ));
     }
 
-    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref())?;
+    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref(), &opts.limits)?;
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
 
     let (cache, _lock) = open_cache(&opts.cache_dir, None, printer)?;
     let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
+    host.hand_over_cache(&cache, false, printer)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;
         let mut exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
@@ -198,6 +202,8 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
         ));
         crate::build::note_withheld(&copied.withheld, printer);
     }
+
+    host.hand_over_workspace(&workspace)?;
 
     // The packages' files, unpacked once each.
     let unpacked = Unpacked::new()?;

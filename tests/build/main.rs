@@ -20,6 +20,7 @@ mod failures;
 mod fetch;
 mod golang;
 mod hostile;
+mod identity;
 mod interactive;
 mod ownership;
 mod secrets;
