@@ -33,6 +33,7 @@
 //! ```
 
 pub mod env;
+pub mod output;
 pub mod prepare;
 pub mod probe;
 pub mod root;
@@ -40,6 +41,7 @@ pub mod run;
 pub mod shell;
 pub mod sink;
 pub mod spec;
+pub mod termfilter;
 
 pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
 pub use prepare::{Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
