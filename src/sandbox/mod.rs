@@ -36,6 +36,7 @@ pub mod env;
 pub mod output;
 pub mod prepare;
 pub mod probe;
+pub mod pty;
 pub mod root;
 pub mod run;
 pub mod shell;

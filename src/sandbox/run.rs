@@ -28,9 +28,9 @@
 //! - If melwrap itself is killed with SIGKILL (no handler runs), `--die-with-parent` still
 //!   takes the sandbox down.
 //!
-//! An interactive debug shell ([`run_interactive`]) is the exception: it shares melwrap's
-//! terminal and process group so that job control works, and Ctrl-C there belongs to the shell,
-//! so melwrap forgets any SIGINT that arrives while it runs (as melange ignores SIGINT then).
+//! An interactive debug shell ([`run_interactive`], in [`super::pty`]) is the exception: it
+//! runs on its own pseudo-terminal in its own session, Ctrl-C there belongs to the shell, and
+//! melwrap forgets any SIGINT that arrives while it runs (as melange ignores SIGINT then).
 //!
 //! # Exit status
 //!
@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use super::output::{CHANNEL_LINES, Msg, spawn_reader};
 use super::spec::STATUS_FD;
 
+pub use super::pty::run_interactive;
 pub use super::sink::{OutputSink, Stream, TailSink, VecSink};
 
 /// Limits on one sandbox run.
@@ -146,7 +147,7 @@ pub fn signal_name(sig: i32) -> String {
     name.to_string()
 }
 
-static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+pub(super) static SIGNALLED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn remember_signal(sig: libc::c_int) {
     // Only an atomic store: async-signal-safe.
@@ -331,7 +332,7 @@ fn supervise(
 }
 
 /// Whether `pid` (a child of this process) has exited, leaving it unreaped.
-fn has_exited(pid: i32) -> bool {
+pub(super) fn has_exited(pid: i32) -> bool {
     // SAFETY: a zeroed siginfo_t is valid; waitid writes at most one into it.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
@@ -367,7 +368,7 @@ fn finish(
 }
 
 /// bwrap's exit code for the step: 128+N means signal N (module doc).
-fn status_from_code(code: i32) -> Status {
+pub(super) fn status_from_code(code: i32) -> Status {
     if (129..=192).contains(&code) {
         Status::Signaled(code - 128)
     } else {
@@ -375,7 +376,7 @@ fn status_from_code(code: i32) -> Status {
     }
 }
 
-fn signal_group(pid: i32, sig: i32) {
+pub(super) fn signal_group(pid: i32, sig: i32) {
     // bwrap leads its own process group (process_group(0)), and has not been reaped yet, so
     // the group id cannot have been reused.
     // SAFETY: kill has no memory-safety preconditions.
@@ -397,7 +398,7 @@ fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// In the child, between fork and exec: put the status pipe (if any) at [`STATUS_FD`] and
 /// mark every other descriptor above stderr close-on-exec, so nothing melwrap inherited leaks
 /// into the sandbox.
-fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
+pub(super) fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
     // SAFETY: dup2, fcntl and close_range are async-signal-safe and touch only descriptors.
     unsafe {
         let first = match status {
@@ -454,7 +455,7 @@ fn spawn_status_reader(pipe: File, sandbox: Arc<Mutex<SandboxStatus>>, tx: mpsc:
     });
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -480,33 +481,6 @@ fn wait_readable(fd: &OwnedFd, limit: Duration) {
             return;
         }
     }
-}
-
-/// Run an interactive debug shell (from [`super::interactive_args`]) on melwrap's terminal.
-/// SIGINT that arrives meanwhile is for the shell, so melwrap forgets it afterwards.
-pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcome> {
-    let start = Instant::now();
-    let before = SIGNALLED.load(Ordering::SeqCst);
-    let mut command = Command::new(bwrap);
-    command.args(args).env_clear().env("LANG", "C");
-    // SAFETY: the closure only calls async-signal-safe functions (fcntl, syscall).
-    unsafe {
-        command.pre_exec(|| prepare_child_fds(None));
-    }
-    let status = command.status()?;
-    if before == 0 {
-        let _ = SIGNALLED.compare_exchange(libc::SIGINT, 0, Ordering::SeqCst, Ordering::SeqCst);
-    }
-    let status = match (status.code(), status.signal()) {
-        (Some(code), _) => status_from_code(code),
-        (None, Some(sig)) => Status::Signaled(sig),
-        (None, None) => Status::Exited(1),
-    };
-    Ok(StepOutcome {
-        status,
-        duration: start.elapsed(),
-        started: true,
-    })
 }
 
 #[cfg(test)]

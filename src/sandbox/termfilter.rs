@@ -76,9 +76,22 @@ impl TermFilter {
 
     /// Filter `input`, appending what may reach the terminal to `out`. State carries over to
     /// the next call.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        while let Some((&b, rest)) = input.split_first() {
+            if self.state == State::Ground {
+                // Fast path: a run of printable ASCII, tabs and newlines is copied as is.
+                let run = input
+                    .iter()
+                    .position(|&c| !matches!(c, 0x20..=0x7e | b'\t' | b'\n'))
+                    .unwrap_or(input.len());
+                if run > 0 {
+                    out.extend_from_slice(&input[..run]);
+                    input = &input[run..];
+                    continue;
+                }
+            }
             self.byte(b, out);
+            input = rest;
         }
     }
 

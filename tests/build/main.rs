@@ -20,5 +20,7 @@ mod fetch;
 mod golang;
 mod hostile;
 mod interactive;
+mod output;
 mod ownership;
+mod pty;
 mod signals;
