@@ -501,22 +501,6 @@ impl StepCommand {
     }
 }
 
-/// Variables that make a shell run code or read a file when it starts or shows a prompt
-/// (`ENV` for ash and POSIX-mode bash, `BASH_ENV` for `bash -c`, the prompt hooks): an
-/// interactive debug shell starts without them.
-pub const SHELL_STARTUP_VARIABLES: &[&str] = &[
-    "ENV",
-    "BASH_ENV",
-    "PROMPT_COMMAND",
-    "PS0",
-    "PS1",
-    "PS2",
-    "PS3",
-    "PS4",
-    "SHELLOPTS",
-    "BASHOPTS",
-];
-
 /// The bwrap arguments for one step. Pure: the rootfs is only seen through `tree`.
 pub fn bwrap_args(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand) -> Vec<Arg> {
     build(cfg, tree, cmd, true)
@@ -530,7 +514,7 @@ pub fn bwrap_args(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand) -
 /// The shell reads no file a step could have written: bash runs with `--norc --noprofile`
 /// and `INPUTRC=/dev/null`, no shell is a login shell (no `~/.profile`), and the variables
 /// that make a shell run code at start or at each prompt are dropped from the step's
-/// environment ([`SHELL_STARTUP_VARIABLES`], `BASH_FUNC_*`).
+/// environment ([`super::shell::debug_shell_command`]).
 pub fn interactive_args(
     cfg: &SandboxConfig,
     tree: &dyn RootTree,
@@ -538,47 +522,7 @@ pub fn interactive_args(
     failed: &StepCommand,
     term: Option<&str>,
 ) -> Vec<Arg> {
-    let home = failed
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "HOME")
-        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
-    let mut env: Vec<(String, String)> = failed
-        .env
-        .iter()
-        .filter(|(k, _)| {
-            k != "HISTFILE"
-                && k != "TERM"
-                && k != "INPUTRC"
-                && !SHELL_STARTUP_VARIABLES.contains(&k.as_str())
-                && !k.starts_with("BASH_FUNC_")
-        })
-        .cloned()
-        .collect();
-    env.push(("HISTFILE".into(), format!("{home}/.ash_history")));
-    env.push(("TERM".into(), term.unwrap_or("xterm-256color").to_string()));
-    // `shell` ends in `-c`; the interactive program is the same shell without it.
-    let mut program: Vec<String> = shell
-        .iter()
-        .take_while(|a| a.as_str() != "-c")
-        .cloned()
-        .collect();
-    if program
-        .first()
-        .is_some_and(|p| p.ends_with("/bash") || p == "bash")
-    {
-        program.extend(["--norc".to_string(), "--noprofile".to_string()]);
-        env.push(("INPUTRC".into(), "/dev/null".into()));
-    }
-    let wd = super::shell::quote(failed.workdir.as_str());
-    let mut argv = shell.to_vec();
-    argv.push(format!("cd {wd} && exec {}", shell_words::join(&program)));
-    let cmd = StepCommand {
-        argv,
-        env,
-        workdir: failed.workdir.clone(),
-    };
+    let cmd = super::shell::debug_shell_command(shell, failed, term);
     build(cfg, tree, &cmd, false)
 }
 

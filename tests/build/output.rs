@@ -162,10 +162,11 @@ fn the_timeout_fires_while_nobody_reads_the_output() {
 
 fn control_sequences_on_a_terminal(who: Who) {
     let t = TestEnv::new();
-    // The escapes are made by printf at run time; the config text holds only their spelling.
+    // The escapes are made by printf at run time; the config text holds only their spelling,
+    // except in the step's name, which melwrap prints itself.
     t.config(
         r#"pipeline:
-  - name: noisy
+  - name: "noisy\e]0;name-title\a"
     runs: |
       printf 'A\033]52;c;Y2xpcGJvYXJk\007B\n'
       printf 'C\033]0;pwned-title\033\\D\n'
@@ -187,6 +188,7 @@ fn control_sequences_on_a_terminal(who: Who) {
         ("\x1b[?", "mode change"),
         ("\x1b[6n", "cursor report request"),
         ("pwned-title", "the title"),
+        ("name-title", "the title in the step's name"),
         ("Y2xpcGJvYXJk", "the clipboard payload"),
     ] {
         assert!(
@@ -196,7 +198,15 @@ fn control_sequences_on_a_terminal(who: Who) {
     }
     // CR is not in step output either: the terminal's own ONLCR adds one before each LF.
     assert!(!text.replace("\r\n", "\n").contains('\r'), "{text:?}");
-    for kept in ["AB", "CD", "EF", "G\x1b[31mred\x1b[0mH", "IJK", "LM"] {
+    for kept in [
+        "noisy",
+        "AB",
+        "CD",
+        "EF",
+        "G\x1b[31mred\x1b[0mH",
+        "IJK",
+        "LM",
+    ] {
         assert!(text.contains(kept), "{who:?}: {kept:?} is shown: {text:?}");
     }
 }
