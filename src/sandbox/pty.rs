@@ -72,7 +72,7 @@ pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcom
     let stop = {
         let _raw = RawMode::enter(libc::STDIN_FILENO);
         let _winch = WinchHandler::install();
-        relay(&master, pid)
+        relay(&master, pid, before == 0)
     };
     let status = child.wait()?;
     if before == 0 {
@@ -91,9 +91,10 @@ pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcom
     })
 }
 
-/// Copy between the user's terminal and the pty until bwrap exits. Returns
+/// Copy between the user's terminal and the pty until bwrap exits. `forget_sigint`: no
+/// interrupt was pending when the shell started, so a SIGINT now is the shell's. Returns
 /// [`Status::Interrupted`] when SIGTERM made it end the shell.
-fn relay(master: &File, pid: i32) -> Option<Status> {
+fn relay(master: &File, pid: i32, forget_sigint: bool) -> Option<Status> {
     set_nonblocking(master.as_raw_fd());
     let bwrap_exited = pidfd_open(pid);
     let mut filter = TermFilter::new(Mode::Interactive);
@@ -113,6 +114,11 @@ fn relay(master: &File, pid: i32) -> Option<Status> {
         {
             // SAFETY: TIOCSWINSZ reads one winsize.
             unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        }
+        // SIGINT is the shell's business (module doc); forgetting it at once also lets a
+        // later SIGTERM register (the first signal wins the flag).
+        if forget_sigint {
+            let _ = SIGNALLED.compare_exchange(libc::SIGINT, 0, Ordering::SeqCst, Ordering::SeqCst);
         }
         match (super::run::interrupted(), stop) {
             (Some(libc::SIGTERM), None) => {
@@ -142,7 +148,11 @@ fn relay(master: &File, pid: i32) -> Option<Status> {
         }
         let want_keys = keyboard_open && from_user.len() < MAX_PENDING_INPUT;
         let mut fds = [
-            pollfd(libc::STDIN_FILENO, if want_keys { libc::POLLIN } else { 0 }),
+            // Not polled at all when not wanted: a hung-up stdin would wake poll every time.
+            pollfd(
+                if want_keys { libc::STDIN_FILENO } else { -1 },
+                libc::POLLIN,
+            ),
             pollfd(
                 // Once the pty has hung up it would wake poll at once, every time.
                 if master_open { master.as_raw_fd() } else { -1 },

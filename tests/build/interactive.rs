@@ -267,3 +267,39 @@ fn the_debug_shell_output_is_filtered() {
         filtered_shell_output(who);
     }
 }
+
+fn sigterm_in_the_debug_shell(who: Who) {
+    let env = TestEnv::new();
+    env.config(CONFIG);
+    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
+    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    session.send("echo \"READY-$((40+2))\"\n");
+    assert!(session.wait_for("READY-42", Duration::from_secs(30)));
+    // SAFETY: kill on a process this test started and has not reaped.
+    assert_eq!(
+        unsafe { libc::kill(session.pid() as i32, libc::SIGTERM) },
+        0
+    );
+    let end = session.finish(Duration::from_secs(30));
+    assert_eq!(end.code, Some(143), "{who:?}: {}", end.text());
+    assert!(!end.settings_changed, "{who:?}: the terminal is restored");
+    let after = env
+        .root()
+        .join("ws")
+        .join(std::env::consts::ARCH)
+        .join("after");
+    assert!(!after.exists(), "{who:?}: no later step runs");
+}
+
+#[test]
+fn sigterm_ends_the_debug_shell_and_the_build() {
+    if !bwrap_usable() {
+        return;
+    }
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        sigterm_in_the_debug_shell(who);
+    }
+}

@@ -168,6 +168,11 @@ impl PtySession {
         );
     }
 
+    /// The process id of what runs on the terminal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The terminal's device number, to compare with what a process inside sees.
     pub fn device(&self) -> u64 {
         self.slave.metadata().unwrap().rdev()
