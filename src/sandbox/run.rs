@@ -248,23 +248,24 @@ pub fn run(
     };
 
     // Pass output on until every reader is done (stdout, stderr, status). Once bwrap has
-    // exited, give stragglers 5 s: nothing in the sandbox outlives it, but a descriptor
-    // could (the old runner had the same bound).
+    // exited, stop after 5 s without news: nothing in the sandbox outlives bwrap, but a
+    // descriptor could. (Measured from the last message, not from the exit: a slow sink may
+    // still be working through the last, bounded, stretch of output.)
     let mut open = 3;
-    let mut exited_at: Option<Instant> = None;
+    let mut last_news = Instant::now();
     while open > 0 {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Msg::Line(stream, line)) => sink.line(stream, &line),
             Ok(Msg::Done) => open -= 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if supervisor.is_finished() && last_news.elapsed() >= Duration::from_secs(5) {
+                    break;
+                }
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if supervisor.is_finished() {
-            let since = *exited_at.get_or_insert_with(Instant::now);
-            if since.elapsed() >= Duration::from_secs(5) {
-                break;
-            }
-        }
+        last_news = Instant::now();
     }
     let stop = supervisor.join().unwrap_or(None);
     let status = child.wait()?;

@@ -102,37 +102,54 @@ fn an_output_flood_without_newlines_does_not_grow_melwrap() {
     }
 }
 
-fn timeout_with_unread_output(who: Who) {
+/// How the flooding step is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `--timeout 2s`.
+    Timeout,
+    /// SIGTERM to melwrap once the step runs.
+    Sigterm,
+}
+
+fn stop_with_unread_output(who: Who, how: Stop) {
     let t = TestEnv::new();
-    let marker = format!("flood-{}-{who:?}", std::process::id());
+    let marker = format!("flood-{}-{who:?}-{how:?}", std::process::id());
     t.config(&format!(
         "pipeline:\n  - name: flood\n    runs: yes {marker}\n  - runs: touch /var/cache/melange/next\n"
     ));
+    let args: &[&str] = match how {
+        Stop::Timeout => &["--no-network", "--timeout", "2s"],
+        Stop::Sigterm => &["--no-network"],
+    };
     let start = Instant::now();
     let mut child = t
-        .build_cmd(who, &["--no-network", "--timeout", "2s"])
+        .build_cmd(who, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Neither stdout nor stderr is read until the step's processes are gone.
     let started = wait_until(Duration::from_secs(30), || !pids_with(&marker).is_empty());
+    if started && how == Stop::Sigterm {
+        // SAFETY: kill on a pid we spawned and have not reaped.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    }
     let gone = started && wait_until(Duration::from_secs(30), || pids_with(&marker).is_empty());
-    let killed_after = start.elapsed();
+    let stopped_after = start.elapsed();
     if !gone {
         stop(&mut child);
     }
     assert!(started, "{who:?}: the step never started");
     assert!(
         gone,
-        "{who:?}: with its output unread, the step still ran {killed_after:?} after a 2s timeout"
+        "{who:?}: with its output unread, the step still ran {stopped_after:?} after the start \
+         ({how:?})"
     );
     let mut stdout = child.stdout.take().unwrap();
     let drain = std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = stdout.read_to_end(&mut sink);
     });
-    let mut stderr = String::new();
     let mut bytes = Vec::new();
     child
         .stderr
@@ -140,12 +157,17 @@ fn timeout_with_unread_output(who: Who) {
         .unwrap()
         .read_to_end(&mut bytes)
         .unwrap();
-    stderr.push_str(&String::from_utf8_lossy(&bytes));
+    let stderr = String::from_utf8_lossy(&bytes);
     let status = child.wait().unwrap();
     drain.join().unwrap();
     let summary = stderr.lines().rev().take(30).collect::<Vec<_>>().join("\n");
-    assert_eq!(status.code(), Some(1), "{who:?}: {summary}");
-    assert!(summary.contains("timed out"), "{who:?}: {summary}");
+    match how {
+        Stop::Timeout => {
+            assert_eq!(status.code(), Some(1), "{who:?}: {summary}");
+            assert!(summary.contains("timed out"), "{who:?}: {summary}");
+        }
+        Stop::Sigterm => assert_eq!(status.code(), Some(143), "{who:?}: {summary}"),
+    }
     assert!(!t.cache().join("next").exists());
 }
 
@@ -156,7 +178,18 @@ fn the_timeout_fires_while_nobody_reads_the_output() {
         if who == Who::Nobody && !can_drop_privileges() {
             continue;
         }
-        timeout_with_unread_output(who);
+        stop_with_unread_output(who, Stop::Timeout);
+    }
+}
+
+#[test]
+fn sigterm_stops_the_step_while_nobody_reads_the_output() {
+    require_bwrap!();
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        stop_with_unread_output(who, Stop::Sigterm);
     }
 }
 
