@@ -303,3 +303,49 @@ fn sigterm_ends_the_debug_shell_and_the_build() {
         sigterm_in_the_debug_shell(who);
     }
 }
+
+fn ctrl_c_in_the_debug_shell(who: Who) {
+    let env = TestEnv::new();
+    env.config(CONFIG);
+    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
+    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    session.send("echo \"SLEEPING-$((40+2))\"; sleep 1000\n");
+    assert!(session.wait_for("SLEEPING-42", Duration::from_secs(30)));
+    // Ctrl-C is a key for the shell's terminal: it stops the sleep, not the shell or melwrap.
+    // (Sent until the prompt is back, in case it arrived before the sleep started.)
+    let mut back = false;
+    for attempt in 0..10 {
+        session.send("\x03");
+        session.send(&format!("echo \"BACK{attempt}-$((1+1))\"\n"));
+        if session.wait_for(&format!("BACK{attempt}-2"), Duration::from_secs(2)) {
+            back = true;
+            break;
+        }
+    }
+    session.send("exit 0\n");
+    let end = session.finish(Duration::from_secs(30));
+    assert!(
+        back,
+        "{who:?}: Ctrl-C did not reach the shell: {}",
+        end.text()
+    );
+    assert_eq!(end.code, Some(0), "{who:?}: {}", end.text());
+    assert!(
+        end.text().contains("continuing as if the step succeeded"),
+        "{}",
+        end.text()
+    );
+}
+
+#[test]
+fn ctrl_c_belongs_to_the_debug_shell() {
+    if !bwrap_usable() {
+        return;
+    }
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        ctrl_c_in_the_debug_shell(who);
+    }
+}
