@@ -11,6 +11,9 @@
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
+//! | [`output`] | reading a step's output with bounded memory: filtered, split into lines | reads the pipes |
+//! | [`termfilter`] | [`termfilter::TermFilter`]: drops control sequences that act on a terminal | none |
+//! | [`pty`] | the `--interactive` shell on its own pseudo-terminal, relayed and filtered | spawns `bwrap`, owns the terminal meanwhile |
 //! | [`sink`] | where output lines go ([`run::VecSink`], [`run::TailSink`]) | none |
 //!
 //! A build uses it like this (error handling elided):
