@@ -47,6 +47,8 @@ extern "C" fn note_window_change(_: libc::c_int) {
 pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcome> {
     let start = Instant::now();
     let before = SIGNALLED.load(Ordering::SeqCst);
+    // Before the size is read, so that no resize falls between the two.
+    let winch = WinchHandler::install();
     let (master, slave) = open_pty(window_size(libc::STDIN_FILENO))?;
     let mut command = Command::new(bwrap);
     command.args(args).env_clear().env("LANG", "C");
@@ -71,9 +73,9 @@ pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcom
     let master = File::from(master);
     let stop = {
         let _raw = RawMode::enter(libc::STDIN_FILENO);
-        let _winch = WinchHandler::install();
         relay(&master, pid, before == 0)
     };
+    drop(winch);
     let status = child.wait()?;
     if before == 0 {
         let _ = SIGNALLED.compare_exchange(libc::SIGINT, 0, Ordering::SeqCst, Ordering::SeqCst);
