@@ -187,10 +187,19 @@ impl StepRunner<'_> {
                 Status::Exited(0) => continue,
                 Status::Interrupted(sig) => return Ok(PackageOutcome::Interrupted(sig)),
                 status => {
-                    if self.interactive && self.debug_shell(&cmd, &label)? {
-                        self.printer
-                            .info("debug shell exited 0: continuing as if the step succeeded");
-                        continue;
+                    if self.interactive {
+                        match self.debug_shell(&cmd, &label)? {
+                            Some(Status::Exited(0)) => {
+                                self.printer.info(
+                                    "debug shell exited 0: continuing as if the step succeeded",
+                                );
+                                continue;
+                            }
+                            Some(Status::Interrupted(sig)) => {
+                                return Ok(PackageOutcome::Interrupted(sig));
+                            }
+                            _ => {}
+                        }
                     }
                     return Ok(PackageOutcome::Failed(StepFailure {
                         package: package.to_string(),
@@ -213,13 +222,15 @@ impl StepRunner<'_> {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    /// melange `--interactive`: a shell in the failed step's sandbox. Exit 0 continues the build.
-    fn debug_shell(&self, failed: &StepCommand, label: &str) -> eyre::Result<bool> {
+    /// melange `--interactive`: a shell in the failed step's sandbox, on its own pseudo-terminal.
+    /// Exit 0 continues the build; SIGTERM to melwrap ends the shell and the build. `None`
+    /// when there is no terminal to open it on.
+    fn debug_shell(&self, failed: &StepCommand, label: &str) -> eyre::Result<Option<Status>> {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
             self.printer
                 .warn("--interactive needs a terminal on stdin; not opening a debug shell");
-            return Ok(false);
+            return Ok(None);
         }
         self.printer.info(format!(
             "step `{label}` failed: opening a shell in its sandbox (in {}). \
@@ -230,7 +241,7 @@ impl StepRunner<'_> {
         let launch = self.sandbox.launch_interactive(failed, term.as_deref());
         let outcome = run::run_interactive(self.bwrap, &launch.args, &launch.child)
             .wrap_err("cannot start the debug shell")?;
-        Ok(outcome.success())
+        Ok(Some(outcome.status))
     }
 }
 

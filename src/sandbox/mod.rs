@@ -15,6 +15,9 @@
 //! | [`ownership`] | giving the workspace and cache to the build ids (fd walk) | `fchownat` |
 //! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
+//! | [`output`] | reading a step's output with bounded memory: filtered, split into lines | reads the pipes |
+//! | [`termfilter`] | [`termfilter::TermFilter`]: drops control sequences that act on a terminal | none |
+//! | [`pty`] | the `--interactive` shell on its own pseudo-terminal, relayed and filtered | spawns `bwrap`, owns the terminal meanwhile |
 //! | [`sink`] | where output lines go ([`run::VecSink`], [`run::TailSink`]) | none |
 //!
 //! A build uses it like this (error handling elided):
@@ -40,14 +43,17 @@ pub mod build_ids;
 pub mod child;
 pub mod env;
 pub mod limits;
+pub mod output;
 pub mod ownership;
 pub mod prepare;
 pub mod probe;
+pub mod pty;
 pub mod root;
 pub mod run;
 pub mod shell;
 pub mod sink;
 pub mod spec;
+pub mod termfilter;
 
 pub use build_ids::{BUILD_UID_ENV, BuildIds, DEFAULT_BUILD_ID};
 pub use child::ChildSetup;

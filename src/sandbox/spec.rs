@@ -487,7 +487,12 @@ pub fn bwrap_args(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand) -
 /// The arguments for an interactive debug shell in the same sandbox as a failed step
 /// (melange `--interactive`, semantics 9): no `--new-session` (it breaks job control), the
 /// step's environment plus `HISTFILE` and `TERM`, starting in the step's working directory.
-/// The caller runs it with the terminal attached.
+/// The caller runs it on its own pseudo-terminal ([`super::pty`]).
+///
+/// The shell reads no file a step could have written: bash runs with `--norc --noprofile`
+/// and `INPUTRC=/dev/null`, no shell is a login shell (no `~/.profile`), and the variables
+/// that make a shell run code at start or at each prompt are dropped from the step's
+/// environment ([`super::shell::debug_shell_command`]).
 pub fn interactive_args(
     cfg: &SandboxConfig,
     tree: &dyn RootTree,
@@ -495,34 +500,7 @@ pub fn interactive_args(
     failed: &StepCommand,
     term: Option<&str>,
 ) -> Vec<Arg> {
-    let home = failed
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "HOME")
-        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
-    let mut env: Vec<(String, String)> = failed
-        .env
-        .iter()
-        .filter(|(k, _)| k != "HISTFILE" && k != "TERM")
-        .cloned()
-        .collect();
-    env.push(("HISTFILE".into(), format!("{home}/.ash_history")));
-    env.push(("TERM".into(), term.unwrap_or("xterm-256color").to_string()));
-    // `shell` ends in `-c`; the interactive program is the same shell without it.
-    let program: Vec<String> = shell
-        .iter()
-        .take_while(|a| a.as_str() != "-c")
-        .cloned()
-        .collect();
-    let wd = super::shell::quote(failed.workdir.as_str());
-    let mut argv = shell.to_vec();
-    argv.push(format!("cd {wd} && exec {}", shell_words::join(&program)));
-    let cmd = StepCommand {
-        argv,
-        env,
-        workdir: failed.workdir.clone(),
-    };
+    let cmd = super::shell::debug_shell_command(shell, failed, term);
     build(cfg, tree, &cmd, false)
 }
 

@@ -424,6 +424,56 @@ fn interactive_shell_keeps_the_sandbox_but_not_the_session() {
 }
 
 #[test]
+fn the_interactive_shell_reads_no_startup_files_or_hooks() {
+    let mut failed = step();
+    for (k, v) in [
+        ("ENV", "/home/build/.shrc"),
+        ("BASH_ENV", "/home/build/.bashenv"),
+        ("PROMPT_COMMAND", "evil"),
+        ("PS1", "$(evil)"),
+        ("BASH_FUNC_ls%%", "() { evil; }"),
+        ("INPUTRC", "/home/build/.inputrc"),
+        ("KEEP_ME", "yes"),
+    ] {
+        failed.env.push((k.into(), v.into()));
+    }
+    let cfg = config(Rootfs::Host);
+    let bash = vec!["/bin/bash".to_string(), "-c".to_string()];
+    let args = interactive_args(&cfg, &host_tree(), &bash, &failed, None);
+    let env: Vec<(&str, &str)> = args
+        .iter()
+        .filter_map(|a| match a {
+            Arg::SetEnv(k, v) => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+        .collect();
+    for gone in ["ENV", "BASH_ENV", "PROMPT_COMMAND", "PS1", "BASH_FUNC_ls%%"] {
+        assert!(env.iter().all(|(k, _)| *k != gone), "{gone} in {env:?}");
+    }
+    assert!(env.contains(&("INPUTRC", "/dev/null")), "{env:?}");
+    assert!(env.contains(&("KEEP_ME", "yes")));
+    let Some(Arg::Command(argv)) = args.last() else {
+        panic!("no command")
+    };
+    assert_eq!(
+        argv[2],
+        "cd '/home/build' && exec /bin/bash --norc --noprofile"
+    );
+    // Other shells get no bash flags; they read only $ENV, which is gone.
+    let busybox = vec!["/bin/busybox".to_string(), "sh".into(), "-c".into()];
+    let args = interactive_args(&cfg, &host_tree(), &busybox, &failed, None);
+    assert_eq!(
+        args.last(),
+        Some(&Arg::Command(vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            "cd '/home/build' && exec /bin/busybox sh".into()
+        ]))
+    );
+}
+
+#[test]
 fn display_command_is_pasteable() {
     let mut cmd = step();
     cmd.argv = vec!["/bin/sh".into(), "-c".into(), "echo 'hi there'".into()];

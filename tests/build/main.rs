@@ -22,6 +22,8 @@ mod golang;
 mod hostile;
 mod identity;
 mod interactive;
+mod output;
 mod ownership;
+mod pty;
 mod secrets;
 mod signals;
