@@ -19,6 +19,7 @@ pub mod config;
 pub mod diag;
 pub mod pipelines;
 pub mod printer;
+pub mod safefs;
 pub mod sandbox;
 pub mod subst;
 pub mod test_run;
