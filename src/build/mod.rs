@@ -259,6 +259,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     // The cache: created when missing, locked for the whole build.
     let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
     let before = cache::snapshot(&cache);
+    // Restored after the steps when a step changed it (see `scrub_cache`).
+    let cache_mode = cache.mode().wrap_err("cannot read the cache dir's mode")?;
 
     // The workspace: a copy of the sources at /home/build.
     let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
@@ -275,7 +277,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     cache
         .prepare_link_targets()
         .wrap_err("cannot prepare the cache's link targets")?;
-    cache::install_home_links(workspace.root())
+    cache::install_home_links(workspace.dir())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
 
     let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
@@ -317,38 +319,38 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         match runner.run_package(package)? {
             PackageOutcome::Done => {}
             PackageOutcome::Failed(failure) => {
-                scrub_cache(&cache, printer)?;
+                scrub_cache(&cache, cache_mode, printer)?;
                 report_failure(&failure, printer);
-                let kept = workspace.finish(false)?;
-                if let Some(path) = kept {
+                if let Some(path) = finish_workspace(workspace, false, printer)? {
                     printer.info(format!("workspace kept for inspection: {}", path.display()));
                 }
                 return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
             }
             PackageOutcome::Interrupted(sig) => {
-                scrub_cache(&cache, printer)?;
+                scrub_cache(&cache, cache_mode, printer)?;
                 printer.warn(format!(
                     "interrupted by {}: stopping the build",
                     sandbox_run::signal_name(sig)
                 ));
                 // The workspace is only a copy; an interrupted build leaves nothing behind.
-                workspace.finish(true)?;
+                finish_workspace(workspace, true, printer)?;
                 return Ok(status_for_signal(sig));
             }
         }
     }
 
+    restore_workspace_mode(&workspace, printer)?;
     if let Some(packager) = &packager {
         packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
     }
 
-    let scan = scrub_cache(&cache, printer)?;
+    let scan = scrub_cache(&cache, cache_mode, printer)?;
     let after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
     let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
     let report = cache::summarize(&before, &after).with_fetch_sources(wanted.cloned());
     printer.info(report.render_line());
 
-    workspace.finish(true)?;
+    finish_workspace(workspace, true, printer)?;
     printer.info(format!(
         "built {} package(s) for {} in {}",
         prepared.plan.packages.len(),
@@ -364,20 +366,76 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
 
 /// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which
 /// other local users could run; no cache entry needs those bits, so they are cleared once the
-/// steps are over (success, failure or interrupt). Returns the walk, for the cache report.
-fn scrub_cache(cache: &cache::CacheDir, printer: Printer) -> eyre::Result<cache::Scan> {
-    let scan = cache::scan(cache.path());
-    let cleared =
-        cache::clear_set_id_bits(&scan).wrap_err("cannot clear set-id bits in the cache")?;
+/// steps are over (success, failure or interrupt), through directory descriptors (no
+/// `PATH_MAX` limit, unreadable directories included). A step may also have loosened the
+/// cache dir's own mode: the mode it had before the steps (`mode_before`) is put back.
+/// Returns the walk, for the cache report.
+fn scrub_cache(
+    cache: &cache::CacheDir,
+    mode_before: u32,
+    printer: Printer,
+) -> eyre::Result<cache::Scan> {
+    if let Some(left) = cache
+        .restore_mode(mode_before)
+        .wrap_err("cannot restore the cache dir's mode")?
+    {
+        printer.warn(format!(
+            "a step changed the mode of the cache dir {} to {left:o}; restored {mode_before:o}",
+            cache.path().display()
+        ));
+    }
+    let scan =
+        cache::scrub_and_scan(cache.path()).wrap_err("cannot clear set-id bits in the cache")?;
+    warn_cleared(&scan.set_id, "the cache", printer);
+    warn_unreadable(&scan.unreadable, "the cache", printer);
+    Ok(scan)
+}
+
+/// After the steps, the workspace root is owner-only again, whatever a step did to it.
+fn restore_workspace_mode(workspace: &Workspace, printer: Printer) -> eyre::Result<()> {
+    if let Some(left) = workspace.restore_owner_only()? {
+        printer.warn(format!(
+            "a step changed the mode of the workspace {} to {left:o}; made it owner-only again",
+            workspace.root().display()
+        ));
+    }
+    Ok(())
+}
+
+/// [`Workspace::finish`], saying which set-id bits the scrub of a kept workspace cleared.
+fn finish_workspace(
+    workspace: Workspace,
+    success: bool,
+    printer: Printer,
+) -> eyre::Result<Option<PathBuf>> {
+    let Some((path, report)) = workspace.finish_with_report(success)? else {
+        return Ok(None);
+    };
+    warn_cleared(&report.cleared, "the kept workspace", printer);
+    warn_unreadable(&report.unreadable, "the kept workspace", printer);
+    Ok(Some(path))
+}
+
+fn warn_cleared(cleared: &[PathBuf], place: &str, printer: Printer) {
     if !cleared.is_empty() {
         let names: Vec<String> = cleared.iter().map(|p| p.display().to_string()).collect();
         printer.warn(format!(
-            "cleared the setuid/setgid bit of {} file(s) a step left in the cache: {}",
+            "cleared the setuid/setgid bit of {} file(s) a step left in {place}: {}",
             cleared.len(),
             names.join(", ")
         ));
     }
-    Ok(scan)
+}
+
+fn warn_unreadable(unreadable: &[PathBuf], place: &str, printer: Printer) {
+    if !unreadable.is_empty() {
+        let names: Vec<String> = unreadable.iter().map(|p| p.display().to_string()).collect();
+        printer.warn(format!(
+            "could not read {} path(s) in {place}, so set-id files below them may remain: {}",
+            unreadable.len(),
+            names.join(", ")
+        ));
+    }
 }
 
 /// Layers 1 and 2 of a step's environment: the plan's, plus melwrap's extra cache defaults

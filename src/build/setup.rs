@@ -81,6 +81,18 @@ pub fn open_cache(
             cache.lock_shared()?
         }
     };
+    // Steps write the cache; a group- or world-writable cache lets other users change what
+    // the next build runs. melwrap creates it 0700 and leaves an existing one's mode alone.
+    if let Ok(mode) = cache.mode()
+        && mode & 0o022 != 0
+    {
+        printer.warn(format!(
+            "the cache dir {} is writable by other users (mode {mode:o}): they can change what \
+             later builds fetch and run; consider `chmod 700 {}`",
+            cache.path().display(),
+            shell_words::quote(&cache.path().to_string_lossy())
+        ));
+    }
     if let Some(seed) = seed {
         let stats = cache::preload(&cache, seed)
             .wrap_err_with(|| format!("cannot preload the cache from {}", seed.display()))?;

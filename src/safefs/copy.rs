@@ -64,9 +64,11 @@ pub struct CopyStats {
     pub bytes: u64,
     /// Entries kept as they were ([`Existing::Keep`]).
     pub already_present: u64,
-    /// Entries filtered out, special files, symlinks when not copied, and entries whose
-    /// destination directory is taken by a non-directory ([`Existing::Keep`]).
+    /// Special files, symlinks when not copied, and entries whose destination directory is
+    /// taken by a non-directory ([`Existing::Keep`]).
     pub skipped: u64,
+    /// Entries the filter refused.
+    pub filtered: u64,
 }
 
 enum Dest {
@@ -116,7 +118,7 @@ impl Dir {
             };
             let kind = meta.file_type();
             if opts.filter.is_some_and(|f| !f(&src, &rel, kind.is_dir())) {
-                stats.skipped += 1;
+                stats.filtered += 1;
                 continue;
             }
             if kind.is_dir() {
