@@ -22,3 +22,4 @@ mod hostile;
 mod interactive;
 mod ownership;
 mod signals;
+mod step_trees;
