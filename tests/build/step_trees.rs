@@ -188,6 +188,7 @@ fn links_a_step_plants_for_the_lock_file_and_cache_areas_are_refused() {
         // The next build meets the links: it refuses them instead of creating the lock or
         // cargo's directories through them.
         let again = t.build(who, &["--no-network"]);
+        v.assert_untouched(&format!("{who:?}: second build\n{again}"));
         assert_ne!(again.code, Some(0), "{who:?}:\n{again}");
         assert!(
             again
@@ -322,8 +323,8 @@ fn populating_a_reused_workspace_never_writes_through_links_an_earlier_build_lef
         v.assert_untouched(&format!("{who:?}: first build"));
         t.config("pipeline:\n  - runs: cat notes.txt sub/file.txt\n");
         let again = t.build(who, &["--no-network", "--workspace-dir", "ws"]);
-        again.ok();
         v.assert_untouched(&format!("{who:?}: second build\n{again}"));
+        again.ok();
         assert_eq!(
             again.stderr.matches("from the source").count(),
             2,
