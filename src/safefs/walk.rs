@@ -158,7 +158,9 @@ pub(super) fn open_child_dir(
             Ok(fd) => {
                 let st = fstat(fd.as_fd())?;
                 let dir = Dir::from_fd(fd, shown.to_path_buf());
-                if st.mode() & need != need && st.is_ours() {
+                // Root needs no permission bits to list or remove; leave its modes alone.
+                let owner = super::effective_uid();
+                if st.mode() & need != need && owner != 0 && st.uid() == owner {
                     dir.set_mode(st.mode() | need)?;
                 }
                 return Ok(Some(dir));
