@@ -240,7 +240,9 @@ fn swapping_links_into_the_cache_while_preload_runs_redirects_nothing() {
             }
             let stop = AtomicBool::new(false);
             let run = std::thread::scope(|s| {
-                s.spawn(|| swap_until(&cache, &stop));
+                const PAIRS: &[(&str, &str)] =
+                    &[("area", "area.link"), (".melwrap.lock", "lock.link")];
+                s.spawn(|| swap_until(&cache, PAIRS, &stop));
                 let out = t
                     .melwrap(who)
                     .args(["cache", "preload", "--cache-source"])
@@ -266,10 +268,58 @@ fn swapping_links_into_the_cache_while_preload_runs_redirects_nothing() {
     }
 }
 
-/// Swaps `area` <-> `area.link` and `.melwrap.lock` <-> `lock.link` in a tight loop
-/// (bounded), leaving the real directory and lock file in place at the end.
-fn swap_until(cache: &Path, stop: &AtomicBool) {
-    let pairs = [("area", "area.link"), (".melwrap.lock", "lock.link")];
+/// A build's set-id scrub runs over a cache whose `area` directory (full of set-id files of
+/// the user's) a host thread keeps swapping with a link to a host directory holding set-id
+/// files of the same names: the host files keep their bits.
+#[test]
+fn swapping_links_into_the_cache_while_the_scrub_runs_changes_no_host_file() {
+    require_bwrap!();
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        const FILES: usize = 1000;
+        let uid = who.host_uid();
+        let t = TestEnv::new();
+        let v = victims(&t, uid);
+        let cache = t.make_cache();
+        std::fs::create_dir(cache.join("area")).unwrap();
+        for i in 0..FILES {
+            for dir in [cache.join("area"), v.dir.clone()] {
+                let f = dir.join(format!("f{i}"));
+                std::fs::write(&f, "x").unwrap();
+                std::os::unix::fs::lchown(&f, Some(uid), Some(uid)).unwrap();
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4755)).unwrap();
+            }
+        }
+        symlink(&v.dir, cache.join("area.link")).unwrap();
+        for p in [".", "area", "area.link"] {
+            std::os::unix::fs::lchown(cache.join(p), Some(uid), Some(uid)).unwrap();
+        }
+        t.config("pipeline:\n  - runs: \"true\"\n");
+        for round in 0..8 {
+            let stop = AtomicBool::new(false);
+            let run = std::thread::scope(|s| {
+                s.spawn(|| swap_until(&cache, &[("area", "area.link")], &stop));
+                let run = t.build(who, &["--no-network"]);
+                stop.store(true, Ordering::Relaxed);
+                run
+            });
+            assert!(!run.stderr.contains("panicked"), "{who:?}:\n{run}");
+            let host_set_id = (0..FILES)
+                .filter(|i| mode(&v.dir.join(format!("f{i}"))) == 0o4755)
+                .count();
+            assert_eq!(
+                host_set_id, 400,
+                "{who:?} round {round}: host files lost bits\n{run}"
+            );
+        }
+    }
+}
+
+/// Swaps each pair of names (`area` <-> `area.link`) in a tight loop until `stop` (bounded),
+/// leaving the real entries in place at the end.
+fn swap_until(cache: &Path, pairs: &[(&str, &str)], stop: &AtomicBool) {
     let mut n = 0u32;
     while !stop.load(Ordering::Relaxed) && n < 2_000_000 {
         for (real, link) in pairs {
