@@ -310,7 +310,7 @@ fn swapping_links_into_the_cache_while_the_scrub_runs_changes_no_host_file() {
                 .filter(|i| mode(&v.dir.join(format!("f{i}"))) == 0o4755)
                 .count();
             assert_eq!(
-                host_set_id, 400,
+                host_set_id, FILES,
                 "{who:?} round {round}: host files lost bits\n{run}"
             );
         }
