@@ -66,7 +66,7 @@ fn walk_cache(root: &Path, scrub: bool) -> io::Result<Scan> {
     let dir = Dir::open_anchor(root)?;
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut set_id = Vec::new();
-    let walked = dir.walk(|item| {
+    let visit = |item: &crate::safefs::Entry<'_>| {
         let name = item.name().to_string_lossy();
         if item.depth() == 1 && super::is_own_file(&name) {
             return Ok(Visit::Skip);
@@ -108,7 +108,13 @@ fn walk_cache(root: &Path, scrub: bool) -> io::Result<Scan> {
         entry.files += 1;
         entry.last_use = entry.last_use.max(last_use);
         Ok(Visit::Descend)
-    })?;
+    };
+    // The read-only scan changes nothing; the scrub opens up directories a step locked.
+    let walked = if scrub {
+        dir.walk_unlocking(visit)?
+    } else {
+        dir.walk(visit)?
+    };
     let mut entries: Vec<Entry> = entries.into_values().collect();
     for e in &mut entries {
         e.roots.sort();
@@ -196,11 +202,14 @@ mod tests {
         };
         set(&file, 0o6755);
         set(&root.join("npm/locked"), 0o000);
+        // The read-only scan changes nothing: an ordinary user cannot see inside.
         let seen = scan(root);
-        assert_eq!(seen.entries.len(), 1, "{seen:?}");
-        assert_eq!(seen.entries[0].files, 1);
+        let unreadable = usize::from(crate::safefs::effective_uid() != 0);
+        assert_eq!(seen.unreadable.len(), unreadable, "{seen:?}");
         let scrubbed = scrub_and_scan(root).unwrap();
         assert_eq!(scrubbed.set_id.len(), 1);
+        assert_eq!(scrubbed.entries.len(), 1, "{scrubbed:?}");
+        assert_eq!(scrubbed.entries[0].files, 1);
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o755);
         assert!(scrub_and_scan(root).unwrap().set_id.is_empty());

@@ -68,7 +68,7 @@ impl Dir {
     /// chooses the group of new files).
     pub fn clear_set_id_bits(&self) -> io::Result<ScrubReport> {
         let mut report = ScrubReport::default();
-        let walked = self.walk(|entry| {
+        let walked = self.walk_unlocking(|entry| {
             let st = entry.stat();
             if !st.is_file() || st.mode() & 0o6000 == 0 {
                 return Ok(Visit::Descend);
