@@ -418,24 +418,36 @@ fn finish_workspace(
 
 fn warn_cleared(cleared: &[PathBuf], place: &str, printer: Printer) {
     if !cleared.is_empty() {
-        let names: Vec<String> = cleared.iter().map(|p| p.display().to_string()).collect();
         printer.warn(format!(
             "cleared the setuid/setgid bit of {} file(s) a step left in {place}: {}",
             cleared.len(),
-            names.join(", ")
+            some_paths(cleared)
         ));
     }
 }
 
 fn warn_unreadable(unreadable: &[PathBuf], place: &str, printer: Printer) {
     if !unreadable.is_empty() {
-        let names: Vec<String> = unreadable.iter().map(|p| p.display().to_string()).collect();
         printer.warn(format!(
             "could not read {} path(s) in {place}, so set-id files below them may remain: {}",
             unreadable.len(),
-            names.join(", ")
+            some_paths(unreadable)
         ));
     }
+}
+
+/// The first few paths of a list, for a one-line warning (a step can plant thousands).
+fn some_paths(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 10;
+    let mut text: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > SHOWN {
+        text.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    text.join(", ")
 }
 
 /// Layers 1 and 2 of a step's environment: the plan's, plus melwrap's extra cache defaults
