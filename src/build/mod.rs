@@ -314,34 +314,55 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     }
 
     sandbox_run::install_signal_handlers();
-    for package in &prepared.plan.packages {
-        workspace.make_destdir(&package.name)?;
-        match runner.run_package(package)? {
-            PackageOutcome::Done => {}
-            PackageOutcome::Failed(failure) => {
-                scrub_cache(&cache, cache_mode, printer)?;
-                report_failure(&failure, printer);
-                if let Some(path) = finish_workspace(workspace, false, printer)? {
-                    printer.info(format!("workspace kept for inspection: {}", path.display()));
-                }
-                return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
-            }
-            PackageOutcome::Interrupted(sig) => {
-                scrub_cache(&cache, cache_mode, printer)?;
-                printer.warn(format!(
-                    "interrupted by {}: stopping the build",
-                    sandbox_run::signal_name(sig)
-                ));
-                // The workspace is only a copy; an interrupted build leaves nothing behind.
-                finish_workspace(workspace, true, printer)?;
-                return Ok(status_for_signal(sig));
+    // Once a step may have run, every way out scrubs the cache and secures a kept workspace:
+    // an error here (a destdir a step replaced with a link, a packaging failure) included.
+    let steps = (|| -> eyre::Result<PackageOutcome> {
+        for package in &prepared.plan.packages {
+            workspace.make_destdir(&package.name)?;
+            match runner.run_package(package)? {
+                PackageOutcome::Done => {}
+                stopped => return Ok(stopped),
             }
         }
-    }
-
-    restore_workspace_mode(&workspace, printer)?;
-    if let Some(packager) = &packager {
-        packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
+        restore_workspace_mode(&workspace, printer)?;
+        if let Some(packager) = &packager {
+            packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
+        }
+        Ok(PackageOutcome::Done)
+    })();
+    match steps {
+        Ok(PackageOutcome::Done) => {}
+        Ok(PackageOutcome::Failed(failure)) => {
+            scrub_cache(&cache, cache_mode, printer)?;
+            report_failure(&failure, printer);
+            if let Some(path) = finish_workspace(workspace, false, printer)? {
+                printer.info(format!("workspace kept for inspection: {}", path.display()));
+            }
+            return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
+        }
+        Ok(PackageOutcome::Interrupted(sig)) => {
+            scrub_cache(&cache, cache_mode, printer)?;
+            printer.warn(format!(
+                "interrupted by {}: stopping the build",
+                sandbox_run::signal_name(sig)
+            ));
+            // The workspace is only a copy; an interrupted build leaves nothing behind.
+            finish_workspace(workspace, true, printer)?;
+            return Ok(status_for_signal(sig));
+        }
+        Err(e) => {
+            if let Err(scrub) = scrub_cache(&cache, cache_mode, printer) {
+                printer.warn(format!("{scrub:#}"));
+            }
+            match finish_workspace(workspace, false, printer) {
+                Ok(Some(path)) => {
+                    printer.info(format!("workspace kept for inspection: {}", path.display()));
+                }
+                Ok(None) => {}
+                Err(secure) => printer.warn(format!("{secure:#}")),
+            }
+            return Err(e);
+        }
     }
 
     let scan = scrub_cache(&cache, cache_mode, printer)?;

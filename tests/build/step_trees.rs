@@ -382,3 +382,40 @@ fn populating_a_reused_workspace_never_writes_through_links_an_earlier_build_lef
         );
     }
 }
+
+#[test]
+fn a_destdir_path_a_step_replaced_with_a_link_is_refused() {
+    require_bwrap!();
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        let t = TestEnv::new();
+        let v = victims(&t, who.host_uid());
+        // The main package's step points `melange-out` at a host directory; the subpackage's
+        // destdir would be created through it. It also plants a set-id file in the cache,
+        // which must be cleared although the build ends in an error.
+        t.config(&format!(
+            "pipeline:\n  - runs: |\n      cd /home/build\n      \
+             cp /bin/sh /var/cache/melange/sh\n      chmod 6755 /var/cache/melange/sh\n      \
+             rm -rf melange-out\n      ln -s {dir} melange-out\n\
+             subpackages:\n  - name: test-pkg-sub\n    pipeline:\n      - runs: \"true\"\n",
+            dir = v.dir.display(),
+        ));
+        let run = t.build(who, &["--no-network"]);
+        v.assert_untouched(&format!("{who:?}:\n{run}"));
+        run.exit(1);
+        assert!(
+            run.stderr
+                .contains("melange-out: is a symbolic link; refusing to follow it"),
+            "{who:?}:\n{run}"
+        );
+        assert_eq!(
+            set_id_files(&t.cache()),
+            Vec::<String>::new(),
+            "{who:?}:\n{run}"
+        );
+        let kept = run.kept_workspace().expect("the workspace is kept");
+        assert_eq!(mode(&kept), 0o700, "{who:?}");
+    }
+}
