@@ -419,3 +419,28 @@ fn a_destdir_path_a_step_replaced_with_a_link_is_refused() {
         assert_eq!(mode(&kept), 0o700, "{who:?}");
     }
 }
+
+#[test]
+fn set_id_files_a_test_step_leaves_in_the_cache_lose_their_bits() {
+    require_bwrap!();
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        let t = TestEnv::new();
+        t.config(
+            "pipeline:\n  - runs: \"true\"\ntest:\n  pipeline:\n    - runs: |\n        \
+             cp /bin/sh /var/cache/melange/test-sh\n        \
+             chmod 6755 /var/cache/melange/test-sh\n        \
+             stat -c 'planted %a' /var/cache/melange/test-sh\n",
+        );
+        let run = t.build(who, &["--no-network", "--test"]);
+        run.ok();
+        assert!(run.stderr.contains("| planted 6755"), "{who:?}:\n{run}");
+        assert_eq!(
+            set_id_files(&t.cache()),
+            Vec::<String>::new(),
+            "{who:?}:\n{run}"
+        );
+    }
+}
