@@ -27,3 +27,4 @@ mod ownership;
 mod pty;
 mod secrets;
 mod signals;
+mod step_trees;
