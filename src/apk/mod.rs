@@ -37,7 +37,7 @@ pub mod walk;
 pub use data::DataOptions;
 pub use from_config::{BuildInfo, meta_for};
 pub use index::{INDEX_NAME, Index, IndexEntry, update_index};
-pub use package::{package_path, write_package, write_package_with};
+pub use package::{package_path, write_package, write_package_from, write_package_with};
 pub use pkginfo::{PackageMeta, PkgInfo, Scriptlets};
 pub use read::{PackageFile, read_package};
 pub use sign::Signer;
