@@ -182,7 +182,14 @@ pub fn walk(root: &Dir) -> eyre::Result<Walk> {
                 Kind::Dir
             }
             libc::S_IFLNK => {
-                let target = top.dir.read_link_at(OsStr::from_bytes(&base))?;
+                let target = match top.dir.read_link_at(OsStr::from_bytes(&base)) {
+                    Ok(t) => t,
+                    // No longer a symlink: swapped since the stat.
+                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                        return Err(replaced(&shown));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 Kind::Symlink(target.as_os_str().as_bytes().to_vec())
             }
             libc::S_IFREG => {

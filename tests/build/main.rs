@@ -21,4 +21,5 @@ mod golang;
 mod hostile;
 mod interactive;
 mod ownership;
+mod packaging_links;
 mod signals;
