@@ -32,6 +32,7 @@ pub mod setcap;
 pub mod sign;
 pub mod tar;
 pub mod tar_read;
+pub mod unpack;
 pub mod walk;
 
 pub use data::DataOptions;
