@@ -150,7 +150,7 @@ impl Unpacker<'_> {
 
     /// A hard link at `rel` to the earlier regular file `link` of this package.
     fn hard_link(&mut self, rel: &Path, link: &[u8]) -> eyre::Result<()> {
-        let Some(target) = safe_name(link)? else {
+        let Some(target) = safe_name(link).wrap_err("the hard link's target")? else {
             eyre::bail!("a hard link to the package root");
         };
         let Some(&inode) = self.files.get(&target) else {
