@@ -31,7 +31,7 @@ fn main_apk(s: &Scratch) -> PathBuf {
 }
 
 /// Replaces the data section of `apk` with `entries` (the control section stays).
-fn craft(apk: &Path, entries: &[(Header, &[u8])]) {
+fn craft(apk: &Path, entries: &[Entry]) {
     let (layout, _) = melwrap::apk::read::layout(apk).unwrap();
     let raw = fs_err::read(apk).unwrap();
     let mut tar = Vec::new();
@@ -44,7 +44,10 @@ fn craft(apk: &Path, entries: &[(Header, &[u8])]) {
     fs_err::write(apk, out).unwrap();
 }
 
-fn entry(name: &str, kind: Kind, mode: u32, data: &'static [u8]) -> (Header, &'static [u8]) {
+/// A tar header and the entry's contents.
+type Entry = (Header, &'static [u8]);
+
+fn entry(name: &str, kind: Kind, mode: u32, data: &'static [u8]) -> Entry {
     let mut h = Header::root_file(name, mode, data.len() as u64, 0);
     h.kind = kind;
     (h, data)
@@ -99,7 +102,7 @@ fn crafted_packages_cannot_reach_host_files_through_links() {
     let host = HostDir::new();
     let h = host.path().display().to_string();
     let link = |name: &str| entry(name, Kind::Symlink(h.clone().into_bytes()), 0o777, b"");
-    let attacks: Vec<(&str, Vec<(Header, &[u8])>, &str)> = vec![
+    let attacks: Vec<(&str, Vec<Entry>, &str)> = vec![
         (
             "write through a link",
             vec![
