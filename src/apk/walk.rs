@@ -177,6 +177,7 @@ pub fn walk(root: &Dir) -> eyre::Result<Walk> {
                 if (now.dev(), now.ino()) != (st.st_dev, st.st_ino) {
                     return Err(replaced(&shown));
                 }
+                must_be_readable(&dir)?;
                 xattrs = read_xattrs(dir.as_fd(), &shown)?;
                 child = Some(dir);
                 Kind::Dir
@@ -251,7 +252,23 @@ pub fn walk(root: &Dir) -> eyre::Result<Walk> {
     Ok(w)
 }
 
+/// Refuses a directory opened `O_PATH` ([`Dir::open_dir`]'s fallback for one it may not read).
+fn must_be_readable(dir: &Dir) -> eyre::Result<()> {
+    // SAFETY: F_GETFL on a descriptor we hold.
+    let flags = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_GETFL) };
+    if flags >= 0 && flags & libc::O_PATH != 0 {
+        return Err(crate::diag::Diagnostic::new(
+            dir.path(),
+            "cannot read this directory of the package: permission denied",
+        )
+        .hint("make it readable by the user running melwrap (for example with `chmod u+rx`) in the build pipeline")
+        .into());
+    }
+    Ok(())
+}
+
 fn sorted_names(dir: &Dir) -> eyre::Result<Vec<Vec<u8>>> {
+    must_be_readable(dir)?;
     let mut names: Vec<Vec<u8>> = dir
         .read_names()
         .wrap_err_with(|| format!("cannot list {}", dir.path().display()))?
