@@ -216,12 +216,7 @@ const SUM_KEY: &str = "APK-TOOLS.checksum.SHA1";
 
 fn unreadable(path: &Path, e: io::Error) -> eyre::Report {
     if crate::safefs::is_link_refused(&e) {
-        return Diagnostic::new(
-            path,
-            format!("{e}: a build step replaced a directory of the package with a symbolic link"),
-        )
-        .hint("packages are read from real directories only; fix the step that made the link")
-        .into();
+        return walk::link_refused(&e);
     }
     Diagnostic::new(path, format!("cannot read this file of the package: {e}"))
         .hint("make it readable by the user running melwrap (for example with `chmod u+r`) in the build pipeline")

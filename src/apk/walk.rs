@@ -114,20 +114,23 @@ pub fn open_destdir(root: &Path) -> eyre::Result<Dir> {
         }
         _ => Dir::open_anchor(root),
     };
-    opened.map_err(|e| link_or_io(e, root))
+    opened.map_err(link_or_io)
 }
 
-fn link_or_io(e: io::Error, path: &Path) -> eyre::Report {
+fn link_or_io(e: io::Error) -> eyre::Report {
     if crate::safefs::is_link_refused(&e) {
-        crate::diag::Diagnostic::new(
-            path,
-            format!("{e}: a build step replaced a directory of the package with a symbolic link"),
-        )
-        .hint("packages are read from real directories only; fix the step that made the link")
-        .into()
+        link_refused(&e)
     } else {
         eyre::Report::new(e)
     }
+}
+
+/// The error for a symlink met where the package needs a directory (`e` names it).
+pub fn link_refused(e: &io::Error) -> eyre::Report {
+    eyre::eyre!(
+        "{e}\n  hint: a build step replaced a directory of the package with a symbolic link; \
+         packages are read from real directories only, so fix the step that made it"
+    )
 }
 
 struct Frame {
@@ -172,7 +175,7 @@ pub fn walk(root: &Dir) -> eyre::Result<Walk> {
                 let dir = top
                     .dir
                     .open_dir(OsStr::from_bytes(&base))
-                    .map_err(|e| link_or_io(e, &shown))?;
+                    .map_err(link_or_io)?;
                 let now = dir.stat()?;
                 if (now.dev(), now.ino()) != (st.st_dev, st.st_ino) {
                     return Err(replaced(&shown));

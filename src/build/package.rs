@@ -118,17 +118,11 @@ impl Packager {
 fn open_destdir(root: &Dir, name: &str) -> eyre::Result<Dir> {
     let rel = Path::new("melange-out").join(name);
     root.open_dir(&rel).map_err(|e| {
+        let context = format!("cannot package `{name}`");
         if safefs::is_link_refused(&e) {
-            Diagnostic::new(
-                root.path().join(&rel),
-                format!(
-                    "cannot package `{name}`: {e}; a build step replaced a directory with a symbolic link"
-                ),
-            )
-            .hint("packages are read from real directories only; fix the step that made the link")
-            .into()
+            apk::walk::link_refused(&e).wrap_err(context)
         } else {
-            eyre::Report::new(e).wrap_err(format!("cannot open the destdir of `{name}`"))
+            eyre::Report::new(e).wrap_err(context)
         }
     })
 }
