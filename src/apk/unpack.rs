@@ -198,9 +198,14 @@ impl Unpacker<'_> {
         let mut dirs: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, &mode) in dirs {
-            self.root
-                .open_dir(rel)
-                .and_then(|d| d.set_mode(mode))
+            // One component at a time: a package's paths may be longer than PATH_MAX.
+            let mut dir = self.root.try_clone()?;
+            for part in rel.components() {
+                dir = dir
+                    .open_dir(part)
+                    .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+            }
+            dir.set_mode(mode)
                 .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
         }
         Ok(())

@@ -520,6 +520,29 @@ mod tests {
     }
 
     #[test]
+    fn paths_longer_than_path_max_are_walked_and_read() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Dir::open_anchor(t.path()).unwrap();
+        let deep: std::path::PathBuf = (0..40)
+            .map(|i| format!("{i:03}{}", "d".repeat(120)))
+            .collect();
+        let dir = root.create_dir_all(&deep, 0o755).unwrap();
+        use std::io::Write;
+        dir.create_file("f", 0o644)
+            .unwrap()
+            .write_all(b"deep")
+            .unwrap();
+        let w = walk(&root).unwrap();
+        let last = w.entries.len() - 1;
+        assert!(w.entries[last].name.len() > libc::PATH_MAX as usize);
+        assert_eq!(w.entries[last].kind, Kind::File);
+        let (mut f, _) = Contents::new(&root, &w).open(last).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        assert_eq!(text, "deep");
+    }
+
+    #[test]
     fn a_file_swapped_after_the_walk_is_refused() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path().join("dest");

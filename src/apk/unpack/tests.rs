@@ -233,3 +233,29 @@ fn a_directory_is_not_replaced_by_a_later_entry() {
     assert_refused(r, "d", "would replace a directory");
     assert!(s.t.path().join("root/d/keep").is_file());
 }
+
+#[test]
+fn paths_longer_than_path_max_are_unpacked() {
+    let s = Scene::new();
+    let deep: Vec<String> = (0..40)
+        .map(|i| format!("{i:03}{}", "d".repeat(120)))
+        .collect();
+    let dir_name = deep.join("/");
+    let file_name = format!("{dir_name}/f");
+    assert!(file_name.len() > libc::PATH_MAX as usize);
+    let entries = [
+        (header(&dir_name, TarKind::Dir, 0o555, 0), &b""[..]),
+        (header(&file_name, TarKind::File, 0o644, 2), &b"ok"[..]),
+    ];
+    let stats = s.unpack(&entries).unwrap();
+    assert_eq!((stats.files, stats.dirs), (1, 1));
+    let mut d = Dir::open_anchor(&s.t.path().join("root")).unwrap();
+    for part in &deep {
+        d = d.open_dir(part).unwrap();
+    }
+    assert_eq!(d.stat().unwrap().mode(), 0o555);
+    let mut text = String::new();
+    d.open_file("f").unwrap().read_to_string(&mut text).unwrap();
+    assert_eq!(text, "ok");
+    crate::test_run::extract::remove_unpacked(&s.t.path().join("root"));
+}
