@@ -11,12 +11,14 @@
 //! Everything before `sandbox::run` is pure and tested on data alone.
 
 pub mod apk;
+pub mod bounded_read;
 pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod diag;
+pub mod limits;
 pub mod pipelines;
 pub mod printer;
 pub mod safefs;

@@ -2,11 +2,16 @@
 //!
 //! One `Printer` decides what is shown for a verbosity and whether to use colour (only on a
 //! terminal, never with `NO_COLOR` set or under `CI=true`-style dumb output).
+//!
+//! Everything it prints passes through the terminal filter ([`TermFilter`], log mode): step
+//! output is filtered where it is read already, but step names, package names and paths come
+//! from the config, which is as untrusted as the steps, and a YAML string can hold an escape.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use crate::cli::Verbosity;
+use crate::sandbox::termfilter::{Mode, TermFilter};
 
 /// Stderr printer shared by the commands.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +37,10 @@ impl Printer {
     }
 
     fn emit(&self, line: &str) {
+        let mut clean = TermFilter::clean(Mode::Log, line.as_bytes());
+        clean.push(b'\n');
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        let _ = err.write_all(&clean);
     }
 
     /// A normal progress message.

@@ -5,6 +5,11 @@
 //! `melange-out/<name>`. melwrap does the same, with these differences (README, "Differences"):
 //! - the cache, output and workspace directories are never copied into the workspace, even when
 //!   they sit inside the source dir (the defaults `./melange-cache` and `./packages` usually do);
+//! - secrets are never copied: files the caller names (the signing key, env files, the CA
+//!   bundle; matched by identity, so a hard link under another name is withheld too), apk
+//!   private keys by their conventional name `*.rsa`, and any file whose first 4 KiB hold a PEM
+//!   private-key header (`-----BEGIN ... PRIVATE KEY-----`). A step is untrusted code and the
+//!   package it fills is published;
 //! - a workspace the user named with `--workspace-dir` is kept after the build, and refused when
 //!   it holds a `melange-out/` from an earlier build (melange would package those stale files);
 //! - a temporary workspace is removed after success and kept (and named) after a failure.
@@ -25,11 +30,55 @@ pub struct Workspace {
 }
 
 /// What [`Workspace::populate`] copied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PopulateStats {
     pub files: u64,
     pub bytes: u64,
     pub skipped: u64,
+    /// Secrets left out, relative to the source dir (see the module doc).
+    pub withheld: Vec<PathBuf>,
+}
+
+/// A file or directory by identity (device and inode), so a hard link, a bind mount or a path
+/// spelled differently is still recognised.
+type FileId = (u64, u64);
+
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// Files at most this large are read for a PEM private-key header; keys are a few KiB.
+const SNIFF_LIMIT: u64 = 64 << 10;
+
+/// Whether a regular file of the source dir is a secret that must not reach the workspace:
+/// named by the caller (`secrets`, by identity), named like an apk private key (`*.rsa`,
+/// whose public half is `*.rsa.pub`), or holding a PEM private key.
+fn is_secret(path: &Path, meta: &std::fs::Metadata, secrets: &[FileId]) -> bool {
+    if secrets.contains(&file_id(meta)) {
+        return true;
+    }
+    if path.extension().is_some_and(|e| e == "rsa") {
+        return true;
+    }
+    meta.len() <= SNIFF_LIMIT && holds_pem_private_key(path)
+}
+
+/// A line starting `-----BEGIN ` and naming a `PRIVATE KEY` in the first 4 KiB (PKCS#1,
+/// PKCS#8, encrypted, EC, OpenSSH and PGP private keys all have one; certificates, public keys
+/// and patches that add a key, whose lines start with `+`, do not).
+fn holds_pem_private_key(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(4096);
+    if file.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    head.split(|&b| b == b'\n').any(|line| {
+        line.starts_with(b"-----BEGIN ") && line.windows(11).any(|w| w == b"PRIVATE KEY")
+    })
 }
 
 impl Workspace {
@@ -85,8 +134,15 @@ impl Workspace {
     }
 
     /// Copy the regular files of `source` into the workspace, skipping what `.melangeignore`
-    /// excludes and every path in `exclude` (cache, output and workspace directories).
-    pub fn populate(&self, source: &Path, exclude: &[PathBuf]) -> eyre::Result<PopulateStats> {
+    /// excludes, every directory in `exclude` (cache, output and workspace directories) and
+    /// every secret: the files in `secrets` (signing key, env files, CA bundle) and those the
+    /// module doc lists. Paths are matched by identity, not by name.
+    pub fn populate(
+        &self,
+        source: &Path,
+        exclude: &[PathBuf],
+        secrets: &[PathBuf],
+    ) -> eyre::Result<PopulateStats> {
         if !source.exists() {
             // melange only warns here; the build may not need sources at all.
             return Ok(PopulateStats::default());
@@ -101,14 +157,22 @@ impl Workspace {
                 self.root.display()
             );
         }
-        let mut exclude: Vec<PathBuf> = exclude
-            .iter()
-            .filter_map(|p| std::fs::canonicalize(p).ok())
-            .collect();
-        exclude.push(self.root.clone());
+        let identities = |paths: &[PathBuf]| -> Vec<FileId> {
+            paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| file_id(&m))
+                .collect()
+        };
+        let mut exclude = identities(exclude);
+        exclude.extend(identities(std::slice::from_ref(&self.root)));
+        let skip = Skip {
+            dirs: exclude,
+            secrets: identities(secrets),
+        };
         let ignore = load_ignore(&source)?;
         let mut stats = PopulateStats::default();
-        copy_tree(&source, &source, &self.root, &exclude, &ignore, &mut stats)?;
+        copy_tree(&source, &source, &self.root, &skip, &ignore, &mut stats)?;
         Ok(stats)
     }
 
@@ -151,23 +215,49 @@ fn make_removable(dir: &Path) {
 }
 
 fn load_ignore(source: &Path) -> eyre::Result<ignore::gitignore::Gitignore> {
+    use crate::bounded_read::{MAX_IGNORE_FILE_BYTES, ReadError, read_regular_text};
     let file = source.join(".melangeignore");
     let mut builder = ignore::gitignore::GitignoreBuilder::new(source);
-    if file.is_file()
-        && let Some(err) = builder.add(&file)
-    {
-        bail!("{}: {err}", file.display());
+    // Read through the bounded reader (a FIFO or a huge file here must not stall the build),
+    // then hand the lines over as `GitignoreBuilder::add` would.
+    match read_regular_text(&file, MAX_IGNORE_FILE_BYTES) {
+        Ok(text) => {
+            for (i, line) in text.lines().enumerate() {
+                let line = if i == 0 {
+                    line.trim_start_matches('\u{feff}')
+                } else {
+                    line
+                };
+                if let Err(err) = builder.add_line(Some(file.clone()), line) {
+                    bail!("{}:{}: {err}", file.display(), i + 1);
+                }
+            }
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(
+                crate::diag::Diagnostic::new(&file, format!("cannot read it: {e}"))
+                    .hint("`.melangeignore` must be a regular file of ignore patterns")
+                    .into(),
+            );
+        }
     }
     builder
         .build()
         .wrap_err_with(|| format!("cannot read {}", file.display()))
 }
 
+/// What the copy leaves out by identity: excluded directories (and files), and secrets.
+struct Skip {
+    dirs: Vec<FileId>,
+    secrets: Vec<FileId>,
+}
+
 fn copy_tree(
     root: &Path,
     dir: &Path,
     dest_root: &Path,
-    exclude: &[PathBuf],
+    skip: &Skip,
     ignore: &ignore::gitignore::Gitignore,
     stats: &mut PopulateStats,
 ) -> eyre::Result<()> {
@@ -176,8 +266,10 @@ fn copy_tree(
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let file_type = entry.file_type()?;
-        if exclude.iter().any(|e| e == &path) {
+        // lstat: the identity of the entry itself, never of a link's target.
+        let meta = fs_err::symlink_metadata(&path)?;
+        let file_type = meta.file_type();
+        if skip.dirs.contains(&file_id(&meta)) {
             stats.skipped += 1;
             continue;
         }
@@ -187,7 +279,9 @@ fn copy_tree(
             continue;
         }
         if file_type.is_dir() {
-            copy_tree(root, &path, dest_root, exclude, ignore, stats)?;
+            copy_tree(root, &path, dest_root, skip, ignore, stats)?;
+        } else if file_type.is_file() && is_secret(&path, &meta, &skip.secrets) {
+            stats.withheld.push(rel.to_path_buf());
         } else if file_type.is_file() {
             let dest = dest_root.join(rel);
             if let Some(parent) = dest.parent() {
@@ -219,6 +313,20 @@ mod tests {
     }
 
     #[test]
+    fn a_melangeignore_that_is_not_a_regular_file_is_refused_at_once() {
+        let src = tempfile::tempdir().unwrap();
+        let fifo = src.path().join(".melangeignore");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = load_ignore(src.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with(".melangeignore: cannot read it: it is a FIFO (named pipe), not a regular file\n  hint: `.melangeignore` must be a regular file of ignore patterns"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn copies_regular_files_and_honours_ignores_and_exclusions() {
         let src = tempfile::tempdir().unwrap();
         write(&src.path().join("a.txt"), "a");
@@ -235,7 +343,7 @@ mod tests {
 
         let ws = Workspace::create(None, "x86_64").unwrap();
         let stats = ws
-            .populate(src.path(), &[src.path().join("melange-cache")])
+            .populate(src.path(), &[src.path().join("melange-cache")], &[])
             .unwrap();
         assert_eq!(
             fs_err::read_to_string(ws.root().join("a.txt")).unwrap(),
@@ -259,6 +367,69 @@ mod tests {
         let root = ws.root().to_path_buf();
         assert_eq!(ws.finish(true).unwrap(), None);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn secrets_are_withheld_and_their_public_halves_copied() {
+        let src = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let pem =
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
+        write(&src.path().join("melange.rsa"), "private");
+        write(&src.path().join("melange.rsa.pub"), "public");
+        write(&src.path().join("keys/local-melange.rsa"), "private");
+        write(&src.path().join("deploy/id_ed25519"), pem);
+        write(
+            &src.path().join("bag.p12.pem"),
+            &format!("Bag Attributes\n{pem}"),
+        );
+        write(
+            &src.path().join("ca.pem"),
+            "-----BEGIN CERTIFICATE-----\nMII\n",
+        );
+        write(
+            &src.path().join("add-key.patch"),
+            &format!("+{}", pem.replace('\n', "\n+")),
+        );
+        write(&src.path().join("build.env"), "TOKEN=secret\n");
+        // A hard link, under an innocent name, to a key kept outside the source dir.
+        write(&outside.path().join("signing.key"), "private");
+        fs_err::hard_link(
+            outside.path().join("signing.key"),
+            src.path().join("notes.txt"),
+        )
+        .unwrap();
+
+        let ws = Workspace::create(None, "x86_64").unwrap();
+        let secrets = [
+            src.path().join("build.env"),
+            outside.path().join("signing.key"),
+        ];
+        let stats = ws.populate(src.path(), &[], &secrets).unwrap();
+        let mut withheld: Vec<String> = stats
+            .withheld
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        withheld.sort();
+        assert_eq!(
+            withheld,
+            [
+                "bag.p12.pem",
+                "build.env",
+                "deploy/id_ed25519",
+                "keys/local-melange.rsa",
+                "melange.rsa",
+                "notes.txt"
+            ]
+        );
+        for name in &withheld {
+            assert!(!ws.root().join(name).exists(), "{name} was copied");
+        }
+        for name in ["melange.rsa.pub", "ca.pem", "add-key.patch"] {
+            assert!(ws.root().join(name).is_file(), "{name} was not copied");
+        }
+        ws.finish(true).unwrap();
     }
 
     #[test]

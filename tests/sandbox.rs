@@ -99,9 +99,11 @@ fn cache_writes_land_in_the_host_cache_dir() {
         assert!(outcome.success(), "{who:?}: {outcome:?}\n{}", all(&sink));
         let file = scratch.cache().join("go/mod");
         assert_eq!(fs_err::read_to_string(&file).unwrap(), "cached\n");
-        // The file belongs to whoever ran melwrap, not to a uid from inside.
+        // The file belongs to whoever ran melwrap (as root: the build ids, never root), not
+        // to a uid from inside.
         let owner = fs_err::metadata(&file).unwrap().uid();
         let expected = match who {
+            Who::Root if unpriv::is_root() => DEFAULT_BUILD_ID,
             Who::Root => unpriv::current_uid(),
             Who::Nobody => unpriv::unprivileged_uid(),
         };
@@ -130,7 +132,8 @@ fn a_failing_command_gives_its_exit_code() {
 fn a_sandbox_that_never_starts_is_told_apart_from_exit_1() {
     let Some(bwrap) = require_bwrap() else { return };
     let scratch = Scratch::new();
-    let mut cfg = scratch.config(Who::Root);
+    // Rootless, bwrap resolves the bind source itself (a root build has it open already).
+    let mut cfg = scratch.config(Who::Nobody);
     cfg.extra_ro_binds = vec![(
         HostPath::new(scratch.dir.path().join("gone")).unwrap(),
         GuestPath::new("/opt/gone").unwrap(),
@@ -141,7 +144,7 @@ fn a_sandbox_that_never_starts_is_told_apart_from_exit_1() {
     fs_err::remove_file(scratch.dir.path().join("gone")).unwrap();
     let (outcome, sink) = run_step(
         &bwrap,
-        Who::Root,
+        Who::Nobody,
         &sandbox,
         "/home/build",
         "exit 1",
@@ -286,7 +289,7 @@ fn sigint_child() {
     let marker = std::env::var("MELWRAP_TEST_MARKER").unwrap();
     run::install_signal_handlers();
     let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(&ws).unwrap());
-    cfg.identity = Identity::Root;
+    cfg.identity = Identity::for_current_user();
     let sandbox = Sandbox::prepare(cfg).unwrap();
     let (outcome, _) = run_step(
         &bwrap,
@@ -534,10 +537,12 @@ fn the_debug_shell_starts_in_the_failed_steps_directory() {
         env,
         false,
     );
-    let args = to_argv(&sandbox.interactive_args(&failed, Some("vt100")));
+    let launch = sandbox.launch_interactive(&failed, Some("vt100"));
     // What a user would type at the prompt, on a pipe instead of a terminal.
-    let mut child = Command::new(&bwrap.path)
-        .args(&args)
+    let mut command = Command::new(&bwrap.path);
+    launch.child.install(&mut command);
+    let mut child = command
+        .args(&launch.args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -555,4 +560,37 @@ fn the_debug_shell_starts_in_the_failed_steps_directory() {
         String::from_utf8_lossy(&out.stdout),
         "/home/build/src vt100 /home/build/.ash_history yes\n"
     );
+}
+
+/// `melwrap test` binds a package's files one by one where the guest root has their
+/// directory, so a sandbox can have thousands of file binds. As root each is staged for the
+/// build ids; the sandbox must still start and show every one (and, as anyone, the same).
+#[test]
+fn thousands_of_file_binds_are_shown() {
+    let Some(bwrap) = require_bwrap() else { return };
+    for who in BOTH {
+        let scratch = Scratch::new();
+        let files = scratch.dir.path().join("files");
+        fs_err::create_dir(&files).unwrap();
+        open_up(&files);
+        let mut cfg = scratch.config(who);
+        for i in 0..1100 {
+            let src = files.join(format!("f{i}"));
+            fs_err::write(&src, format!("{i}\n")).unwrap();
+            cfg.extra_ro_binds.push((
+                HostPath::new(&src).unwrap(),
+                GuestPath::new(format!("/opt/many/f{i}")).unwrap(),
+            ));
+        }
+        let (outcome, sink) = run_script(
+            &bwrap,
+            who,
+            cfg,
+            "ls /opt/many | wc -l; cat /opt/many/f1099",
+            &BTreeMap::new(),
+            RunLimits::default(),
+        );
+        assert!(outcome.success(), "{who:?}: {outcome:?}\n{}", all(&sink));
+        assert_eq!(stdout(&sink), "1100\n1099", "{who:?}");
+    }
 }

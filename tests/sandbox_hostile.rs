@@ -1,5 +1,6 @@
 //! Hostile steps: one test per promise the sandbox makes, each checked from inside, as root
-//! (no user namespace) and as an unprivileged uid (through `setpriv`, in a user namespace).
+//! (uid 0 in a user namespace over the build ids) and as an unprivileged uid (through
+//! `setpriv`, in a user namespace).
 //! Every test also runs a positive control, so it cannot pass just because the step failed.
 
 #[path = "sandbox_support/mod.rs"]

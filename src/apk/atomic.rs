@@ -69,6 +69,62 @@ impl AtomicFile {
     }
 }
 
+/// An exclusive `flock` on a lock file, held until dropped (the descriptor is closed).
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+/// Take an exclusive lock on `path`, waiting for other holders. Read-modify-write updates of a
+/// shared file (an index several builds merge into) hold it from the read to the rename, so no
+/// update is lost. The lock file is created when missing; it is opened without following a
+/// symbolic link, without blocking (a FIFO in its place) and without becoming a controlling
+/// terminal, and must be a regular file. It is kept afterwards: removing it would let a waiter
+/// lock a file that a newcomer no longer sees.
+pub fn lock_exclusive(path: &Path) -> eyre::Result<FileLock> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Diagnostic::new(path, "the lock file path contains a NUL byte"))?;
+    let flags = libc::O_RDONLY
+        | libc::O_CREAT
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_NOCTTY
+        | libc::O_NONBLOCK;
+    // SAFETY: c_path is a valid NUL-terminated string; the mode is the variadic third argument.
+    let fd = unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Err(Diagnostic::new(path, "the lock file is a symbolic link")
+                .hint("remove it; melwrap creates the lock file itself")
+                .into());
+        }
+        return Err(cannot_write(path, &e));
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let meta = file
+        .metadata()
+        .wrap_err_with(|| format!("cannot inspect {}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(Diagnostic::new(path, "the lock file is not a regular file")
+            .hint("remove it; melwrap creates the lock file itself")
+            .into());
+    }
+    loop {
+        // SAFETY: the descriptor is open for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(FileLock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(eyre::Report::new(e).wrap_err(format!("cannot lock {}", path.display())));
+        }
+    }
+}
+
 /// A write failure about `path` as a located error with a hint.
 pub fn cannot_write(path: &Path, e: &std::io::Error) -> eyre::Report {
     use std::io::ErrorKind as K;
@@ -139,6 +195,37 @@ mod tests {
         drop(f);
         assert_eq!(fs_err::read(&dest).unwrap(), b"old");
         assert_eq!(fs_err::read_dir(t.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_refuses_links_and_non_files() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(".lock");
+        let held = lock_exclusive(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        let waiter = std::thread::spawn(move || {
+            let _lock = lock_exclusive(&p).unwrap();
+            tx.send(()).unwrap();
+        });
+        // The waiter cannot have the lock while it is held (no timing: it is checked after
+        // the release that it got it).
+        assert!(rx.try_recv().is_err());
+        drop(held);
+        rx.recv().unwrap();
+        waiter.join().unwrap();
+
+        let link = t.path().join("link.lock");
+        std::os::unix::fs::symlink(t.path().join("target"), &link).unwrap();
+        let err = lock_exclusive(&link).unwrap_err();
+        assert!(format!("{err}").contains("symbolic link"), "{err}");
+        assert!(
+            !t.path().join("target").exists(),
+            "nothing created through the link"
+        );
+        let dir = t.path().join("dir.lock");
+        fs_err::create_dir(&dir).unwrap();
+        assert!(lock_exclusive(&dir).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use base64::Engine as _;
 use color_eyre::eyre::{self, WrapErr};
 
-use super::atomic::{AtomicFile, cannot_write, ensure_dir};
+use super::atomic::{AtomicFile, FileLock, cannot_write, ensure_dir, lock_exclusive};
 use super::read::PackageFile;
 use super::sign::{Signer, gzip_member};
 use super::tar::{self, Header};
@@ -282,6 +282,15 @@ impl Index {
     }
 }
 
+/// The lock every read-merge-write of the index at `index_path` holds: `.<name>.lock` next to
+/// it (`.APKINDEX.tar.gz.lock`), shared by `melwrap build` and `melwrap index --merge`.
+pub fn lock_index(index_path: &Path) -> eyre::Result<FileLock> {
+    let dir = index_path.parent().filter(|d| !d.as_os_str().is_empty());
+    let name = index_path.file_name().unwrap_or_default().to_string_lossy();
+    let lock = dir.unwrap_or(Path::new(".")).join(format!(".{name}.lock"));
+    lock_exclusive(&lock)
+}
+
 /// Merge `new` packages into `<out_arch_dir>/APKINDEX.tar.gz` (created when missing) and
 /// write it back, signed when `signer` is given. This is what a build does after writing its
 /// packages (melange `--generate-index`, on by default).
@@ -292,6 +301,9 @@ pub fn update_index(
 ) -> eyre::Result<()> {
     ensure_dir(out_arch_dir)?;
     let path = out_arch_dir.join(INDEX_NAME);
+    // Builds sharing an out dir each merge into the same index: the lock spans the read, the
+    // merge and the rename, so no build's entry is dropped by another's write.
+    let _lock = lock_index(&path)?;
     let mut idx = if path.exists() {
         Index::read(&path)?
     } else {

@@ -37,10 +37,11 @@ impl Signer {
     /// Read a PEM RSA private key: PKCS#1 (`RSA PRIVATE KEY`, what `melange keygen` and
     /// `openssl genrsa` write) or unencrypted PKCS#8 (`PRIVATE KEY`).
     pub fn from_pem_file(path: &Path) -> eyre::Result<Signer> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Diagnostic::new(path, format!("cannot read signing key: {e}"))
-                .hint("pass a readable RSA private key, or make one with `melwrap keygen`")
-        })?;
+        let bytes = crate::bounded_read::read_regular(path, crate::bounded_read::MAX_KEY_BYTES)
+            .map_err(|e| {
+                Diagnostic::new(path, format!("cannot read signing key: {e}"))
+                    .hint("pass a readable RSA private key, or make one with `melwrap keygen`")
+            })?;
         let text = String::from_utf8(bytes).map_err(|_| not_a_key(path, "it is not PEM text"))?;
         Self::from_pem(path, &text)
     }

@@ -7,13 +7,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::config::check_env::{ENV_NAME_HINT, is_env_name};
 use crate::diag::{Diagnostic, Position};
 
 /// Read one env file.
 pub fn read(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
-    let text = fs_err::read_to_string(path).map_err(|e| {
+    use crate::bounded_read::{MAX_ENV_FILE_BYTES, read_regular_text};
+    let text = read_regular_text(path, MAX_ENV_FILE_BYTES).map_err(|e| {
         Diagnostic::new(path, format!("cannot read env file: {e}"))
-            .hint("check the path given to `--env-file`")
+            .hint("`--env-file` takes a regular dotenv file of `KEY=value` lines")
     })?;
     parse(path, &text)
 }
@@ -37,13 +39,18 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, String>, Diagno
             );
         };
         let key = key.trim();
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
+        if !is_env_name(key) {
             return Err(
-                Diagnostic::new(path, format!("invalid variable name `{key}`")).at(Some(at)),
+                Diagnostic::new(path, format!("invalid variable name `{key}`"))
+                    .at(Some(at))
+                    .hint(ENV_NAME_HINT),
+            );
+        }
+        if raw.contains('\0') {
+            return Err(
+                Diagnostic::new(path, format!("the value of `{key}` contains a NUL byte"))
+                    .at(Some(at))
+                    .hint("a NUL byte cannot be passed to a process"),
             );
         }
         let value = unquote(value.trim()).ok_or_else(|| {
@@ -109,5 +116,18 @@ mod tests {
         );
         let err = parse(Path::new("a.env"), "A=\"open\n").unwrap_err();
         assert!(err.to_string().contains("unterminated quote"), "{err}");
+    }
+
+    #[test]
+    fn names_are_posix_and_values_hold_no_nul() {
+        for bad in ["A.B=1", "1A=1", "A-B=1"] {
+            let err = parse(Path::new("a.env"), bad).unwrap_err();
+            assert!(err.message.starts_with("invalid variable name"), "{err}");
+        }
+        let err = parse(Path::new("a.env"), "OK=1\nA=x\0y\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.env:2:1: the value of `A` contains a NUL byte\n  hint: a NUL byte cannot be passed to a process"
+        );
     }
 }

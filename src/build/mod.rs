@@ -6,6 +6,7 @@
 //! nothing changed (semantics doc, section 9).
 
 pub mod date;
+pub mod dirs;
 pub mod envfile;
 mod package;
 pub mod setup;
@@ -239,9 +240,28 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let source_dir = args.source_dir.clone().unwrap_or(config_dir.clone());
+    // Overlapping or system directories are refused before anything is created.
+    dirs::check_run(&dirs::RunPaths {
+        source: Some((&source_dir, args.source_dir.is_some())),
+        cache: Some(&args.cache_dir),
+        workspace: args.workspace_dir.as_deref(),
+        out: Some(&args.out_dir),
+        cache_source: args.cache_source.as_deref(),
+        config: Some(&prepared.loaded.path),
+        pipeline_dirs: &args.input.pipeline_dirs,
+        env_files: &args.input.env_files,
+        signing_key: args.signing_key.as_deref(),
+        ca_bundle: args.sandbox.ca_bundle.as_deref(),
+        rootfs: Some(Path::new(&args.rootfs)).filter(|r| *r != Path::new("host")),
+        temporary_workspace: true,
+    })?;
 
     // The sandbox: bwrap must work before anything is created.
-    let host = SandboxHost::resolve(&args.rootfs, args.sandbox.ca_bundle.as_deref())?;
+    let host = SandboxHost::resolve(
+        &args.rootfs,
+        args.sandbox.ca_bundle.as_deref(),
+        &args.sandbox.limits,
+    )?;
     note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     let packager = if args.dry_run {
         None
@@ -255,6 +275,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
             &config_dir,
         )?)
     };
+    let packager = packager.map(|mut p| {
+        if let crate::sandbox::Identity::Root(ids) = host.identity {
+            p.step_ids = Some(ids);
+        }
+        p
+    });
 
     // The cache: created when missing, locked for the whole build.
     let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
@@ -264,7 +290,12 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
     let mut exclude = vec![cache.path().to_path_buf(), args.out_dir.clone()];
     exclude.extend(args.workspace_dir.clone());
-    let copied = workspace.populate(&source_dir, &exclude)?;
+    exclude.extend(args.cache_source.clone());
+    // Files named by a flag are the user's secrets (or trust anchors): never a step's to read.
+    let mut secrets = args.input.env_files.clone();
+    secrets.extend(args.signing_key.clone());
+    secrets.extend(args.sandbox.ca_bundle.clone());
+    let copied = workspace.populate(&source_dir, &exclude, &secrets)?;
     printer.detail(format!(
         "workspace {}: {} files ({} bytes) from {}",
         workspace.root().display(),
@@ -272,11 +303,14 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         copied.bytes,
         source_dir.display()
     ));
+    note_withheld(&copied.withheld, printer);
     cache
         .prepare_link_targets()
         .wrap_err("cannot prepare the cache's link targets")?;
     cache::install_home_links(workspace.root())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
+    host.hand_over_cache(&cache, args.cache_source.is_some(), printer)?;
+    host.hand_over_workspace(&workspace)?;
 
     let sandbox = prepare_sandbox(host.config(&workspace, &cache, !args.sandbox.no_network)?)?;
 
@@ -293,10 +327,14 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     if args.dry_run {
         // The output is a script: each package's destdir is made at its turn, as in a real
         // build, and the workspace the commands bind is kept so they can be run later.
+        if let Some(note) = runner.dry_run_note() {
+            println!("{note}");
+        }
         for package in &prepared.plan.packages {
             let destdir = workspace.destdir(&package.name);
             println!(
-                "mkdir -p {}",
+                "{}mkdir -p {}",
+                runner.dry_run_prefix(),
                 shell_words::quote(&destdir.to_string_lossy())
             );
             runner.print_dry_run(package)?;
@@ -314,6 +352,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     sandbox_run::install_signal_handlers();
     for package in &prepared.plan.packages {
         workspace.make_destdir(&package.name)?;
+        host.hand_over(&workspace.root().join("melange-out"))?;
         match runner.run_package(package)? {
             PackageOutcome::Done => {}
             PackageOutcome::Failed(failure) => {
@@ -360,6 +399,19 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
         return crate::test_run::run(&prepared, &opts, printer);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Say which secrets of the source dir were left out of the workspace, so a step that misses
+/// one is not a mystery.
+pub fn note_withheld(withheld: &[PathBuf], printer: Printer) {
+    if withheld.is_empty() {
+        return;
+    }
+    let names: Vec<String> = withheld.iter().map(|p| p.display().to_string()).collect();
+    printer.info(format!(
+        "not copied into the workspace (keys and files named by flags): {}",
+        names.join(", ")
+    ));
 }
 
 /// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which

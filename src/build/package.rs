@@ -12,6 +12,7 @@ use crate::config::model::Configuration;
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 use crate::safefs::{self, Dir};
+use crate::sandbox::BuildIds;
 use crate::workspace::Workspace;
 
 /// What the packaging stage needs, prepared before the build starts.
@@ -21,6 +22,9 @@ pub struct Packager {
     out_dir: PathBuf,
     generate_index: bool,
     info: BuildInfo,
+    /// The host ids steps ran as when they are not the invoking user's (root builds: the
+    /// build ids), recorded as root in the packages like the invoking user's own.
+    pub step_ids: Option<BuildIds>,
 }
 
 impl Packager {
@@ -55,6 +59,7 @@ impl Packager {
                 git_commit: git_head(config_dir).unwrap_or_else(|| "unknown".to_string()),
                 strip_origin_name: false,
             },
+            step_ids: None,
         })
     }
 
@@ -82,6 +87,11 @@ impl Packager {
             meta.melange_yaml = Some(embedded.clone().into_bytes());
             let destdir = open_destdir(&root, &package.name)?;
             let mut opts = apk::DataOptions::default();
+            if let Some(ids) = self.step_ids {
+                // Inside the sandbox these ids are uid/gid 0, melange's root.
+                opts.uid_map.insert(ids.uid, 0);
+                opts.gid_map.insert(ids.gid, 0);
+            }
             if i == 0 {
                 // melange applies only `package.setcap`, to the main package (semantics 1.6).
                 opts.xattrs = apk::setcap::xattrs(&origin.setcap);

@@ -8,12 +8,18 @@ use color_eyre::eyre::{self, WrapErr};
 
 use super::StepFailure;
 use crate::cache::{self, CacheDir, CacheLock};
+use crate::cli::shared::LimitArgs;
 use crate::cli::{ExitStatus, StatusError};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
+use crate::sandbox::limits::{parse_memory, parse_pids};
+use crate::sandbox::ownership::chown_tree;
 use crate::sandbox::probe::Bwrap;
 use crate::sandbox::run::exit_code_for_signal;
-use crate::sandbox::{HostPath, Rootfs, Sandbox, SandboxConfig, probe, resolve_ca_bundle};
+use crate::sandbox::{
+    BuildIds, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig, probe,
+    resolve_ca_bundle,
+};
 use crate::workspace::Workspace;
 
 /// What the sandbox needs from the host, checked before anything is created.
@@ -21,12 +27,44 @@ pub struct SandboxHost {
     pub bwrap: Bwrap,
     pub rootfs: Rootfs,
     pub ca_bundle: Option<HostPath>,
+    /// Who steps run as (with the build ids from `--build-uid` when root).
+    pub identity: Identity,
+    pub resources: Resources,
 }
 
 impl SandboxHost {
-    /// Probe bwrap, then resolve `--rootfs` (`host` or a directory) and `--ca-bundle` (or its
-    /// environment variable). Any problem is bad input (exit 2).
-    pub fn resolve(rootfs: &str, ca_bundle: Option<&Path>) -> eyre::Result<SandboxHost> {
+    /// Check `--build-uid`, `--pids` and `--memory`, probe bwrap, then resolve `--rootfs`
+    /// (`host` or a directory) and `--ca-bundle` (or its environment variable). Any problem
+    /// is bad input (exit 2).
+    pub fn resolve(
+        rootfs: &str,
+        ca_bundle: Option<&Path>,
+        limits: &LimitArgs,
+    ) -> eyre::Result<SandboxHost> {
+        let bad = |flag: &str, e: String| Diagnostic::new(flag, e);
+        let mut identity = Identity::for_current_user();
+        // Checked whoever runs melwrap; used only by root (rootless steps are the user).
+        if let Some(text) = &limits.build_uid {
+            let chosen =
+                BuildIds::parse(text).map_err(|e| bad("--build-uid (MELWRAP_BUILD_UID)", e))?;
+            if let Identity::Root(ids) = &mut identity {
+                *ids = chosen;
+            }
+        }
+        let pids = limits
+            .pids
+            .as_deref()
+            .map(parse_pids)
+            .transpose()
+            .map_err(|e| bad("--pids", e))?;
+        let memory = limits
+            .memory
+            .as_deref()
+            .map(parse_memory)
+            .transpose()
+            .map_err(|e| bad("--memory", e))?;
+        let resources =
+            Resources::defaults(matches!(identity, Identity::Root(_))).with(pids, memory);
         let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
         let rootfs = match rootfs {
             "host" => Rootfs::Host,
@@ -38,7 +76,68 @@ impl SandboxHost {
             bwrap,
             rootfs,
             ca_bundle,
+            identity,
+            resources,
         })
+    }
+
+    /// As root, give `dir` and everything in it to the build ids, so steps can write there.
+    /// Rootless, steps already are the invoking user.
+    pub fn hand_over(&self, dir: &Path) -> eyre::Result<()> {
+        if let Identity::Root(ids) = self.identity {
+            chown_tree(dir, ids)
+                .wrap_err_with(|| format!("cannot give {} to the build {ids}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// As root: the workspace becomes the build ids' own, mode 0700 (only they and root can
+    /// enter it).
+    pub fn hand_over_workspace(&self, workspace: &Workspace) -> eyre::Result<()> {
+        if let Identity::Root(_) = self.identity {
+            use std::os::unix::fs::PermissionsExt;
+            fs_err::set_permissions(workspace.root(), std::fs::Permissions::from_mode(0o700))?;
+            self.hand_over(workspace.root())?;
+        }
+        Ok(())
+    }
+
+    /// As root: the cache root becomes mode 0700, and a cache the build ids do not own yet (new, or used by root builds before
+    /// melwrap had build ids), or one `--cache-source` just filled, is given to them whole,
+    /// once; otherwise only the link targets melwrap may just have created.
+    pub fn hand_over_cache(
+        &self,
+        cache: &CacheDir,
+        preloaded: bool,
+        printer: Printer,
+    ) -> eyre::Result<()> {
+        let Identity::Root(ids) = self.identity else {
+            return Ok(());
+        };
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = fs_err::metadata(cache.path())?;
+        // Only the build ids (and root) may enter: a setuid file of theirs that a step plants
+        // is out of other users' reach while the build runs (the scrub clears the bits after).
+        if meta.mode() & 0o077 != 0 {
+            fs_err::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700))?;
+        }
+        if preloaded || meta.uid() != ids.uid || meta.gid() != ids.gid {
+            if meta.uid() != ids.uid && fs_err::read_dir(cache.path())?.next().is_some() {
+                printer.info(format!(
+                    "cache {}: giving it to the build {ids}, which steps run as",
+                    cache.path().display()
+                ));
+            }
+            self.hand_over(cache.path())
+        } else {
+            for dir in ["cargo", "m2repository"] {
+                let path = cache.path().join(dir);
+                if fs_err::symlink_metadata(&path).is_ok() {
+                    self.hand_over(&path)?;
+                }
+            }
+            Ok(())
+        }
     }
 
     /// The sandbox configuration for steps run in `workspace` with `cache` mounted at
@@ -56,6 +155,8 @@ impl SandboxHost {
         config.cache = Some(absolute(cache.path(), "--cache-dir")?);
         config.network = network;
         config.ca_bundle = self.ca_bundle.clone();
+        config.identity = self.identity;
+        config.resources = self.resources;
         Ok(config)
     }
 }

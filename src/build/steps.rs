@@ -2,7 +2,6 @@
 //! and on failure the report (and `--interactive` shell) the user needs.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,7 +10,9 @@ use color_eyre::eyre::{self, WrapErr};
 use crate::compile::{PackagePlan, Step};
 use crate::printer::Printer;
 use crate::sandbox::run::{self, OutputSink, RunLimits, Status, Stream, TailSink};
-use crate::sandbox::{GuestPath, Sandbox, StepCommand, display_command, step_environment, to_argv};
+use crate::sandbox::{
+    GuestPath, Identity, Resources, Sandbox, StepCommand, display_command, step_environment,
+};
 
 /// How many output lines a failure report repeats.
 const TAIL_LINES: usize = 15;
@@ -48,6 +49,8 @@ pub struct StepFailure {
     pub tail: Vec<(Stream, String)>,
     /// Whether the step had network access.
     pub network: bool,
+    /// The limits the step ran under (`--pids`, `--memory`).
+    pub resources: Resources,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -69,7 +72,9 @@ impl std::fmt::Display for StepFailure {
                 "\n  hint: the build ran past its timeout (`package.timeout` or `--timeout`)"
             )?;
         }
-        if let Some(hint) = tls_hint(&self.tail) {
+        if let Some(hint) = limit_hint(&self.tail, self.resources) {
+            write!(f, "\n  hint: {hint}")?;
+        } else if let Some(hint) = tls_hint(&self.tail) {
             write!(f, "\n  hint: {hint}")?;
         } else if !self.network && network_failed(&self.tail) {
             write!(
@@ -101,14 +106,50 @@ impl StepRunner<'_> {
         ))
     }
 
-    /// Print each step's bwrap command, shell-quoted, without running it.
+    /// Print each step's bwrap command, shell-quoted, without running it. As root, each is
+    /// prefixed with the `setpriv` that drops to the build ids, as melwrap does.
     pub fn print_dry_run(&self, package: &PackagePlan) -> eyre::Result<()> {
+        let prefix = self.dry_run_prefix();
         for step in &package.steps {
             let cmd = self.command(step)?;
             println!("# {} / {} ({})", package.name, step.name, step.origin);
-            println!("{}", display_command(self.bwrap, &self.sandbox.args(&cmd)));
+            println!(
+                "{prefix}{}",
+                display_command(self.bwrap, &self.sandbox.args(&cmd))
+            );
         }
         Ok(())
+    }
+
+    /// What a printed command starts with: as root, the `setpriv` that becomes the build
+    /// ids (so files the command makes are theirs, as in a real build); else nothing.
+    pub fn dry_run_prefix(&self) -> String {
+        match self.sandbox.config().identity {
+            Identity::Root(ids) => format!(
+                "{} --reuid={} --regid={} --clear-groups -- ",
+                which::which("setpriv").map_or("setpriv".into(), |p| shell_words::quote(
+                    &p.to_string_lossy()
+                )
+                .into_owned()),
+                ids.uid,
+                ids.gid
+            ),
+            Identity::Build { .. } => String::new(),
+        }
+    }
+
+    /// The comment a root dry run starts with: what the printed commands need.
+    pub fn dry_run_note(&self) -> Option<String> {
+        match self.sandbox.config().identity {
+            Identity::Root(ids) => Some(format!(
+                "# melwrap runs each step as the build {ids} (setpriv below), with a fresh \
+                 session keyring and limits ({}); pasted, a command works only where those \
+                 ids can enter every bind source's directory (melwrap itself stages them from \
+                 a private mount namespace)",
+                self.sandbox.resources()
+            )),
+            Identity::Build { .. } => None,
+        }
     }
 
     /// Run a package's steps in order; stop at the first failure.
@@ -127,14 +168,14 @@ impl StepRunner<'_> {
             self.printer
                 .step_start(package, i + 1, total, &label, &step.origin.to_string());
             let cmd = self.command(step)?;
-            let argv: Vec<OsString> = to_argv(&self.sandbox.args(&cmd));
+            let launch = self.sandbox.launch(&cmd);
             let mut printing = PrintSink(self.printer);
             let mut sink = TailSink::new(&mut printing, TAIL_LINES);
             let limits = RunLimits {
                 timeout: self.time_left(),
                 ..RunLimits::default()
             };
-            let outcome = run::run(self.bwrap, &argv, &mut sink, limits)
+            let outcome = run::run(self.bwrap, &launch.args, &launch.child, &mut sink, limits)
                 .wrap_err_with(|| format!("cannot start bwrap for step `{label}`"))?;
             let tail = sink.tail();
             self.printer.step_end(
@@ -146,10 +187,19 @@ impl StepRunner<'_> {
                 Status::Exited(0) => continue,
                 Status::Interrupted(sig) => return Ok(PackageOutcome::Interrupted(sig)),
                 status => {
-                    if self.interactive && self.debug_shell(&cmd, &label)? {
-                        self.printer
-                            .info("debug shell exited 0: continuing as if the step succeeded");
-                        continue;
+                    if self.interactive {
+                        match self.debug_shell(&cmd, &label)? {
+                            Some(Status::Exited(0)) => {
+                                self.printer.info(
+                                    "debug shell exited 0: continuing as if the step succeeded",
+                                );
+                                continue;
+                            }
+                            Some(Status::Interrupted(sig)) => {
+                                return Ok(PackageOutcome::Interrupted(sig));
+                            }
+                            _ => {}
+                        }
                     }
                     return Ok(PackageOutcome::Failed(StepFailure {
                         package: package.to_string(),
@@ -159,6 +209,7 @@ impl StepRunner<'_> {
                         started: outcome.started,
                         tail,
                         network: self.sandbox.config().network,
+                        resources: self.sandbox.resources(),
                     }));
                 }
             }
@@ -171,13 +222,15 @@ impl StepRunner<'_> {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    /// melange `--interactive`: a shell in the failed step's sandbox. Exit 0 continues the build.
-    fn debug_shell(&self, failed: &StepCommand, label: &str) -> eyre::Result<bool> {
+    /// melange `--interactive`: a shell in the failed step's sandbox, on its own pseudo-terminal.
+    /// Exit 0 continues the build; SIGTERM to melwrap ends the shell and the build. `None`
+    /// when there is no terminal to open it on.
+    fn debug_shell(&self, failed: &StepCommand, label: &str) -> eyre::Result<Option<Status>> {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
             self.printer
                 .warn("--interactive needs a terminal on stdin; not opening a debug shell");
-            return Ok(false);
+            return Ok(None);
         }
         self.printer.info(format!(
             "step `{label}` failed: opening a shell in its sandbox (in {}). \
@@ -185,10 +238,10 @@ impl StepRunner<'_> {
             failed.workdir
         ));
         let term = std::env::var("TERM").ok();
-        let args = to_argv(&self.sandbox.interactive_args(failed, term.as_deref()));
-        let outcome =
-            run::run_interactive(self.bwrap, &args).wrap_err("cannot start the debug shell")?;
-        Ok(outcome.success())
+        let launch = self.sandbox.launch_interactive(failed, term.as_deref());
+        let outcome = run::run_interactive(self.bwrap, &launch.args, &launch.child)
+            .wrap_err("cannot start the debug shell")?;
+        Ok(Some(outcome.status))
     }
 }
 
@@ -241,6 +294,49 @@ fn tls_hint(tail: &[(Stream, String)]) -> Option<&'static str> {
             "TLS verification failed inside the sandbox; behind a TLS-intercepting proxy, pass \
              its CA with `--ca-bundle /etc/ssl/certs/ca-certificates.crt` (or set MELWRAP_CA_BUNDLE)",
         )
+}
+
+/// A step that ran out of processes or memory under melwrap's limits: say which limit, and
+/// how to raise it.
+fn limit_hint(tail: &[(Stream, String)], limits: Resources) -> Option<String> {
+    const FORK: &[&str] = &[
+        "fork: retry",
+        "fork: Resource temporarily unavailable",
+        "Cannot fork",
+        "can't fork",
+        "Resource temporarily unavailable",
+    ];
+    const MEMORY: &[&str] = &[
+        "Cannot allocate memory",
+        "cannot allocate",
+        "out of memory",
+        "Out of memory",
+        "memory exhausted",
+        "MemoryError",
+        "std::bad_alloc",
+    ];
+    let said = |markers: &[&str]| {
+        tail.iter()
+            .any(|(_, l)| markers.iter().any(|m| l.contains(m)))
+    };
+    if let Some(n) = limits.pids
+        && said(FORK)
+    {
+        return Some(format!(
+            "the step could not start more processes: steps may have at most {n} processes \
+             and threads (`--pids`); raise it if the build needs more"
+        ));
+    }
+    if let Some(m) = limits.memory
+        && said(MEMORY)
+    {
+        return Some(format!(
+            "the step ran out of memory: each step process may allocate at most {} \
+             (`--memory`); raise it if the build needs more",
+            crate::sandbox::limits::format_size(m)
+        ));
+    }
+    None
 }
 
 /// Output that says a download failed for want of a network.

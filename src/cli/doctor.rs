@@ -13,8 +13,8 @@ use super::{ExitStatus, Verbosity};
 use crate::sandbox::probe::{self, HostFacts};
 use crate::sandbox::run::{self, RunLimits, Stream, VecSink};
 use crate::sandbox::{
-    GuestPath, HostPath, Identity, Rootfs, Sandbox, SandboxConfig, StepCommand, prepare,
-    step_environment, to_argv,
+    BUILD_UID_ENV, BuildIds, GuestPath, HostPath, Identity, Resources, Rootfs, Sandbox,
+    SandboxConfig, StepCommand, prepare, step_environment,
 };
 
 #[derive(Debug, clap::Args)]
@@ -65,12 +65,36 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     let who = match identity {
-        Identity::Root => "steps run as root, no user namespace, no capabilities".to_string(),
+        Identity::Root(ids) => format!(
+            "steps run as uid 0 in a user namespace, which is the unprivileged build {ids} on \
+             the host (choose with --build-uid or {BUILD_UID_ENV}=UID[:GID]), no capabilities; \
+             root-only host files, /proc/sys and root's keyrings are closed to them"
+        ),
         Identity::Build { uid: u, gid: g } => {
             format!("steps run as uid {u}, gid {g} in a user namespace")
         }
     };
     r.line(Level::Info, "identity", &format!("uid {uid}: {who}"), None);
+    if uid == 0
+        && let Err(e) = BuildIds::from_env()
+    {
+        r.line(Level::Fail, "build ids", &e, None);
+    }
+    let resources = Resources::defaults(uid == 0);
+    let enforced = match resources.pids {
+        Some(_) => "RLIMIT_NPROC counts only the build ids' processes",
+        None => "RLIMIT_NPROC would count all of this user's processes, so none by default",
+    };
+    r.line(
+        Level::Info,
+        "limits",
+        &format!(
+            "default {resources} ({enforced}); --pids N and --memory SIZE set \
+             RLIMIT_NPROC and RLIMIT_DATA (per process); no cgroup v2 delegation is used, \
+             so memory is not bounded for the build as a whole"
+        ),
+        None,
+    );
     if facts.in_container {
         r.line(Level::Info, "container", "running inside a container", None);
     }
@@ -97,23 +121,6 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
             None
         }
     };
-    if identity == Identity::Root {
-        // Builds as root need no user namespace, but the same machine's users will.
-        let build = Identity::Build {
-            uid: 1000,
-            gid: 1000,
-        };
-        match probe::probe_as(build, &facts) {
-            Ok(_) => r.line(Level::Ok, "user namespaces", "usable", None),
-            Err(e) => r.line(
-                Level::Warn,
-                "user namespaces",
-                &format!("not usable (root builds still work): {}", e.message),
-                Some(&e.hint),
-            ),
-        }
-    }
-
     let rootfs = if args.rootfs == "host" {
         Rootfs::Host
     } else {
@@ -175,6 +182,10 @@ fn check_step(r: &mut Report, bwrap: &probe::Bwrap, rootfs: &Rootfs) {
             HostPath::new(ws.path()).map_err(|e| e.to_string())?,
         );
         cfg.network = false;
+        if let Identity::Root(ids) = cfg.identity {
+            // As in a build: the workspace is the build ids' own.
+            crate::sandbox::ownership::chown_tree(ws.path(), ids).map_err(|e| e.to_string())?;
+        }
         let sandbox = Sandbox::prepare(cfg).map_err(|e| e.to_string())?;
         let env = step_environment(&Default::default(), &Default::default(), &[]);
         let cmd = StepCommand::script(
@@ -185,9 +196,11 @@ fn check_step(r: &mut Report, bwrap: &probe::Bwrap, rootfs: &Rootfs) {
             false,
         );
         let mut sink = VecSink::default();
+        let launch = sandbox.launch(&cmd);
         let outcome = run::run(
             &bwrap.path,
-            &to_argv(&sandbox.args(&cmd)),
+            &launch.args,
+            &launch.child,
             &mut sink,
             RunLimits::default(),
         )

@@ -71,15 +71,17 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         }
         entries.push(IndexEntry::from_package(&p));
     }
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        apk::atomic::ensure_dir(dir)?;
+    }
+    // A merge reads the index it replaces: hold the lock builds take for the same file.
+    let _lock = apk::index::lock_index(&output)?;
     let mut idx = if args.merge && output.exists() {
         Index::read(&output)?
     } else {
         Index::default()
     };
     idx.merge(entries);
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        apk::atomic::ensure_dir(dir)?;
-    }
     idx.write(&output, signer.as_ref())?;
     if verbosity > Verbosity::Quiet {
         eprintln!(

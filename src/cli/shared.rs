@@ -42,4 +42,31 @@ pub struct SandboxArgs {
     /// On a failing step, open a shell in the same sandbox (exit 0 from it continues).
     #[arg(short, long, help_heading = "Sandbox")]
     pub interactive: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Who steps run as when melwrap is root, and their resource limits.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// When run as root: the unprivileged host uid (and gid) steps run as, mapped to uid 0
+    /// inside [default: 1879048192, i.e. 0x70000000, for both].
+    #[arg(
+        long,
+        env = "MELWRAP_BUILD_UID",
+        value_name = "UID[:GID]",
+        help_heading = "Sandbox"
+    )]
+    pub build_uid: Option<String>,
+
+    /// Most processes and threads a step may have (RLIMIT_NPROC of its host uid) [default:
+    /// 16384 as root, none otherwise].
+    #[arg(long, value_name = "N", help_heading = "Sandbox")]
+    pub pids: Option<String>,
+
+    /// Most memory each step process may allocate (RLIMIT_DATA), like 4G or 512M [default:
+    /// none].
+    #[arg(long, value_name = "SIZE", help_heading = "Sandbox")]
+    pub memory: Option<String>,
 }

@@ -118,6 +118,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         env_files: args.input.env_files,
         only: args.package,
         timeout,
+        limits: args.sandbox.limits,
     };
     crate::test_run::run(&prepared, &opts, printer)
 }

@@ -16,7 +16,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::model::Subpackage;
-use crate::subst::{self, Lookup, Scope, transforms};
+use crate::limits::MAX_VAR_CHAIN;
+use crate::subst::{self, Budget, Lookup, Metered, Scope, transforms};
 
 use super::arch::Arch;
 use super::{CompileOptions, Sink};
@@ -63,6 +64,7 @@ pub(crate) fn build<'c>(
     config: &'c crate::config::Configuration,
     opts: &CompileOptions,
     arch: Arch,
+    budget: &Budget,
     sink: &mut Sink,
 ) -> Option<Context<'c>> {
     let pkg = &config.package;
@@ -118,29 +120,42 @@ pub(crate) fn build<'c>(
     for (k, v) in &opts.vars {
         raw.insert(k.clone(), (v.clone(), format!("--var {k}")));
     }
-    let ok = resolve_vars(&raw, &mut map, sink);
+    let ok = resolve_vars(&raw, &mut map, budget, sink);
+    if sink.limit_hit() {
+        return None;
+    }
 
     for (i, t) in config.var_transforms.iter().enumerate() {
         let field = format!("var-transforms[{i}]");
-        let from = match subst::substitute(&t.from, &map) {
+        let metered = Metered {
+            lookup: &map,
+            budget,
+        };
+        let from = match subst::substitute(&t.from, &metered) {
             Ok(v) => v,
             Err(e) => {
                 sink.subst(&format!("{field}.from"), &e);
                 continue;
             }
         };
-        match transforms::replace_all(&from, &t.match_, &t.replace) {
+        match transforms::replace_all(&from, &t.match_, &t.replace, budget) {
             Ok(v) => {
                 map.insert(format!("vars.{}", t.to), v);
             }
-            Err(message) => sink.error(&format!("{field}.match"), message, None),
+            Err(transforms::TransformError::Regex(message)) => {
+                sink.error(&format!("{field}.match"), message, None)
+            }
+            Err(transforms::TransformError::Limit(e)) => {
+                sink.subst(&format!("{field}.replace"), &subst::SubstErrors(vec![e]));
+                return None;
+            }
         }
     }
     if !ok {
         return None;
     }
 
-    let subpackages = expand(config, &map, sink)?;
+    let subpackages = expand(config, &map, budget, sink)?;
     map.insert(
         format!("targets.package.{}", pkg.name),
         format!("{OUTDIR}/{}", pkg.name),
@@ -159,6 +174,7 @@ pub(crate) fn build<'c>(
 fn resolve_vars(
     raw: &BTreeMap<String, (String, String)>,
     map: &mut HashMap<String, String>,
+    budget: &Budget,
     sink: &mut Sink,
 ) -> bool {
     // Order: a var after the vars it refers to (depth-first), cycles reported.
@@ -172,6 +188,12 @@ fn resolve_vars(
         order: &mut Vec<&'r str>,
         stack: &mut Vec<&'r str>,
     ) -> Result<(), Vec<&'r str>> {
+        // A chain longer than any real file is refused before it can exhaust the stack.
+        if stack.len() >= MAX_VAR_CHAIN {
+            let mut chain = stack[..2].to_vec();
+            chain.push(k);
+            return Err(chain);
+        }
         match state.get(k) {
             Some(true) => return Ok(()),
             Some(false) => {
@@ -200,6 +222,21 @@ fn resolve_vars(
         if let Err(cycle) = visit(k, raw, &mut state, &mut order, &mut stack) {
             ok = false;
             let names: Vec<String> = cycle.iter().map(|c| format!("vars.{c}")).collect();
+            let too_deep = stack.len() >= MAX_VAR_CHAIN;
+            if too_deep {
+                sink.error(
+                    &raw[cycle[0]].1,
+                    format!(
+                        "vars refer to each other more than {MAX_VAR_CHAIN} levels deep: {} -> ...",
+                        names[..2].join(" -> ")
+                    ),
+                    Some(
+                        "real build files chain a few vars at most; is the file generated wrongly?"
+                            .into(),
+                    ),
+                );
+                return false;
+            }
             if reported.insert(cycle[0].to_string()) {
                 sink.error(
                     &raw[cycle[0]].1,
@@ -215,13 +252,20 @@ fn resolve_vars(
     }
     for k in order {
         let (value, field) = &raw[k];
-        match subst::substitute(value, &*map) {
+        let metered = Metered {
+            lookup: &*map,
+            budget,
+        };
+        match subst::substitute(value, &metered) {
             Ok(v) => {
                 map.insert(format!("vars.{k}"), v);
             }
             Err(e) => {
                 ok = false;
                 sink.subst(field, &e);
+                if e.is_limit() {
+                    return false;
+                }
                 map.insert(format!("vars.{k}"), String::new());
             }
         }
@@ -259,9 +303,10 @@ fn referenced_vars(text: &str) -> Vec<&str> {
 fn expand<'c>(
     config: &'c crate::config::Configuration,
     map: &HashMap<String, String>,
+    budget: &Budget,
     sink: &mut Sink,
 ) -> Option<Vec<Expanded<'c>>> {
-    let base = Scope::new(map.clone());
+    let base = Scope::with_budget(map.clone(), budget);
     let mut out = Vec::new();
     let mut ok = true;
     for (index, sub) in config.subpackages.iter().enumerate() {

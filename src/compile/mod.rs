@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 
 use crate::config::LoadedConfig;
 use crate::diag::{Diagnostic, Diagnostics, Position};
+use crate::limits::{MAX_PLAN_BYTES, MAX_STEPS};
 use crate::pipelines::Library;
-use crate::subst::{self, Scope, SubstErrors};
+use crate::subst::{self, Budget, Scope, SubstErrors};
 
 pub use arch::Arch;
 pub use env::build_environment;
@@ -61,7 +62,11 @@ pub fn compile(
     let mut sink = Sink {
         loaded,
         errors: Vec::new(),
+        limit_hit: false,
+        steps: 0,
+        plan_bytes: 0,
     };
+    let budget = Budget::new();
     let config = &loaded.config;
     let Some(arch) = Arch::parse(&opts.arch) else {
         sink.errors.push(
@@ -92,10 +97,10 @@ pub fn compile(
         return Err(Diagnostics(sink.errors));
     }
 
-    let Some(ctx) = context::build(config, opts, arch, &mut sink) else {
+    let Some(ctx) = context::build(config, opts, arch, &budget, &mut sink) else {
         return Err(Diagnostics(sink.errors));
     };
-    let root = Scope::new(ctx.map);
+    let root = Scope::with_budget(ctx.map, &budget);
 
     let mut packages = Vec::new();
     let mut tests = Vec::new();
@@ -121,10 +126,17 @@ pub fn compile(
         ));
     }
     for sub in &ctx.subpackages {
+        if sink.limit_hit {
+            break;
+        }
         let scope = context::subpackage_scope(&root, sub);
         let base = format!("subpackages[{}]", sub.index);
         let keep = match subst::cond::evaluate(&sub.sub.if_, &scope) {
             Ok(b) => b,
+            Err(subst::cond::CondError::Subst(e)) if e.is_limit() => {
+                sink.subst(&format!("{base}.if"), &e);
+                true
+            }
             Err(e) => {
                 sink.error(&format!("{base}.if"), format!("in `if:`: {e}"), e.hint());
                 true
@@ -201,10 +213,17 @@ pub(crate) fn substitute_map(
     out
 }
 
-/// Collects located diagnostics for one build file.
+/// Collects located diagnostics for one build file, and counts what the compile produced
+/// against the size limits.
 pub(crate) struct Sink<'a> {
     loaded: &'a LoadedConfig,
     pub errors: Vec<Diagnostic>,
+    /// A size limit was hit: it was reported once, and the compile stops.
+    limit_hit: bool,
+    /// Steps compiled so far (all packages and tests, skipped steps included).
+    steps: usize,
+    /// Bytes of the steps compiled so far.
+    plan_bytes: u64,
 }
 
 impl Sink<'_> {
@@ -229,9 +248,57 @@ impl Sink<'_> {
         self.errors.push(d);
     }
 
-    /// Record a substitution failure in `field`.
+    /// Record a substitution failure in `field`. A size limit is reported once: after it,
+    /// every substitution fails the same way.
     pub fn subst(&mut self, field: &str, e: &SubstErrors) {
+        if e.is_limit() {
+            if self.limit_hit {
+                return;
+            }
+            self.limit_hit = true;
+        }
         self.error(field, e.to_string(), e.hint());
+    }
+
+    /// Whether a size limit stopped the compile.
+    pub fn limit_hit(&self) -> bool {
+        self.limit_hit
+    }
+
+    /// Record a size limit hit at `field` (once per compile).
+    pub fn limit(&mut self, field: &str, message: String, hint: &str) {
+        if !self.limit_hit {
+            self.limit_hit = true;
+            self.error(field, message, Some(hint.to_string()));
+        }
+    }
+
+    /// Count one more compiled step at `field`; false when a limit is passed.
+    pub fn count_step(&mut self, field: &str) -> bool {
+        self.steps += 1;
+        self.count_bytes(field, 0)
+    }
+
+    /// Count `bytes` more of compiled steps at `field`; false when a limit is passed.
+    pub fn count_bytes(&mut self, field: &str, bytes: u64) -> bool {
+        self.plan_bytes = self.plan_bytes.saturating_add(bytes);
+        if self.steps > MAX_STEPS {
+            self.limit(
+                field,
+                format!("the build compiles to more than {MAX_STEPS} steps (`uses:` expanded)"),
+                "real build files have a few hundred steps at most; look for `uses:` pipelines that call each other many times",
+            );
+        } else if self.plan_bytes > MAX_PLAN_BYTES {
+            self.limit(
+                field,
+                format!(
+                    "the compiled steps hold more than {} of scripts and environment",
+                    crate::bounded_read::human_bytes(MAX_PLAN_BYTES)
+                ),
+                "real build files compile to a few megabytes at most; look for large values repeated in many steps",
+            );
+        }
+        !self.limit_hit
     }
 }
 
@@ -256,6 +323,31 @@ mod tests {
         let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
         assert_eq!(err.0[0].field.as_deref(), Some("pipeline[0].runs"));
         assert_eq!(err.0[0].file, Path::new("t.yaml"));
+    }
+
+    #[test]
+    fn substitutions_share_one_budget_and_stop_at_the_first_field_past_it() {
+        // v19 is 512 KiB (the v chain 1 MiB); each of forty vars copies it: 21 MiB in all. The
+        // budget of 16 MiB holds the chain and thirty copies.
+        let mut text = format!("{HEAD}vars:\n  v00: x\n");
+        for i in 1..20 {
+            text.push_str(&format!(
+                "  v{i:02}: ${{{{vars.v{:02}}}}}${{{{vars.v{:02}}}}}\n",
+                i - 1,
+                i - 1
+            ));
+        }
+        for i in 0..40 {
+            text.push_str(&format!("  w{i:02}: ${{{{vars.v19}}}}\n"));
+        }
+        text.push_str("pipeline:\n  - runs: x\n");
+        let err = compile_text(&text, &CompileOptions::for_arch("x86_64")).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(
+            err.0[0].message,
+            "substitutions in this file produce more than 16 MiB of text in total (the limit)"
+        );
+        assert_eq!(err.0[0].field.as_deref(), Some("vars.w30"));
     }
 
     #[test]

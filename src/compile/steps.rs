@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::config::LoadedConfig;
 use crate::config::model::{Pipeline, Test};
+use crate::limits::{MAX_STEP_DEPTH, MAX_USES_DEPTH};
 use crate::subst::{self, Lookup, Scope, SubstErrors, cond};
 
 use super::context::WORKDIR;
@@ -47,9 +48,13 @@ impl Trail {
         t
     }
 
-    /// The build-file field to report, and a prefix naming the place inside definitions.
+    /// The build-file field to report, and a prefix naming the place inside definitions. An
+    /// empty `field` means the step itself.
     fn locate(&self, field: &str) -> (String, String) {
         if self.frames.is_empty() {
+            if field.is_empty() {
+                return (self.file_path.clone(), String::new());
+            }
             return (format!("{}.{field}", self.file_path), String::new());
         }
         let chain: Vec<String> = self
@@ -58,14 +63,19 @@ impl Trail {
             .map(|f| format!("`uses: {}`", f.uses))
             .collect();
         let last = self.frames.last().unwrap();
-        let inner = if last.path.is_empty() {
-            field.to_string()
+        let inner = match (last.path.is_empty(), field.is_empty()) {
+            (true, _) => field.to_string(),
+            (false, true) => last.path.clone(),
+            (false, false) => format!("{}.{field}", last.path),
+        };
+        let place = if inner.is_empty() {
+            String::new()
         } else {
-            format!("{}.{field}", last.path)
+            format!(", `{inner}`")
         };
         (
             self.file_path.clone(),
-            format!("in {} ({}), `{inner}`: ", chain.join(" > "), last.source),
+            format!("in {} ({}){place}: ", chain.join(" > "), last.source),
         )
     }
 }
@@ -88,6 +98,8 @@ struct Walker<'w, 's> {
     steps: Vec<Step>,
     needs: Vec<String>,
     fetches: Vec<String>,
+    /// `uses:` loops already reported (each once, wherever it is entered).
+    reported_cycles: HashSet<String>,
 }
 
 /// What [`compile_list`] produces: the plan steps, the `needs` of the steps that run, and the
@@ -114,6 +126,7 @@ pub(super) fn compile_list(
         steps: Vec::new(),
         needs: Vec::new(),
         fetches: Vec::new(),
+        reported_cycles: HashSet::new(),
     };
     for (i, step) in list.iter().enumerate() {
         let trail = Trail {
@@ -291,7 +304,18 @@ impl Walker<'_, '_> {
     }
 
     fn subst_err(&mut self, trail: &Trail, field: &str, e: &SubstErrors) {
-        self.err(trail, field, e.to_string(), e.hint());
+        let (path, prefix) = trail.locate(field);
+        if e.is_limit() {
+            self.sink
+                .limit(&path, format!("{prefix}{e}"), &e.hint().unwrap_or_default());
+        } else {
+            self.sink.error(&path, format!("{prefix}{e}"), e.hint());
+        }
+    }
+
+    fn limit(&mut self, trail: &Trail, message: String, hint: &str) {
+        let (path, prefix) = trail.locate("");
+        self.sink.limit(&path, format!("{prefix}{message}"), hint);
     }
 
     fn sub(&mut self, trail: &Trail, field: &str, text: &str, scope: &dyn Lookup) -> String {
@@ -306,6 +330,23 @@ impl Walker<'_, '_> {
 
     /// Compile one step and its children. Returns whether it runs.
     fn step(&mut self, step: &Pipeline, trail: &Trail, parent: &Parent) -> bool {
+        // Limits first, before any work: a hostile file fans out or nests without end.
+        if self.sink.limit_hit() {
+            return false;
+        }
+        if !self.sink.count_step(&trail.locate("").0) {
+            return false;
+        }
+        if parent.depth >= MAX_STEP_DEPTH {
+            self.limit(
+                trail,
+                format!(
+                    "steps nest more than {MAX_STEP_DEPTH} levels deep (`uses:` levels included)"
+                ),
+                "real build files nest a few levels at most; is the file generated wrongly?",
+            );
+            return false;
+        }
         let mut trail = trail.clone();
         let line = if trail.frames.is_empty() {
             self.sink
@@ -319,6 +360,33 @@ impl Walker<'_, '_> {
         let mut uses_name = None;
         // `uses` plus an inline `pipeline` only warns in melange, and `uses` is then ignored.
         if !step.uses.is_empty() && step.pipeline.is_empty() {
+            if let Some(from) = chain.iter().position(|u| *u == step.uses) {
+                let mut cycle = chain[from..].to_vec();
+                cycle.push(step.uses.clone());
+                let cycle = cycle.join(" → ");
+                if self.reported_cycles.insert(cycle.clone()) {
+                    self.err(
+                        &trail,
+                        "uses",
+                        format!("`uses:` pipelines call each other in a loop: {cycle}"),
+                        Some("a pipeline cannot use itself, directly or through others".into()),
+                    );
+                }
+                return false;
+            }
+            if chain.len() >= MAX_USES_DEPTH {
+                let (path, prefix) = trail.locate("uses");
+                self.sink.limit(
+                    &path,
+                    format!(
+                        "{prefix}`uses:` pipelines nest more than {MAX_USES_DEPTH} levels deep: {} → {}",
+                        chain.join(" → "),
+                        step.uses
+                    ),
+                    "real pipelines nest a few levels at most",
+                );
+                return false;
+            }
             let def = match self.lib.resolve(&step.uses) {
                 Ok(def) => def,
                 Err(e) => {
@@ -445,6 +513,10 @@ impl Walker<'_, '_> {
         let script = self.sub(&trail, "runs", &p.runs, &scope);
         let runs_if = match cond::evaluate(&p.if_, &scope) {
             Ok(b) => b,
+            Err(cond::CondError::Subst(e)) if e.is_limit() => {
+                self.subst_err(&trail, "if", &e);
+                false
+            }
             Err(e) => {
                 self.err(&trail, "if", format!("in `if:`: {e}"), e.hint());
                 false
@@ -457,6 +529,14 @@ impl Walker<'_, '_> {
         }
         // melange never substitutes `name` at compile time; a label must not fail the build.
         let name = subst::substitute_lenient(&p.name, &scope);
+        // Counted for every compiled step, run or not: the environment is copied into each.
+        let bytes = script.len()
+            + name.len()
+            + workdir.len()
+            + env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if !self.sink.count_bytes(&trail.locate("").0, bytes as u64) {
+            return false;
+        }
 
         let active = parent.active && runs_if;
         if active {

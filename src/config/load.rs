@@ -6,7 +6,6 @@
 //! [`super::locate`] (positions, syntax, duplicate keys, alias bombs), serde_yaml into
 //! [`Configuration`] (types, unknown fields; see [`super::decode`]) and [`super::check`].
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics, Position};
@@ -17,7 +16,7 @@ use super::{check, decode, locate};
 pub use super::locate::SpanIndex;
 
 /// Files larger than this are refused before reading: the largest real build file is ~70 KB.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = crate::bounded_read::MAX_CONFIG_BYTES;
 
 /// A decoded build file with the positions of its fields.
 #[derive(Debug, Clone)]
@@ -86,42 +85,30 @@ pub fn decode_only(path: &Path, text: &str) -> Result<LoadedConfig, Diagnostics>
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
-    let cannot = |e: std::io::Error| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "check the path; melange build files usually end in `.yaml`"
-            }
-            std::io::ErrorKind::PermissionDenied => "make the file readable by this user",
-            _ => "pass the path of a melange build file",
-        };
-        // fs_err's message is "failed to open file `<path>`: <cause>"; the diagnostic names
-        // the path already, so keep the cause.
-        let full = e.to_string();
-        let inner = full
-            .rsplit_once("`: ")
-            .map_or(full.as_str(), |(_, cause)| cause);
-        Diagnostic::new(path, format!("cannot read the file: {inner}")).hint(hint)
-    };
-    let file = fs_err::File::open(path).map_err(cannot)?;
-    if file.metadata().map_err(cannot)?.is_dir() {
-        return Err(
-            Diagnostic::new(path, "this is a directory, not a build file")
-                .hint("pass the YAML file itself, for example `melange.yaml`"),
-        );
-    }
-    // Read at most one byte past the limit, so `/dev/zero` or a runaway pipe cannot hang us.
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Diagnostic::new(
+    use crate::bounded_read::{ReadError, read_regular};
+    read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "check the path; melange build files usually end in `.yaml`"
+                }
+                std::io::ErrorKind::PermissionDenied => "make the file readable by this user",
+                _ => "pass the path of a melange build file",
+            };
+            Diagnostic::new(path, format!("cannot read the file: {e}")).hint(hint)
+        }
+        ReadError::Directory => Diagnostic::new(path, "this is a directory, not a build file")
+            .hint("pass the YAML file itself, for example `melange.yaml`"),
+        ReadError::NotRegular(kind) => {
+            Diagnostic::new(path, format!("this is a {kind}, not a regular file"))
+                .hint("melwrap reads build files only from regular files")
+        }
+        ReadError::TooLarge { .. } => Diagnostic::new(
             path,
             format!("the file is larger than any build file ({MAX_FILE_BYTES} bytes at most)"),
         )
-        .hint("pass the YAML build file itself"));
-    }
-    Ok(bytes)
+        .hint("pass the YAML build file itself"),
+    })
 }
 
 /// The bytes as text, refusing binary data and anything that is not UTF-8.
@@ -214,9 +201,12 @@ mod tests {
     }
 
     #[test]
-    fn endless_input_is_cut_off() {
+    fn devices_are_not_build_files() {
         let e = load(Path::new("/dev/zero")).unwrap_err();
-        assert!(e.0[0].message.contains("larger than any build file"), "{e}");
+        assert_eq!(
+            e.0[0].message,
+            "this is a character device, not a regular file"
+        );
     }
 
     #[test]

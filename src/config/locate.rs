@@ -22,6 +22,32 @@ pub const MAX_DEPTH: usize = 64;
 /// a few thousand nodes; a "billion laughs" file has 10^9 from a few hundred bytes.
 pub const MAX_EXPANDED_NODES: u64 = 100_000;
 
+/// Most scalar text the file may stand for once every alias is expanded: a long string
+/// repeated through aliases under the node limit (a 1 MB string times 50000 `*a`) is an alias
+/// bomb too. Without aliases the text is never more than the file itself.
+pub const MAX_EXPANDED_BYTES: u64 = crate::limits::MAX_CONFIG_BYTES;
+
+/// Nodes and scalar bytes of a subtree, aliases expanded.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: u64,
+    bytes: u64,
+}
+
+impl Size {
+    fn node(bytes: usize) -> Size {
+        Size {
+            nodes: 1,
+            bytes: bytes as u64,
+        }
+    }
+
+    fn add(&mut self, other: Size) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
 /// Where each field of the file starts, keyed by field path (`pipeline[3].with.uri`).
 #[derive(Debug, Clone, Default)]
 pub struct SpanIndex {
@@ -120,6 +146,17 @@ pub fn locate(text: &str) -> Result<SpanIndex, Vec<Problem>> {
     Ok(walker.spans)
 }
 
+/// The first size problem of `text` (nesting, alias expansion, node count), ignoring every
+/// other problem: for YAML that is decoded leniently, such as `uses:` definitions.
+pub fn size_problem(text: &str) -> Option<Problem> {
+    let problems = locate(text).err()?;
+    problems.into_iter().find(|p| {
+        p.message.starts_with("nesting is deeper than")
+            || p.message.starts_with("the aliases in this file expand")
+            || p.message.starts_with("the file holds more than")
+    })
+}
+
 fn pos(m: &Marker) -> Position {
     // yaml-rust2 lines are 1-based and columns 0-based.
     Position {
@@ -134,8 +171,8 @@ struct Frame {
     /// Length of the walker's path string at this collection (its own field path).
     base: usize,
     kind: FrameKind,
-    /// Nodes under this collection, aliases expanded (for the alias-bomb guard).
-    size: u64,
+    /// Nodes and text under this collection, aliases expanded (for the alias-bomb guard).
+    size: Size,
     /// The anchor this collection defines, 0 for none.
     anchor: usize,
 }
@@ -161,9 +198,12 @@ struct Walker {
     path: String,
     stack: Vec<Frame>,
     /// Subtree size of every finished anchored node, by anchor id.
-    anchor_sizes: HashMap<usize, u64>,
-    /// Nodes read so far with aliases expanded.
-    expanded: u64,
+    anchor_sizes: HashMap<usize, Size>,
+    /// Nodes and text read so far with aliases expanded.
+    expanded: Size,
+    /// Nodes and text read so far as written (an alias is one node): when these pass the
+    /// limit the file is simply too large, not an alias bomb.
+    written: Size,
     documents: usize,
     saw_content: bool,
     /// A block mapping that is a sequence item: yaml-rust2 marks it at its first value, so the
@@ -203,7 +243,8 @@ impl Walker {
                     return self.root_scalar(&text, mark);
                 }
                 self.node_start(&mark, Some(&text))?;
-                self.node_done(1, 1, anchor, &mark)
+                let size = Size::node(text.len());
+                self.node_done(size, size, size, anchor, &mark)
             }
             Event::Alias(id) => {
                 if self.stack.is_empty() {
@@ -218,7 +259,7 @@ impl Walker {
                         hint: Some("aliases cannot be recursive; write the value out".into()),
                     });
                 };
-                self.node_done(size, size, 0, &mark)
+                self.node_done(size, size, Size::node(0), 0, &mark)
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let is_map = matches!(event, Event::MappingStart(..));
@@ -255,7 +296,7 @@ impl Walker {
                 self.stack.push(Frame {
                     base: self.path.len(),
                     kind,
-                    size: 1,
+                    size: Size::node(0),
                     anchor,
                 });
                 Ok(())
@@ -267,7 +308,13 @@ impl Walker {
                 }
                 self.path.truncate(frame.base);
                 // The children were counted as they ended; count the collection itself.
-                self.node_done(frame.size, 1, frame.anchor, &mark)
+                self.node_done(
+                    frame.size,
+                    Size::node(0),
+                    Size::node(0),
+                    frame.anchor,
+                    &mark,
+                )
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
         }
@@ -335,22 +382,45 @@ impl Walker {
         }
     }
 
-    /// A node of `size` values (aliases expanded) ended: count the `new` values not counted
-    /// yet, remember an anchor's size, and advance the open collection.
+    /// A node of `size` (aliases expanded) ended: count the `new` part not counted yet (and
+    /// `written`, the same as written: an alias is one node of no text), remember an anchor's
+    /// size, and advance the open collection.
     fn node_done(
         &mut self,
-        size: u64,
-        new: u64,
+        size: Size,
+        new: Size,
+        written: Size,
         anchor: usize,
         mark: &Marker,
     ) -> Result<(), Problem> {
-        self.expanded = self.expanded.saturating_add(new);
-        if self.expanded > MAX_EXPANDED_NODES {
+        self.expanded.add(new);
+        self.written.add(written);
+        if self.written.nodes > MAX_EXPANDED_NODES {
             return Err(Problem {
                 position: pos(mark),
                 field: self.field(),
                 message: format!(
-                    "the aliases in this file expand to more than {MAX_EXPANDED_NODES} values (an alias bomb?)"
+                    "the file holds more than {MAX_EXPANDED_NODES} values; no build file is this large"
+                ),
+                hint: Some("is the file generated wrongly?".into()),
+            });
+        }
+        let too_many = self.expanded.nodes > MAX_EXPANDED_NODES;
+        let too_long = self.expanded.bytes > MAX_EXPANDED_BYTES;
+        if too_many || too_long {
+            let what = if too_many {
+                format!("{MAX_EXPANDED_NODES} values")
+            } else {
+                format!(
+                    "{} of text",
+                    crate::bounded_read::human_bytes(MAX_EXPANDED_BYTES)
+                )
+            };
+            return Err(Problem {
+                position: pos(mark),
+                field: self.field(),
+                message: format!(
+                    "the aliases in this file expand to more than {what} (an alias bomb?)"
                 ),
                 hint: Some("write the repeated values out, or use fewer nested aliases".into()),
             });
@@ -359,7 +429,7 @@ impl Walker {
             self.anchor_sizes.insert(anchor, size);
         }
         let frame = self.stack.last_mut().expect("inside a collection");
-        frame.size = frame.size.saturating_add(size);
+        frame.size.add(size);
         match &mut frame.kind {
             FrameKind::Seq { index } => *index += 1,
             FrameKind::Map { expecting_key, .. } => *expecting_key = !*expecting_key,
@@ -476,6 +546,39 @@ mod tests {
         }
         let p = locate(&text).unwrap_err();
         assert!(p[0].message.contains("alias bomb"), "{p:?}");
+    }
+
+    #[test]
+    fn aliased_long_strings_are_a_bomb_under_the_node_limit() {
+        let mut text = format!("a: &s '{}'\nb: [", "x".repeat(1 << 20));
+        text.push_str(&vec!["*s"; 1000].join(", "));
+        text.push_str("]\n");
+        let p = locate(&text).unwrap_err();
+        assert_eq!(
+            p[0].message,
+            "the aliases in this file expand to more than 16 MiB of text (an alias bomb?)"
+        );
+        assert_eq!(p[0].field.as_deref(), Some("b[14]"));
+    }
+
+    #[test]
+    fn many_plain_values_are_not_called_an_alias_bomb() {
+        let text = format!("a:\n{}", "  - x\n".repeat(100_001));
+        let p = locate(&text).unwrap_err();
+        assert_eq!(
+            p[0].message,
+            "the file holds more than 100000 values; no build file is this large"
+        );
+    }
+
+    #[test]
+    fn a_large_file_with_one_alias_is_not_called_an_alias_bomb() {
+        let text = format!("x: &x a\ny: *x\na:\n{}", "  - x\n".repeat(100_001));
+        let p = locate(&text).unwrap_err();
+        assert!(
+            p[0].message.starts_with("the file holds more than"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::bounded_read::{MAX_PIPELINE_BYTES, ReadError, read_regular_text};
 use crate::config::model::Pipeline;
 
 mod lenient;
@@ -98,7 +99,7 @@ impl Definition {
     pub fn text(&self) -> std::io::Result<String> {
         match &self.source {
             Source::Builtin => Ok(builtin(&self.name).unwrap_or_default().to_string()),
-            Source::File(path) => fs_err::read_to_string(path),
+            Source::File(path) => read_definition(path).map_err(std::io::Error::other),
         }
     }
 }
@@ -192,19 +193,33 @@ impl Library {
     fn find(&self, name: &str) -> Result<Definition, ResolveError> {
         for dir in &self.dirs {
             let file = dir.join(format!("{name}.yaml"));
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                let source = Source::File(file);
-                let pipeline =
-                    parse_definition(&text).map_err(|message| ResolveError::Invalid {
-                        source: source.clone(),
-                        message,
-                    })?;
-                return Ok(Definition {
-                    name: name.to_string(),
-                    source,
-                    pipeline,
-                });
-            }
+            let text = match read_definition(&file) {
+                Ok(text) => text,
+                Err(ReadError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(ResolveError::Invalid {
+                        source: Source::File(file),
+                        message: format!("cannot read it: {e}"),
+                    });
+                }
+            };
+            let source = Source::File(file);
+            let pipeline = parse_definition(&text).map_err(|message| ResolveError::Invalid {
+                source: source.clone(),
+                message,
+            })?;
+            return Ok(Definition {
+                name: name.to_string(),
+                source,
+                pipeline,
+            });
         }
         if let Some(text) = builtin(name) {
             let pipeline = parse_definition(text).map_err(|message| ResolveError::Invalid {
@@ -245,6 +260,12 @@ impl Library {
     }
 }
 
+/// A definition file from a `--pipeline-dir`: a regular file of bounded size (a FIFO there
+/// must not block `uses:` resolution).
+fn read_definition(path: &Path) -> Result<String, ReadError> {
+    read_regular_text(path, MAX_PIPELINE_BYTES)
+}
+
 /// `uses:` names must stay inside their directory: no absolute paths, no `..`.
 fn is_contained(name: &str) -> bool {
     !name.is_empty()
@@ -253,14 +274,20 @@ fn is_contained(name: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// The names under `dir`, for suggestions and listings. Symbolic links to directories are not
+/// followed (a link to `.` would make the walk endless) and the walk stops at 16 levels.
 fn collect_names(root: &Path, dir: &Path, names: &mut Vec<String>) {
+    const MAX_NAME_DEPTH: usize = 16;
+    let depth = dir.strip_prefix(root).map_or(0, |r| r.components().count());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
-            collect_names(root, &path, names);
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if depth < MAX_NAME_DEPTH {
+                collect_names(root, &path, names);
+            }
         } else if path.extension().is_some_and(|e| e == "yaml")
             && let Ok(rel) = path.strip_prefix(root)
         {
@@ -271,6 +298,13 @@ fn collect_names(root: &Path, dir: &Path, names: &mut Vec<String>) {
 
 /// Decode a definition file leniently (unknown keys ignored; an empty file is a no-op step).
 pub fn parse_definition(text: &str) -> Result<Pipeline, String> {
+    // Depth and alias expansion are bounded as in build files, before serde_yaml sees the text.
+    if let Some(p) = crate::config::locate::size_problem(text) {
+        return Err(format!(
+            "line {} column {}: {}",
+            p.position.line, p.position.column, p.message
+        ));
+    }
     let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
     if value.is_null() {
         return Ok(Pipeline::default());

@@ -10,7 +10,14 @@
 //! | [`shell`] | the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
+//! | [`build_ids`] | the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
+//! | [`child`] | bwrap's process before exec: staged bind sources, build ids, keyring, limits | system calls in the child |
+//! | [`ownership`] | giving the workspace and cache to the build ids (fd walk) | `fchownat` |
+//! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
+//! | [`output`] | reading a step's output with bounded memory: filtered, split into lines | reads the pipes |
+//! | [`termfilter`] | [`termfilter::TermFilter`]: drops control sequences that act on a terminal | none |
+//! | [`pty`] | the `--interactive` shell on its own pseudo-terminal, relayed and filtered | spawns `bwrap`, owns the terminal meanwhile |
 //! | [`sink`] | where output lines go ([`run::VecSink`], [`run::TailSink`]) | none |
 //!
 //! A build uses it like this (error handling elided):
@@ -25,24 +32,34 @@
 //! let shell = sandbox.shell();
 //! let env = step_environment(&Default::default(), &Default::default(), &sandbox.env_defaults());
 //! let step = StepCommand::script(&shell, GuestPath::new("/home/build")?, "make", env, false);
-//! let argv = to_argv(&sandbox.args(&step));
+//! let launch = sandbox.launch(&step);                 // arguments plus the child's setup
 //! let mut sink = run::VecSink::default();
-//! let outcome = run::run(&bwrap.path, &argv, &mut sink, run::RunLimits::default())?;
+//! let outcome = run::run(&bwrap.path, &launch.args, &launch.child, &mut sink, run::RunLimits::default())?;
 //! if !outcome.success() { /* report outcome and sink's last lines */ }
 //! # Ok(()) }
 //! ```
 
+pub mod build_ids;
+pub mod child;
 pub mod env;
+pub mod limits;
+pub mod output;
+pub mod ownership;
 pub mod prepare;
 pub mod probe;
+pub mod pty;
 pub mod root;
 pub mod run;
 pub mod shell;
 pub mod sink;
 pub mod spec;
+pub mod termfilter;
 
+pub use build_ids::{BUILD_UID_ENV, BuildIds, DEFAULT_BUILD_ID};
+pub use child::ChildSetup;
 pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
-pub use prepare::{Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
+pub use limits::Resources;
+pub use prepare::{Launch, Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
 pub use root::{MemTree, RootTree};
 pub use shell::{shell_for, wrap_script};
 pub use spec::{

@@ -4,12 +4,16 @@
 //! names. It happens once per build; every step's arguments are then computed from the
 //! snapshot, without I/O, so all steps see the same guest layout.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
+use super::child::{ChildSetup, Staging};
 use super::env::{CA_BUNDLE_ENV, ca_bundle_env};
+use super::limits::Resources;
 use super::root::{LiveTree, MemTree, Node, RootTree};
-use super::spec::{self, Arg, GuestPath, HostPath, Rootfs, SandboxConfig, StepCommand};
+use super::spec::{self, Arg, GuestPath, HostPath, Identity, Rootfs, SandboxConfig, StepCommand};
 
 /// A sandbox problem found before anything ran, with the fix. melwrap exits 2 for these.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,17 @@ pub struct Sandbox {
     config: SandboxConfig,
     tree: MemTree,
     shell: Vec<String>,
+    /// The bind sources, opened, for a root build (see [`super::child`]).
+    staging: Option<Arc<Staging>>,
+    resources: Resources,
+}
+
+/// What [`super::run::run`] needs to start one sandbox: bwrap's arguments (bind sources
+/// already staged for a root build) and how to set up its process.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub args: Vec<OsString>,
+    pub child: ChildSetup,
 }
 
 impl Sandbox {
@@ -86,11 +101,65 @@ impl Sandbox {
             ));
         }
         let shell = super::shell::shell_for(&config.rootfs);
+        let staging = match config.identity {
+            Identity::Root(ids) => {
+                let probe = StepCommand {
+                    argv: Vec::new(),
+                    env: Vec::new(),
+                    workdir: GuestPath::root(),
+                };
+                let args = spec::bwrap_args(&config, &tree, &probe);
+                let staging =
+                    Staging::open(&args, ids).map_err(|e| SandboxError::new(e.to_string()))?;
+                Some(Arc::new(staging))
+            }
+            Identity::Build { .. } => None,
+        };
+        let resources = config.resources;
         Ok(Sandbox {
             config,
             tree,
             shell,
+            staging,
+            resources,
         })
+    }
+
+    pub fn resources(&self) -> Resources {
+        self.resources
+    }
+
+    /// How bwrap's process is set up: as root, dropped to the build ids with the bind sources
+    /// staged; always a fresh session keyring and the limits.
+    pub fn child_setup(&self) -> ChildSetup {
+        ChildSetup {
+            drop_to: match self.config.identity {
+                Identity::Root(ids) => Some(ids),
+                Identity::Build { .. } => None,
+            },
+            staging: self.staging.clone(),
+            resources: self.resources,
+        }
+    }
+
+    /// Everything needed to run one step (see [`Sandbox::args`] for the arguments as shown).
+    pub fn launch(&self, cmd: &StepCommand) -> Launch {
+        self.launch_args(self.args(cmd))
+    }
+
+    /// Everything needed to run a debug shell after `failed`.
+    pub fn launch_interactive(&self, failed: &StepCommand, term: Option<&str>) -> Launch {
+        self.launch_args(self.interactive_args(failed, term))
+    }
+
+    fn launch_args(&self, mut args: Vec<Arg>) -> Launch {
+        if let Some(staging) = &self.staging {
+            staging.rewrite(&mut args);
+        }
+        Launch {
+            args: spec::to_argv(&args),
+            child: self.child_setup(),
+        }
     }
 
     pub fn config(&self) -> &SandboxConfig {
@@ -117,7 +186,8 @@ impl Sandbox {
         &self.tree
     }
 
-    /// The bwrap arguments for one step.
+    /// The bwrap arguments for one step, with host paths as bind sources (what `--dry-run`
+    /// shows; [`Sandbox::launch`] is what runs).
     pub fn args(&self, cmd: &StepCommand) -> Vec<Arg> {
         spec::bwrap_args(&self.config, &self.tree, cmd)
     }

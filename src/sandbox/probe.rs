@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use super::child::ChildSetup;
 use super::spec::{Arg, GuestPath, HostPath, Identity, Namespace, to_argv};
 
 /// The environment variable that names the bwrap binary, overriding `PATH`.
@@ -161,8 +162,9 @@ pub fn classify(stderr: &str, facts: &HostFacts) -> ProbeError {
     if said("does not support user namespaces") {
         return error(
             ProbeFailure::NoKernelSupport,
-            "this kernel has no user namespaces; install bwrap setuid root \
-             (`sudo chmod u+s $(command -v bwrap)`) or run melwrap as root",
+            "this kernel has no user namespaces (CONFIG_USER_NS), which melwrap needs even \
+             as root (steps run as uid 0 of a user namespace, never as host root); use a \
+             kernel built with them",
         );
     }
     if said("setting up uid map") && apparmor {
@@ -229,7 +231,12 @@ pub fn probe_args(identity: Identity) -> Vec<OsString> {
         Arg::Tmpfs(guest("/tmp")),
     ];
     match identity {
-        Identity::Root => args.push(Arg::CapDrop("ALL".into())),
+        Identity::Root(_) => args.extend([
+            Arg::Unshare(Namespace::User),
+            Arg::Uid(0),
+            Arg::Gid(0),
+            Arg::CapDrop("ALL".into()),
+        ]),
         Identity::Build { uid, gid } => {
             args.extend([Arg::Unshare(Namespace::User), Arg::Uid(uid), Arg::Gid(gid)]);
         }
@@ -275,17 +282,26 @@ pub(crate) fn locate(wanted: Option<OsString>, facts: &HostFacts) -> Result<Path
 }
 
 /// Probe without the per-process cache: find bwrap, read its version, run the trial sandbox
-/// as `identity`.
+/// as `identity` (as root, started as the build ids, exactly like a step).
 pub fn probe_as(identity: Identity, facts: &HostFacts) -> Result<Bwrap, ProbeError> {
     let path = find_bwrap(facts)?;
+    let setup = ChildSetup {
+        drop_to: match identity {
+            Identity::Root(ids) => Some(ids),
+            Identity::Build { .. } => None,
+        },
+        ..ChildSetup::default()
+    };
     let run = |args: &[OsString]| {
-        Command::new(&path)
+        let mut command = Command::new(&path);
+        command
             .args(args)
             .env_clear()
             .env("LANG", "C")
             .env("PATH", super::DEFAULT_PATH)
-            .stdin(Stdio::null())
-            .output()
+            .stdin(Stdio::null());
+        setup.install(&mut command);
+        command.output()
     };
     let version = run(&["--version".into()])
         .map_err(|e| ProbeError {

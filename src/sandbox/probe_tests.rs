@@ -102,7 +102,7 @@ fn kernel_without_user_namespaces() {
         &facts(),
     );
     assert_eq!(e.failure, ProbeFailure::NoKernelSupport);
-    assert!(e.hint.contains("chmod u+s"), "{e}");
+    assert!(e.hint.contains("CONFIG_USER_NS"), "{e}");
 }
 
 #[test]

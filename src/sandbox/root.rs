@@ -75,16 +75,13 @@ pub(crate) enum MountKind {
     /// the link's parent is resolved through the rootfs's symlinks, never the link itself, and
     /// the parent is always spliced so the link can be created there.
     Symlink(String),
-    /// Hide a host secret that sits in a directory the guest shows (`/etc/shadow`): `/dev/null`
-    /// bound over it. Skipped when the guest has no such file.
-    Mask,
 }
 
 impl MountKind {
     /// Can this mount go on top of `node` without replacing it?
     fn fits(&self, node: &Node) -> bool {
         match self {
-            MountKind::RoFile(_) | MountKind::Mask => *node == Node::File,
+            MountKind::RoFile(_) => *node == Node::File,
             MountKind::RoBind(_) => matches!(node, Node::File | Node::Dir),
             MountKind::Symlink(_) => false,
             _ => *node == Node::Dir,
@@ -131,10 +128,6 @@ pub(crate) fn plan(rootfs: &Rootfs, tree: &dyn RootTree, requests: &[MountReques
             MountKind::Symlink(_) => resolve_parent(tree, &req.dest),
             _ => resolve(tree, &req.dest),
         };
-        if req.kind == MountKind::Mask && r.node != Node::File {
-            // Nothing to hide here (and nothing to splice for it).
-            continue;
-        }
         if let MountKind::RoFile(src) = &req.kind
             && r.node == Node::File
             && tree.host_path(&r.path) == *src

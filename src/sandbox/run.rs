@@ -28,9 +28,9 @@
 //! - If melwrap itself is killed with SIGKILL (no handler runs), `--die-with-parent` still
 //!   takes the sandbox down.
 //!
-//! An interactive debug shell ([`run_interactive`]) is the exception: it shares melwrap's
-//! terminal and process group so that job control works, and Ctrl-C there belongs to the shell,
-//! so melwrap forgets any SIGINT that arrives while it runs (as melange ignores SIGINT then).
+//! An interactive debug shell ([`run_interactive`], in [`super::pty`]) is the exception: it
+//! runs on its own pseudo-terminal in its own session, Ctrl-C there belongs to the shell, and
+//! melwrap forgets any SIGINT that arrives while it runs (as melange ignores SIGINT then).
 //!
 //! # Exit status
 //!
@@ -43,17 +43,20 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use super::child::ChildSetup;
+use super::output::{CHANNEL_LINES, Msg, spawn_reader};
 use super::spec::STATUS_FD;
 
+pub use super::pty::run_interactive;
 pub use super::sink::{OutputSink, Stream, TailSink, VecSink};
 
 /// Limits on one sandbox run.
@@ -145,7 +148,7 @@ pub fn signal_name(sig: i32) -> String {
     name.to_string()
 }
 
-static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+pub(super) static SIGNALLED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn remember_signal(sig: libc::c_int) {
     // Only an atomic store: async-signal-safe.
@@ -182,26 +185,22 @@ pub fn exit_code_for_signal(sig: i32) -> i32 {
     128 + sig
 }
 
-enum Msg {
-    Line(Stream, String),
-    /// A reader thread finished.
-    Done,
-    ChildPid(i32),
-    ExitCode(i32),
-}
-
-/// Longest line passed to the sink in one piece; longer output is split.
-const MAX_LINE: u64 = 64 * 1024;
-
-/// Run `bwrap` with `args` (from [`super::to_argv`]), stdin empty, stdout and stderr streamed
-/// to `sink`. bwrap runs with an empty environment apart from `LANG=C`; the step's own
-/// environment is in `args`. Returns when the sandbox and every process in it are gone.
+/// Run `bwrap` with `args` (from [`super::Sandbox::launch`]), its process set up as `child`
+/// says, stdin empty, stdout and stderr streamed
+/// to `sink` (filtered and split into lines by [`super::output`]). bwrap runs with an empty
+/// environment apart from `LANG=C`; the step's own environment is in `args`. Returns when the
+/// sandbox and every process in it are gone.
+///
+/// The timeout and interrupts are enforced by a supervisor thread, not by the loop that
+/// writes to `sink`: a sink that blocks (melwrap's stderr is a pipe nobody reads) holds up
+/// the output, and through the bounded channel the step, but never the kill.
 ///
 /// `bwrap` may also be a launcher that ends up executing bwrap with the same descriptors
 /// (tests use `setpriv`).
 pub fn run(
     bwrap: &Path,
     args: &[OsString],
+    child_setup: &ChildSetup,
     sink: &mut dyn OutputSink,
     limits: RunLimits,
 ) -> io::Result<StepOutcome> {
@@ -224,123 +223,146 @@ pub fn run(
         .stderr(Stdio::piped())
         .process_group(0);
     let write_fd = status_write.as_raw_fd();
-    // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, syscall).
+    let setup = child_setup.clone();
+    let mut scratch = setup.scratch();
+    // SAFETY: the closure only makes system calls (dup2, fcntl, mount, setresuid, ...) and
+    // writes to memory allocated before the fork.
     unsafe {
-        command.pre_exec(move || prepare_child_fds(Some(write_fd)));
+        command.pre_exec(move || {
+            setup.apply(&mut scratch)?;
+            prepare_child_fds(Some(write_fd))
+        });
     }
     let mut child = command.spawn()?;
     drop(status_write);
-    // Readable once bwrap has exited: lets the loop below wake the moment it does instead of
-    // polling on a timer (a fixed sleep here cost up to 20 ms on every step).
-    let bwrap_exited = pidfd_open(child.id() as i32);
 
-    let (tx, rx) = mpsc::channel();
-    spawn_line_reader(
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_LINES);
+    spawn_reader(
         child.stdout.take().expect("piped"),
         Stream::Stdout,
         tx.clone(),
     );
-    spawn_line_reader(
+    spawn_reader(
         child.stderr.take().expect("piped"),
         Stream::Stderr,
         tx.clone(),
     );
-    spawn_status_reader(File::from(status_read), tx);
+    let sandbox = Arc::new(Mutex::new(SandboxStatus::default()));
+    spawn_status_reader(File::from(status_read), Arc::clone(&sandbox), tx);
+    let supervisor = {
+        let pid = child.id() as i32;
+        let sandbox = Arc::clone(&sandbox);
+        let deadline = limits.timeout.map(|t| start + t);
+        std::thread::spawn(move || supervise(pid, deadline, limits.kill_grace, &sandbox))
+    };
 
-    let deadline = limits.timeout.map(|t| start + t);
+    // Pass output on until every reader is done (stdout, stderr, status). Once bwrap has
+    // exited, stop after 5 s without news: nothing in the sandbox outlives bwrap, but a
+    // descriptor could. (Measured from the last message, not from the exit: a slow sink may
+    // still be working through the last, bounded, stretch of output.)
+    let mut open = 3;
+    let mut last_news = Instant::now();
+    while open > 0 {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Msg::Line(stream, line)) => sink.line(stream, &line),
+            Ok(Msg::Done) => open -= 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if supervisor.is_finished() && last_news.elapsed() >= Duration::from_secs(5) {
+                    break;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        last_news = Instant::now();
+    }
+    let stop = supervisor.join().unwrap_or(None);
+    let status = child.wait()?;
+    let sandbox = sandbox.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(finish(status, stop, &sandbox, start.elapsed()))
+}
+
+/// What bwrap's status pipe has said so far.
+#[derive(Default)]
+struct SandboxStatus {
+    child_pid: Option<i32>,
+    exit_code: Option<i32>,
+    /// The sandbox's PID 1, opened as soon as bwrap names it (before it can be reused).
+    pidfd: Option<OwnedFd>,
+}
+
+/// Watch bwrap until it exits, without reaping it (the caller does, so its process group id
+/// cannot be reused while this thread may still signal it). Sends SIGTERM then SIGKILL on an
+/// interrupt, SIGKILL at the deadline. Returns why it stopped the sandbox, if it did, after
+/// waiting until the sandbox's PID 1 is gone.
+fn supervise(
+    pid: i32,
+    deadline: Option<Instant>,
+    kill_grace: Duration,
+    sandbox: &Mutex<SandboxStatus>,
+) -> Option<Status> {
+    // Readable once bwrap has exited: wakes the loop the moment it does.
+    let bwrap_exited = pidfd_open(pid);
     let mut stop: Option<(Status, Instant)> = None;
     let mut sent_kill = false;
-    let mut state = Progress::default();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(msg) => state.handle(msg, sink),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => match &bwrap_exited {
-                // All output is closed; bwrap is exiting. Wake when it has (or in 50 ms, to
-                // check the interrupt flag and the deadline again).
-                Some(fd) => wait_readable(fd, Duration::from_millis(50)),
-                None => std::thread::sleep(Duration::from_millis(1)),
-            },
-        }
+    while !has_exited(pid) {
         if stop.is_none() {
             if let Some(sig) = interrupted() {
-                signal_group(&child, libc::SIGTERM);
+                signal_group(pid, libc::SIGTERM);
                 stop = Some((Status::Interrupted(sig), Instant::now()));
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                signal_group(&child, libc::SIGKILL);
+                signal_group(pid, libc::SIGKILL);
                 sent_kill = true;
                 stop = Some((Status::TimedOut, Instant::now()));
             }
         } else if let Some((_, since)) = stop
             && !sent_kill
-            && since.elapsed() >= limits.kill_grace
+            && since.elapsed() >= kill_grace
         {
-            signal_group(&child, libc::SIGKILL);
+            signal_group(pid, libc::SIGKILL);
             sent_kill = true;
         }
-        let Some(status) = child.try_wait()? else {
-            continue;
-        };
-        if stop.is_some()
-            && let Some(fd) = state.pidfd.take()
-        {
+        match &bwrap_exited {
+            Some(fd) => wait_readable(fd, Duration::from_millis(50)),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    if stop.is_some() {
+        let pidfd = sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pidfd
+            .take();
+        if let Some(fd) = pidfd {
             // bwrap is gone; the namespace's PID 1 dies last, after every process in it.
             wait_readable(&fd, Duration::from_secs(10));
         }
-        // Every writer is gone or going: collect the last lines and the exit code.
-        let until = Instant::now() + Duration::from_secs(5);
-        while state.open > 0 {
-            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(msg) => state.handle(msg, sink),
-                Err(_) => break,
-            }
-        }
-        return Ok(finish(status, stop.map(|s| s.0), &state, start.elapsed()));
     }
+    stop.map(|(why, _)| why)
 }
 
-/// What the reader threads have told the runner so far.
-struct Progress {
-    child_pid: Option<i32>,
-    exit_code: Option<i32>,
-    /// Reader threads still running (stdout, stderr, status).
-    open: usize,
-    pidfd: Option<OwnedFd>,
-}
-
-impl Default for Progress {
-    fn default() -> Progress {
-        Progress {
-            child_pid: None,
-            exit_code: None,
-            open: 3,
-            pidfd: None,
+/// Whether `pid` (a child of this process) has exited, leaving it unreaped.
+pub(super) fn has_exited(pid: i32) -> bool {
+    // SAFETY: a zeroed siginfo_t is valid; waitid writes at most one into it.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
+            // ECHILD: already reaped, which only the caller does after this thread ends.
+            return true;
         }
-    }
-}
-
-impl Progress {
-    fn handle(&mut self, msg: Msg, sink: &mut dyn OutputSink) {
-        match msg {
-            Msg::Line(stream, line) => sink.line(stream, &line),
-            Msg::Done => self.open = self.open.saturating_sub(1),
-            Msg::ChildPid(pid) => {
-                self.child_pid = Some(pid);
-                self.pidfd = pidfd_open(pid);
-            }
-            Msg::ExitCode(code) => self.exit_code = Some(code),
-        }
+        info.si_pid() != 0
     }
 }
 
 fn finish(
     status: std::process::ExitStatus,
     stop: Option<Status>,
-    progress: &Progress,
+    sandbox: &SandboxStatus,
     duration: Duration,
 ) -> StepOutcome {
-    let (status, started) = match (stop, progress.exit_code) {
-        (Some(why), _) => (why, progress.child_pid.is_some()),
+    let (status, started) = match (stop, sandbox.exit_code) {
+        (Some(why), _) => (why, sandbox.child_pid.is_some()),
         (None, Some(code)) => (status_from_code(code), true),
         (None, None) => match (status.code(), status.signal()) {
             (Some(code), _) => (Status::Exited(code), false),
@@ -356,7 +378,7 @@ fn finish(
 }
 
 /// bwrap's exit code for the step: 128+N means signal N (module doc).
-fn status_from_code(code: i32) -> Status {
+pub(super) fn status_from_code(code: i32) -> Status {
     if (129..=192).contains(&code) {
         Status::Signaled(code - 128)
     } else {
@@ -364,12 +386,12 @@ fn status_from_code(code: i32) -> Status {
     }
 }
 
-fn signal_group(child: &Child, sig: i32) {
+pub(super) fn signal_group(pid: i32, sig: i32) {
     // bwrap leads its own process group (process_group(0)), and has not been reaped yet, so
     // the group id cannot have been reused.
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
-        libc::kill(-(child.id() as i32), sig);
+        libc::kill(-pid, sig);
     }
 }
 
@@ -386,7 +408,7 @@ fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// In the child, between fork and exec: put the status pipe (if any) at [`STATUS_FD`] and
 /// mark every other descriptor above stderr close-on-exec, so nothing melwrap inherited leaks
 /// into the sandbox.
-fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
+pub(super) fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
     // SAFETY: dup2, fcntl and close_range are async-signal-safe and touch only descriptors.
     unsafe {
         let first = match status {
@@ -420,53 +442,30 @@ fn prepare_child_fds(status: Option<RawFd>) -> io::Result<()> {
     Ok(())
 }
 
-fn spawn_line_reader(pipe: impl Read + Send + 'static, stream: Stream, tx: mpsc::Sender<Msg>) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if buf.last() == Some(&b'\n') {
-                        buf.pop();
-                        if buf.last() == Some(&b'\r') {
-                            buf.pop();
-                        }
-                    }
-                    let line = String::from_utf8_lossy(&buf).into_owned();
-                    if tx.send(Msg::Line(stream, line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Msg::Done);
-    });
-}
-
 /// bwrap writes one JSON object per event: `{ "child-pid": N, ... }` when the sandbox exists,
 /// `{ "exit-code": N }` when the command has ended.
-fn spawn_status_reader(pipe: File, tx: mpsc::Sender<Msg>) {
+fn spawn_status_reader(pipe: File, sandbox: Arc<Mutex<SandboxStatus>>, tx: mpsc::SyncSender<Msg>) {
     std::thread::spawn(move || {
-        let values = serde_json::Deserializer::from_reader(BufReader::new(pipe))
+        // Bounded: bwrap writes two small objects; anything longer is not bwrap's.
+        let values = serde_json::Deserializer::from_reader(BufReader::new(pipe.take(64 * 1024)))
             .into_iter::<serde_json::Value>();
         for value in values {
             let Ok(value) = value else { break };
             let field = |name: &str| value.get(name).and_then(|v| v.as_i64());
+            let mut state = sandbox.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(pid) = field("child-pid") {
-                let _ = tx.send(Msg::ChildPid(pid as i32));
+                state.child_pid = Some(pid as i32);
+                state.pidfd = pidfd_open(pid as i32);
             }
             if let Some(code) = field("exit-code") {
-                let _ = tx.send(Msg::ExitCode(code as i32));
+                state.exit_code = Some(code as i32);
             }
         }
         let _ = tx.send(Msg::Done);
     });
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -492,33 +491,6 @@ fn wait_readable(fd: &OwnedFd, limit: Duration) {
             return;
         }
     }
-}
-
-/// Run an interactive debug shell (from [`super::interactive_args`]) on melwrap's terminal.
-/// SIGINT that arrives meanwhile is for the shell, so melwrap forgets it afterwards.
-pub fn run_interactive(bwrap: &Path, args: &[OsString]) -> io::Result<StepOutcome> {
-    let start = Instant::now();
-    let before = SIGNALLED.load(Ordering::SeqCst);
-    let mut command = Command::new(bwrap);
-    command.args(args).env_clear().env("LANG", "C");
-    // SAFETY: the closure only calls async-signal-safe functions (fcntl, syscall).
-    unsafe {
-        command.pre_exec(|| prepare_child_fds(None));
-    }
-    let status = command.status()?;
-    if before == 0 {
-        let _ = SIGNALLED.compare_exchange(libc::SIGINT, 0, Ordering::SeqCst, Ordering::SeqCst);
-    }
-    let status = match (status.code(), status.signal()) {
-        (Some(code), _) => status_from_code(code),
-        (None, Some(sig)) => Status::Signaled(sig),
-        (None, None) => Status::Exited(1),
-    };
-    Ok(StepOutcome {
-        status,
-        duration: start.elapsed(),
-        started: true,
-    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::spec::{GuestPath, Rootfs};
+use super::spec::{GuestPath, Rootfs, StepCommand, WORKSPACE_GUEST};
 
 /// The command prefix that runs a script, ending in `-c` (the script comes next).
 ///
@@ -55,6 +55,75 @@ pub fn wrap_script(workdir: &GuestPath, script: &str, debug: bool) -> String {
     }
     out.push_str("exit 0");
     out
+}
+
+/// Variables that make a shell run code or read a file when it starts or shows a prompt
+/// (`ENV` for ash and POSIX-mode bash, `BASH_ENV` for `bash -c`, the prompt hooks): an
+/// interactive debug shell starts without them.
+pub const SHELL_STARTUP_VARIABLES: &[&str] = &[
+    "ENV",
+    "BASH_ENV",
+    "PROMPT_COMMAND",
+    "PS0",
+    "PS1",
+    "PS2",
+    "PS3",
+    "PS4",
+    "SHELLOPTS",
+    "BASHOPTS",
+];
+
+/// The command of an interactive debug shell for `failed` (see
+/// [`super::spec::interactive_args`]): `shell` without `-c`, started in the step's working
+/// directory with its environment, reading no file a step could have written. bash gets
+/// `--norc --noprofile` and `INPUTRC=/dev/null`; no shell is a login shell (no `~/.profile`);
+/// [`SHELL_STARTUP_VARIABLES`] and exported bash functions (`BASH_FUNC_*`) are dropped.
+pub fn debug_shell_command(
+    shell: &[String],
+    failed: &StepCommand,
+    term: Option<&str>,
+) -> StepCommand {
+    let home = failed
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "HOME")
+        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
+    let mut env: Vec<(String, String)> = failed
+        .env
+        .iter()
+        .filter(|(k, _)| {
+            k != "HISTFILE"
+                && k != "TERM"
+                && k != "INPUTRC"
+                && !SHELL_STARTUP_VARIABLES.contains(&k.as_str())
+                && !k.starts_with("BASH_FUNC_")
+        })
+        .cloned()
+        .collect();
+    env.push(("HISTFILE".into(), format!("{home}/.ash_history")));
+    env.push(("TERM".into(), term.unwrap_or("xterm-256color").to_string()));
+    // `shell` ends in `-c`; the interactive program is the same shell without it.
+    let mut program: Vec<String> = shell
+        .iter()
+        .take_while(|a| a.as_str() != "-c")
+        .cloned()
+        .collect();
+    if program
+        .first()
+        .is_some_and(|p| p.ends_with("/bash") || p == "bash")
+    {
+        program.extend(["--norc".to_string(), "--noprofile".to_string()]);
+        env.push(("INPUTRC".into(), "/dev/null".into()));
+    }
+    let wd = quote(failed.workdir.as_str());
+    let mut argv = shell.to_vec();
+    argv.push(format!("cd {wd} && exec {}", shell_words::join(&program)));
+    StepCommand {
+        argv,
+        env,
+        workdir: failed.workdir.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,12 @@ impl OutputSink for VecSink {
     }
 }
 
-/// Forwards every line to another sink and keeps the last `keep` for a failure report.
+/// Longest line a [`TailSink`] keeps; the rest of a longer line is cut off (the whole line
+/// was already shown as it streamed), so the tail holds a bounded number of bytes.
+pub const TAIL_LINE_BYTES: usize = 4096;
+
+/// Forwards every line to another sink and keeps the last `keep` for a failure report, each
+/// cut at [`TAIL_LINE_BYTES`].
 pub struct TailSink<'a> {
     inner: &'a mut dyn OutputSink,
     keep: usize,
@@ -69,8 +74,20 @@ impl OutputSink for TailSink<'_> {
         if self.tail.len() == self.keep {
             self.tail.pop_front();
         }
-        self.tail.push_back((stream, line.to_string()));
+        self.tail.push_back((stream, shorten(line)));
     }
+}
+
+/// `line` cut at a character boundary at most [`TAIL_LINE_BYTES`] in, with a note.
+fn shorten(line: &str) -> String {
+    if line.len() <= TAIL_LINE_BYTES {
+        return line.to_string();
+    }
+    let mut cut = TAIL_LINE_BYTES;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{} [… {} more bytes]", &line[..cut], line.len() - cut)
 }
 
 #[cfg(test)]
@@ -91,5 +108,20 @@ mod tests {
         );
         assert_eq!(all.lines.len(), 4);
         assert_eq!(all.of(Stream::Stdout), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn tail_lines_are_bounded() {
+        let mut all = VecSink::default();
+        let mut tail = TailSink::new(&mut all, 2);
+        let long = "é".repeat(TAIL_LINE_BYTES);
+        tail.line(Stream::Stdout, &long);
+        let kept = &tail.tail()[0].1;
+        assert!(kept.len() < TAIL_LINE_BYTES + 40, "{}", kept.len());
+        assert!(kept.ends_with(&format!("[… {} more bytes]", TAIL_LINE_BYTES)));
+        assert_eq!(
+            all.lines[0].1, long,
+            "the sink behind it gets the whole line"
+        );
     }
 }

@@ -17,6 +17,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::build_ids::BuildIds;
+use super::limits::Resources;
 use super::root::{self, MountKind, MountRequest, RootTree};
 
 /// The file descriptor `run` gives bwrap for its JSON status (`--json-status-fd`).
@@ -27,31 +29,6 @@ pub const WORKSPACE_GUEST: &str = "/home/build";
 
 /// Where the cache dir appears in the guest.
 pub const CACHE_GUEST: &str = "/var/cache/melange";
-
-/// Kernel interfaces under the sandbox's /proc that a step running as real root must not
-/// write (Docker keeps the same paths read-only).
-const PROC_READ_ONLY: &[&str] = &[
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/irq",
-    "/proc/bus",
-    "/proc/fs",
-];
-
-/// Host files a `--rootfs host` guest never sees, even though their directory is shown:
-/// password hashes, sudo rules and SSH host keys. `/dev/null` is bound over each one that
-/// exists (and the bind cannot be opened: bwrap binds are `nodev`).
-const HOST_SECRETS: &[&str] = &[
-    "/etc/shadow",
-    "/etc/shadow-",
-    "/etc/gshadow",
-    "/etc/gshadow-",
-    "/etc/sudoers",
-    "/etc/ssh/ssh_host_rsa_key",
-    "/etc/ssh/ssh_host_ecdsa_key",
-    "/etc/ssh/ssh_host_ed25519_key",
-    "/etc/ssh/ssh_host_dsa_key",
-];
 
 /// An absolute path on the host. Only host paths can be the source of a bind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -352,9 +329,11 @@ pub enum Rootfs {
 /// Who the step runs as (melange `pkg/build/build.go`, semantics 5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
-    /// melwrap runs as root: the step is uid 0 with no user namespace, and every capability
-    /// dropped (melange keeps bwrap's default of all capabilities; melwrap does not).
-    Root,
+    /// melwrap runs as root: bwrap runs as the unprivileged build ids (see
+    /// [`super::build_ids`]) and maps the step's uid and gid 0 onto them in a user namespace,
+    /// with every capability dropped. The step is "root" to itself (melange runs steps as
+    /// root) and an ordinary user to the host.
+    Root(BuildIds),
     /// An ordinary user: a user namespace maps the invoking user to `uid`/`gid` inside, so
     /// files written to the workspace and cache belong to the invoking user on the host.
     Build { uid: u32, gid: u32 },
@@ -362,11 +341,13 @@ pub enum Identity {
 
 impl Identity {
     /// melange's choice for the current process: [`Identity::Root`] when the effective uid is
-    /// 0, otherwise uid/gid 1000 (hard-coded in melange, whatever the `build` user's uid).
+    /// 0 (with the build ids from `$MELWRAP_BUILD_UID` or the default; a bad value is
+    /// reported by the commands that run steps), otherwise uid/gid 1000 (hard-coded in
+    /// melange, whatever the `build` user's uid).
     pub fn for_current_user() -> Identity {
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } == 0 {
-            Identity::Root
+            Identity::Root(BuildIds::from_env().unwrap_or_default())
         } else {
             Identity::Build {
                 uid: 1000,
@@ -398,6 +379,8 @@ pub struct SandboxConfig {
     /// A CA bundle to show at [`super::CA_GUEST_PATH`] and name in the TLS variables (the
     /// `--ca-bundle` option). Never taken from the host implicitly.
     pub ca_bundle: Option<HostPath>,
+    /// Limits for every process of a step (`--pids`, `--memory`).
+    pub resources: Resources,
 }
 
 impl SandboxConfig {
@@ -415,6 +398,8 @@ impl SandboxConfig {
             extra_symlinks: Vec::new(),
             resolv_conf: super::prepare::host_resolv_conf(),
             ca_bundle: None,
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            resources: Resources::defaults(unsafe { libc::geteuid() } == 0),
         }
     }
 
@@ -449,13 +434,6 @@ impl SandboxConfig {
                 MountKind::RoFile(ca.clone()),
                 guest(super::env::CA_GUEST_PATH),
             ));
-        }
-        if self.rootfs == Rootfs::Host {
-            // The host's /etc is shown for its configuration, not its secrets: a step running
-            // as root (melwrap run as root) could otherwise read root-owned 0600/0640 files.
-            for secret in HOST_SECRETS {
-                reqs.push(MountRequest::new(MountKind::Mask, guest(secret)));
-            }
         }
         for (src, dest) in &self.extra_ro_binds {
             reqs.push(MountRequest::new(
@@ -509,7 +487,12 @@ pub fn bwrap_args(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand) -
 /// The arguments for an interactive debug shell in the same sandbox as a failed step
 /// (melange `--interactive`, semantics 9): no `--new-session` (it breaks job control), the
 /// step's environment plus `HISTFILE` and `TERM`, starting in the step's working directory.
-/// The caller runs it with the terminal attached.
+/// The caller runs it on its own pseudo-terminal ([`super::pty`]).
+///
+/// The shell reads no file a step could have written: bash runs with `--norc --noprofile`
+/// and `INPUTRC=/dev/null`, no shell is a login shell (no `~/.profile`), and the variables
+/// that make a shell run code at start or at each prompt are dropped from the step's
+/// environment ([`super::shell::debug_shell_command`]).
 pub fn interactive_args(
     cfg: &SandboxConfig,
     tree: &dyn RootTree,
@@ -517,34 +500,7 @@ pub fn interactive_args(
     failed: &StepCommand,
     term: Option<&str>,
 ) -> Vec<Arg> {
-    let home = failed
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "HOME")
-        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
-    let mut env: Vec<(String, String)> = failed
-        .env
-        .iter()
-        .filter(|(k, _)| k != "HISTFILE" && k != "TERM")
-        .cloned()
-        .collect();
-    env.push(("HISTFILE".into(), format!("{home}/.ash_history")));
-    env.push(("TERM".into(), term.unwrap_or("xterm-256color").to_string()));
-    // `shell` ends in `-c`; the interactive program is the same shell without it.
-    let program: Vec<String> = shell
-        .iter()
-        .take_while(|a| a.as_str() != "-c")
-        .cloned()
-        .collect();
-    let wd = super::shell::quote(failed.workdir.as_str());
-    let mut argv = shell.to_vec();
-    argv.push(format!("cd {wd} && exec {}", shell_words::join(&program)));
-    let cmd = StepCommand {
-        argv,
-        env,
-        workdir: failed.workdir.clone(),
-    };
+    let cmd = super::shell::debug_shell_command(shell, failed, term);
     build(cfg, tree, &cmd, false)
 }
 
@@ -566,34 +522,24 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
             MountKind::Bind(src) => Arg::Bind { src, dest },
             MountKind::RoBind(src) | MountKind::RoFile(src) => Arg::RoBind { src, dest },
             MountKind::Symlink(target) => Arg::Symlink { target, link: dest },
-            MountKind::Mask => Arg::RoBind {
-                src: HostPath::new("/dev/null").expect("absolute"),
-                dest,
-            },
         });
-    }
-
-    // Run as real root (no user namespace), a step is the owner of the kernel's writable
-    // /proc files: without this, `echo 1 > /proc/sys/...` changes host sysctls and
-    // /proc/sysrq-trigger can reboot the host, capabilities or not. Show them read-only (the
-    // host's, since bwrap takes bind sources from the host; a user namespace needs none of it,
-    // as the files then belong to an unmapped uid).
-    if cfg.identity == Identity::Root {
-        for path in PROC_READ_ONLY {
-            args.push(Arg::RoBindTry {
-                src: HostPath::new(path).expect("absolute"),
-                dest: GuestPath::new(path).expect("absolute"),
-            });
-        }
     }
 
     // Read-only again: the tmpfs dirs that only exist to hold mount points (`/` for the host).
     args.extend(mounts.remount_ro.into_iter().map(Arg::RemountRo));
 
-    // Identity (semantics 5.2). Root keeps uid 0 but loses every capability; anyone else gets
-    // a user namespace in which they are the build user, with no capabilities either.
+    // Identity (semantics 5.2). Always a user namespace: as root, the step is uid 0 inside,
+    // mapped onto the build ids bwrap runs as, with every capability dropped (bwrap would keep
+    // them for uid 0); anyone else is the build user inside, with no capabilities either.
+    // Root-only host files, /proc/sys and root's keyrings are then closed by ordinary
+    // permission checks: the step is an unprivileged uid on the host.
     match cfg.identity {
-        Identity::Root => args.push(Arg::CapDrop("ALL".into())),
+        Identity::Root(_) => {
+            args.push(Arg::Unshare(Namespace::User));
+            args.push(Arg::Uid(0));
+            args.push(Arg::Gid(0));
+            args.push(Arg::CapDrop("ALL".into()));
+        }
         Identity::Build { uid, gid } => {
             args.push(Arg::Unshare(Namespace::User));
             args.push(Arg::Uid(uid));

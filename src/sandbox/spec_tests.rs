@@ -51,6 +51,7 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
         extra_symlinks: Vec::new(),
         resolv_conf: Some(hp("/etc/resolv.conf")),
         ca_bundle: None,
+        resources: crate::sandbox::Resources::default(),
     }
 }
 
@@ -113,7 +114,7 @@ fn dir_rootfs_with_every_mount_point_is_bound_whole() {
         .file("/etc/resolv.conf");
     let mut cfg = config(Rootfs::Dir(hp("/roots/wolfi")));
     cfg.network = false;
-    cfg.identity = Identity::Root;
+    cfg.identity = Identity::Root(BuildIds::default());
     let args = bwrap_args(&cfg, &tree, &step());
     assert_eq!(
         render(&args),
@@ -124,11 +125,9 @@ fn dir_rootfs_with_every_mount_point_is_bound_whole() {
 --tmpfs /tmp
 --bind /work/ws /home/build
 --bind /work/cache /var/cache/melange
---ro-bind-try /proc/sys /proc/sys
---ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger
---ro-bind-try /proc/irq /proc/irq
---ro-bind-try /proc/bus /proc/bus
---ro-bind-try /proc/fs /proc/fs
+--unshare-user
+--uid 0
+--gid 0
 --cap-drop ALL
 --clearenv
 --setenv SOURCE_DATE_EPOCH 0
@@ -261,7 +260,7 @@ fn all_variants() -> Vec<(SandboxConfig, MemTree)> {
     ] {
         for network in [true, false] {
             for identity in [
-                Identity::Root,
+                Identity::Root(BuildIds::default()),
                 Identity::Build {
                     uid: 1000,
                     gid: 1000,
@@ -333,14 +332,13 @@ fn invariants_hold_for_every_variant() {
                 .enumerate()
                 .all(|(i, a)| !matches!(a, Arg::SetEnv(..)) || i > clear)
         );
-        // A user namespace exactly for the build user; root loses every capability.
+        // Always a user namespace; as root the step is uid 0 in it, with no capabilities
+        // (bwrap keeps them for uid 0 unless told).
         let userns = count(&args, |a| *a == Arg::Unshare(Namespace::User));
-        match cfg.identity {
-            Identity::Root => {
-                assert_eq!(userns, 0);
-                assert_eq!(count(&args, |a| *a == Arg::CapDrop("ALL".into())), 1);
-            }
-            Identity::Build { .. } => assert_eq!(userns, 1),
+        assert_eq!(userns, 1, "{text}");
+        if let Identity::Root(_) = cfg.identity {
+            assert_eq!(count(&args, |a| *a == Arg::Uid(0)), 1, "{text}");
+            assert_eq!(count(&args, |a| *a == Arg::CapDrop("ALL".into())), 1);
         }
         // No read-write bind except the workspace and the cache.
         for a in &args {
@@ -423,6 +421,56 @@ fn interactive_shell_keeps_the_sandbox_but_not_the_session() {
     assert_eq!(strip(&args), strip(&step_args));
     let args = interactive_args(&cfg, &host_tree(), &shell, &failed, None);
     assert!(args.contains(&Arg::SetEnv("TERM".into(), "xterm-256color".into())));
+}
+
+#[test]
+fn the_interactive_shell_reads_no_startup_files_or_hooks() {
+    let mut failed = step();
+    for (k, v) in [
+        ("ENV", "/home/build/.shrc"),
+        ("BASH_ENV", "/home/build/.bashenv"),
+        ("PROMPT_COMMAND", "evil"),
+        ("PS1", "$(evil)"),
+        ("BASH_FUNC_ls%%", "() { evil; }"),
+        ("INPUTRC", "/home/build/.inputrc"),
+        ("KEEP_ME", "yes"),
+    ] {
+        failed.env.push((k.into(), v.into()));
+    }
+    let cfg = config(Rootfs::Host);
+    let bash = vec!["/bin/bash".to_string(), "-c".to_string()];
+    let args = interactive_args(&cfg, &host_tree(), &bash, &failed, None);
+    let env: Vec<(&str, &str)> = args
+        .iter()
+        .filter_map(|a| match a {
+            Arg::SetEnv(k, v) => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+        .collect();
+    for gone in ["ENV", "BASH_ENV", "PROMPT_COMMAND", "PS1", "BASH_FUNC_ls%%"] {
+        assert!(env.iter().all(|(k, _)| *k != gone), "{gone} in {env:?}");
+    }
+    assert!(env.contains(&("INPUTRC", "/dev/null")), "{env:?}");
+    assert!(env.contains(&("KEEP_ME", "yes")));
+    let Some(Arg::Command(argv)) = args.last() else {
+        panic!("no command")
+    };
+    assert_eq!(
+        argv[2],
+        "cd '/home/build' && exec /bin/bash --norc --noprofile"
+    );
+    // Other shells get no bash flags; they read only $ENV, which is gone.
+    let busybox = vec!["/bin/busybox".to_string(), "sh".into(), "-c".into()];
+    let args = interactive_args(&cfg, &host_tree(), &busybox, &failed, None);
+    assert_eq!(
+        args.last(),
+        Some(&Arg::Command(vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            "cd '/home/build' && exec /bin/busybox sh".into()
+        ]))
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@
 
 use super::expr::string_literal;
 use super::{Lookup, SubstErrors, is_space, reference};
+use crate::limits::MAX_EXPRESSION_DEPTH;
 
 /// Why a condition could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,8 @@ struct Parser<'t, 'l> {
     pos: usize,
     lookup: &'l dyn Lookup,
     subst_errors: Vec<super::SubstError>,
+    /// Open parentheses around the current position (bounded: the parser recurses on them).
+    depth: usize,
 }
 
 /// Evaluate `condition` against `lookup`. An empty condition is true.
@@ -72,6 +75,7 @@ pub fn evaluate(condition: &str, lookup: &dyn Lookup) -> Result<bool, CondError>
         pos: 0,
         lookup,
         subst_errors: Vec::new(),
+        depth: 0,
     };
     let result = p.expr()?;
     p.skip_space();
@@ -129,8 +133,16 @@ impl Parser<'_, '_> {
     fn atom(&mut self) -> Result<bool, CondError> {
         self.skip_space();
         if self.rest().starts_with('(') {
+            if self.depth >= MAX_EXPRESSION_DEPTH {
+                return Err(self.syntax(
+                    format!("parentheses nest more than {MAX_EXPRESSION_DEPTH} levels deep"),
+                    Some("real conditions need a few levels at most".into()),
+                ));
+            }
+            self.depth += 1;
             self.pos += 1;
             let r = self.expr()?;
+            self.depth -= 1;
             self.skip_space();
             if !self.rest().starts_with(')') {
                 return Err(self.syntax("expected `)`".into(), None));
@@ -291,5 +303,17 @@ b'"
         assert!(eval("'a == 'a'").is_err());
         assert!(eval("${{build.arch}}").is_err());
         assert!(eval("'a' == 'a' &&").is_err());
+    }
+
+    #[test]
+    fn deep_parentheses_are_an_error_not_a_stack_overflow() {
+        let deep = format!("{}'a' == 'a'{}", "(".repeat(100_000), ")".repeat(100_000));
+        let err = eval(&deep).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "parentheses nest more than 64 levels deep at column 65"
+        );
+        let ok = format!("{}'a' == 'a'{}", "(".repeat(64), ")".repeat(64));
+        assert!(eval(&ok).unwrap());
     }
 }

@@ -18,6 +18,7 @@
 //! not decide the result. String literals use the `if:` escapes (`\\ \' \" \n \t`).
 
 use super::{Lookup, SubstError, is_name_char, is_space, undefined};
+use crate::limits::MAX_EXPRESSION_DEPTH;
 
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,13 @@ pub enum ExprError {
     Undefined(SubstError, usize),
     /// The text does not parse.
     Syntax { offset: usize, message: String },
+    /// `(` and `!` nest deeper than [`MAX_EXPRESSION_DEPTH`].
+    TooDeep { offset: usize },
+}
+
+/// The message for [`ExprError::TooDeep`].
+pub fn too_deep_message() -> String {
+    format!("`(` and `!` nest more than {MAX_EXPRESSION_DEPTH} levels deep")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +63,8 @@ struct Parser<'t, 'l> {
     pos: usize,
     lookup: &'l dyn Lookup,
     undefined: Option<SubstError>,
+    /// Open `(` and `!` around the current position (bounded: the parser recurses on them).
+    depth: usize,
 }
 
 /// Evaluate the expression that starts at `inner` (just after `${{`) and ends with `}}`.
@@ -69,6 +79,7 @@ pub fn evaluate_reference(
         pos: inner,
         lookup,
         undefined: None,
+        depth: 0,
     };
     let value = p.or()?;
     p.skip_space();
@@ -142,6 +153,15 @@ impl Parser<'_, '_> {
         }
     }
 
+    /// Enter one more level of `(` or `!`, refusing absurd depths.
+    fn deeper(&mut self) -> Result<(), ExprError> {
+        if self.depth >= MAX_EXPRESSION_DEPTH {
+            return Err(ExprError::TooDeep { offset: self.pos });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Value, ExprError> {
         let mut left = self.and()?;
         while self.eat("||") {
@@ -167,8 +187,10 @@ impl Parser<'_, '_> {
     fn unary(&mut self) -> Result<Value, ExprError> {
         self.skip_space();
         if self.rest().starts_with('!') && !self.rest().starts_with("!=") {
+            self.deeper()?;
             self.pos += 1;
             let v = self.unary()?;
+            self.depth -= 1;
             return Ok(Value::Bool(!v.truthy()));
         }
         self.compare()
@@ -192,8 +214,10 @@ impl Parser<'_, '_> {
             return Err(self.syntax("unexpected end of text"));
         };
         if c == b'(' {
+            self.deeper()?;
             self.pos += 1;
             let v = self.or()?;
+            self.depth -= 1;
             if !self.eat(")") {
                 return Err(self.syntax("expected `)`"));
             }
@@ -289,6 +313,22 @@ mod tests {
     fn undefined_names_are_errors_even_when_not_deciding() {
         let err = substitute("${{ 'a' || nope.x }}", &with_key("x")).unwrap_err();
         assert!(matches!(&err.0[0], SubstError::Undefined { name, .. } if name == "nope.x"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let m = with_key("x");
+        for open in ["(", "!"] {
+            let text = format!("${{{{ {}'a' }}}}", open.repeat(100_000));
+            let err = substitute(&text, &m).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("`(` and `!` nest more than 64 levels deep"),
+                "{err}"
+            );
+        }
+        let ok = format!("${{{{ {}'a'{} }}}}", "(".repeat(60), ")".repeat(60));
+        assert_eq!(substitute(&ok, &m).unwrap(), "a");
     }
 
     #[test]

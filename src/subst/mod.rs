@@ -15,8 +15,11 @@ pub mod cond;
 pub mod expr;
 pub mod transforms;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
+
+use crate::limits::{MAX_ERRORS_PER_TEXT, MAX_SUBSTITUTED_BYTES, MAX_VALUE_BYTES};
 
 /// Something variables can be looked up in. Names are bare (`package.name`, not `${{...}}`).
 pub trait Lookup {
@@ -24,6 +27,76 @@ pub trait Lookup {
     fn get(&self, name: &str) -> Option<&str>;
     /// Every defined name, for "did you mean" hints.
     fn names(&self) -> Vec<&str>;
+    /// The output allowance substitutions against this lookup draw from, if any.
+    fn budget(&self) -> Option<&Budget> {
+        None
+    }
+}
+
+/// How much text the substitutions of one compile may still produce in total
+/// ([`MAX_SUBSTITUTED_BYTES`] to start with): a file of `vars` that each double the one before
+/// must be refused after a few megabytes, not after filling memory.
+#[derive(Debug)]
+pub struct Budget {
+    left: Cell<u64>,
+}
+
+impl Budget {
+    /// The allowance of one compile.
+    pub fn new() -> Self {
+        Self::with_limit(MAX_SUBSTITUTED_BYTES)
+    }
+
+    /// An allowance of `bytes` (tests use small ones).
+    pub fn with_limit(bytes: u64) -> Self {
+        Budget {
+            left: Cell::new(bytes),
+        }
+    }
+
+    /// What is left.
+    pub fn left(&self) -> u64 {
+        self.left.get()
+    }
+
+    /// Take `bytes`; false when fewer are left (the budget is then spent: a refused text
+    /// must not leave room for the next one).
+    fn take(&self, bytes: u64) -> bool {
+        match self.left.get().checked_sub(bytes) {
+            Some(rest) => {
+                self.left.set(rest);
+                true
+            }
+            None => {
+                self.left.set(0);
+                false
+            }
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A lookup whose substitutions draw from `budget`.
+pub struct Metered<'a> {
+    pub lookup: &'a dyn Lookup,
+    pub budget: &'a Budget,
+}
+
+impl Lookup for Metered<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.lookup.get(name)
+    }
+    fn names(&self) -> Vec<&str> {
+        self.lookup.names()
+    }
+    fn budget(&self) -> Option<&Budget> {
+        Some(self.budget)
+    }
 }
 
 impl Lookup for HashMap<String, String> {
@@ -44,19 +117,34 @@ impl Lookup for HashMap<String, String> {
 pub struct Scope<'a> {
     parent: Option<&'a Scope<'a>>,
     vars: HashMap<String, String>,
+    budget: Option<&'a Budget>,
 }
 
 impl<'a> Scope<'a> {
     /// A root scope holding `vars`.
     pub fn new(vars: HashMap<String, String>) -> Self {
-        Scope { parent: None, vars }
+        Scope {
+            parent: None,
+            vars,
+            budget: None,
+        }
     }
 
-    /// An empty layer over `parent`.
+    /// A root scope holding `vars` whose substitutions, and its children's, draw from `budget`.
+    pub fn with_budget(vars: HashMap<String, String>, budget: &'a Budget) -> Self {
+        Scope {
+            parent: None,
+            vars,
+            budget: Some(budget),
+        }
+    }
+
+    /// An empty layer over `parent` (sharing its budget).
     pub fn child(parent: &'a Scope<'a>) -> Self {
         Scope {
             parent: Some(parent),
             vars: HashMap::new(),
+            budget: parent.budget,
         }
     }
 
@@ -86,6 +174,10 @@ impl Lookup for Scope<'_> {
         }
         names
     }
+
+    fn budget(&self) -> Option<&Budget> {
+        self.budget
+    }
 }
 
 /// One problem found while substituting a text.
@@ -102,6 +194,19 @@ pub enum SubstError {
     Unterminated { name: String, offset: usize },
     /// An expression inside `${{ }}` that does not parse.
     Expression { offset: usize, message: String },
+    /// The result would be larger than [`MAX_VALUE_BYTES`].
+    TooLong,
+    /// The compile's substitutions together would produce more than [`MAX_SUBSTITUTED_BYTES`].
+    BudgetExhausted,
+    /// More problems in the same text, not listed one by one.
+    More { count: usize },
+}
+
+impl SubstError {
+    /// Whether this is a size limit (reported once per compile, then the compile stops).
+    pub fn is_limit(&self) -> bool {
+        matches!(self, SubstError::TooLong | SubstError::BudgetExhausted)
+    }
 }
 
 impl fmt::Display for SubstError {
@@ -118,6 +223,17 @@ impl fmt::Display for SubstError {
             SubstError::Expression { offset, message } => {
                 write!(f, "bad expression at offset {offset}: {message}")
             }
+            SubstError::TooLong => write!(
+                f,
+                "the value is larger than {} after substitution (the limit for one value)",
+                crate::bounded_read::human_bytes(MAX_VALUE_BYTES as u64)
+            ),
+            SubstError::BudgetExhausted => write!(
+                f,
+                "substitutions in this file produce more than {} of text in total (the limit)",
+                crate::bounded_read::human_bytes(MAX_SUBSTITUTED_BYTES)
+            ),
+            SubstError::More { count } => write!(f, "and {count} more"),
         }
     }
 }
@@ -129,6 +245,13 @@ pub struct SubstErrors(pub Vec<SubstError>);
 impl SubstErrors {
     /// A `hint:` for the first undefined name that has a close match, if any.
     pub fn hint(&self) -> Option<String> {
+        if self.is_limit() {
+            return Some(
+                "real build files stay far below this; look for `vars` or inputs that repeat \
+                 each other and so double at every step"
+                    .into(),
+            );
+        }
         self.0.iter().find_map(|e| match e {
             SubstError::Undefined {
                 suggestion: Some(s),
@@ -136,6 +259,11 @@ impl SubstErrors {
             } => Some(format!("did you mean `{s}` instead of `{name}`?")),
             _ => None,
         })
+    }
+
+    /// Whether a size limit was hit.
+    pub fn is_limit(&self) -> bool {
+        self.0.iter().any(SubstError::is_limit)
     }
 }
 
@@ -174,32 +302,68 @@ pub fn undefined(name: &str, lookup: &dyn Lookup) -> SubstError {
 /// Replace every `${{...}}` in `text` with its value from `lookup`, strictly.
 pub fn substitute(text: &str, lookup: &dyn Lookup) -> Result<String, SubstErrors> {
     let mut errors = Vec::new();
-    let out = expand(text, lookup, |_, e, _| errors.push(e));
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(SubstErrors(errors))
+    let mut more = 0;
+    let out = expand(text, lookup, |_, e, _| {
+        if errors.len() < MAX_ERRORS_PER_TEXT {
+            errors.push(e);
+        } else {
+            more += 1;
+        }
+    });
+    match out {
+        Err(limit) => Err(SubstErrors(vec![limit])),
+        Ok(_) if !errors.is_empty() => {
+            if more > 0 {
+                errors.push(SubstError::More { count: more });
+            }
+            Err(SubstErrors(errors))
+        }
+        Ok(out) => Ok(out),
     }
 }
 
 /// Like [`substitute`], but a reference that cannot be resolved is kept as written. Only for
 /// text that is a label, never run: step `name`s, which melange does not substitute at compile
-/// time at all (so Wolfi's `name: pip build ${{inputs.python}}` must not fail).
+/// time at all (so Wolfi's `name: pip build ${{inputs.python}}` must not fail). A label over a
+/// size limit is left empty (the exhausted budget stops the compile at its next strict use).
 pub fn substitute_lenient(text: &str, lookup: &dyn Lookup) -> String {
-    expand(text, lookup, |out, _, written| out.push_str(written))
+    expand(text, lookup, |out, _, written| out.push_str(written)).unwrap_or_default()
 }
 
 /// One pass over `text` (single pass: replaced text is not scanned again). A reference that
-/// fails goes to `on_error` with the output so far and the reference as written.
+/// fails goes to `on_error` with the output so far and the reference as written. The output is
+/// capped at [`MAX_VALUE_BYTES`] and at what the lookup's budget has left; past either, the
+/// pass stops with [`SubstError::TooLong`] or [`SubstError::BudgetExhausted`].
 fn expand(
     text: &str,
     lookup: &dyn Lookup,
     mut on_error: impl FnMut(&mut String, SubstError, &str),
-) -> String {
+) -> Result<String, SubstError> {
+    let budget = lookup.budget();
+    let left = budget.map_or(u64::MAX, Budget::left);
+    let (cap, over) = if (MAX_VALUE_BYTES as u64) <= left {
+        (MAX_VALUE_BYTES, SubstError::TooLong)
+    } else {
+        (left as usize, SubstError::BudgetExhausted)
+    };
+    // What was produced is drawn from the budget even when it is refused, so a text that is
+    // substituted again and again cannot stay under the total.
+    let charge = |bytes: usize| budget.is_none_or(|b| b.take(bytes as u64));
+    let done = |out: String| -> Result<String, SubstError> {
+        if charge(out.len()) {
+            Ok(out)
+        } else {
+            Err(SubstError::BudgetExhausted)
+        }
+    };
     if !text.contains("${{") {
-        return text.to_string();
+        if text.len() > cap {
+            charge(text.len());
+            return Err(over);
+        }
+        return done(text.to_string());
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len().min(cap));
     let mut rest = 0;
     while let Some(found) = text[rest..].find("${{") {
         let start = rest + found;
@@ -211,13 +375,24 @@ fn expand(
             }
             Err((e, resume)) => {
                 let resume = resume.max(start + 3);
+                if e.is_limit() {
+                    return Err(e);
+                }
                 on_error(&mut out, e, &text[start..resume]);
                 rest = resume;
             }
         }
+        if out.len() > cap {
+            charge(out.len());
+            return Err(over);
+        }
     }
     out.push_str(&text[rest..]);
-    out
+    if out.len() > cap {
+        charge(out.len());
+        return Err(over);
+    }
+    done(out)
 }
 
 /// Resolve the reference that starts at `start` (the `$` of `${{`). Returns the value and the
@@ -253,6 +428,13 @@ pub(crate) fn reference(
     match expr::evaluate_reference(text, inner, lookup) {
         Ok((value, end)) => Ok((value, end)),
         Err(expr::ExprError::Undefined(e, end)) => Err((e, end)),
+        Err(expr::ExprError::TooDeep { offset }) => Err((
+            SubstError::Expression {
+                offset,
+                message: expr::too_deep_message(),
+            },
+            inner,
+        )),
         Err(expr::ExprError::Syntax { offset, message }) => {
             if name.is_empty() && text[j..].starts_with("}}") {
                 Err((SubstError::EmptyName { offset: start }, j + 2))

@@ -11,15 +11,60 @@
 
 use regex::Regex;
 
-/// Replace every match of `pattern` in `input` with the expanded `replacement`.
-pub fn replace_all(input: &str, pattern: &str, replacement: &str) -> Result<String, String> {
+use super::{Budget, SubstError};
+use crate::limits::MAX_VALUE_BYTES;
+
+/// Why a transform failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransformError {
+    /// `match` does not compile.
+    Regex(String),
+    /// The result would pass [`MAX_VALUE_BYTES`] or the compile's budget.
+    Limit(SubstError),
+}
+
+/// Replace every match of `pattern` in `input` with the expanded `replacement`, as
+/// `Regex::replace_all` does, but stopping as soon as the result could pass the limit for one
+/// value or what `budget` has left (`$0$0$0…` over a long input multiplies it).
+pub fn replace_all(
+    input: &str,
+    pattern: &str,
+    replacement: &str,
+    budget: &Budget,
+) -> Result<String, TransformError> {
     let re = Regex::new(pattern).map_err(|e| {
-        format!(
+        TransformError::Regex(format!(
             "`match` is not a valid regular expression: {}",
             first_line(&e)
-        )
+        ))
     })?;
-    Ok(re.replace_all(input, replacement).into_owned())
+    let (cap, over) = if (MAX_VALUE_BYTES as u64) <= budget.left() {
+        (MAX_VALUE_BYTES, SubstError::TooLong)
+    } else {
+        (budget.left() as usize, SubstError::BudgetExhausted)
+    };
+    // Each `$` of the template expands to at most the whole match.
+    let refs = replacement.matches('$').count();
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in re.captures_iter(input) {
+        let m = caps.get(0).expect("group 0 is the match");
+        let most = replacement
+            .len()
+            .saturating_add(refs.saturating_mul(m.len()));
+        if out.len() + (m.start() - last) + most > cap {
+            let _ = budget.take(cap as u64 + 1);
+            return Err(TransformError::Limit(over));
+        }
+        out.push_str(&input[last..m.start()]);
+        caps.expand(replacement, &mut out);
+        last = m.end();
+    }
+    out.push_str(&input[last..]);
+    if out.len() > cap || !budget.take(out.len() as u64) {
+        return Err(TransformError::Limit(over));
+    }
+    Ok(out)
 }
 
 fn first_line(e: &regex::Error) -> String {
@@ -35,6 +80,14 @@ fn first_line(e: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn replace_all(i: &str, p: &str, r: &str) -> Result<String, String> {
+        match super::replace_all(i, p, r, &Budget::new()) {
+            Ok(v) => Ok(v),
+            Err(TransformError::Regex(m)) => Err(m),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    }
 
     #[test]
     fn go_replacement_template_semantics() {
@@ -72,5 +125,16 @@ mod tests {
         let err = replace_all("x", "(", "").unwrap_err();
         assert!(err.contains("not a valid regular expression"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn multiplied_output_is_refused_before_it_is_built() {
+        let input = "x".repeat(1000);
+        let template = "$0".repeat(2000);
+        let err = super::replace_all(&input, ".+", &template, &Budget::new()).unwrap_err();
+        assert_eq!(err, TransformError::Limit(SubstError::TooLong));
+        let small = Budget::with_limit(10);
+        let err = super::replace_all("abcdef", "c", "$0$0$0$0$0$0", &small).unwrap_err();
+        assert_eq!(err, TransformError::Limit(SubstError::BudgetExhausted));
     }
 }

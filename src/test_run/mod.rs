@@ -62,6 +62,8 @@ pub struct TestOptions {
     pub only: Option<String>,
     /// Stop the whole test run after this long.
     pub timeout: Option<std::time::Duration>,
+    /// `--build-uid`, `--pids`, `--memory`.
+    pub limits: crate::cli::shared::LimitArgs,
 }
 
 impl TestOptions {
@@ -71,6 +73,7 @@ impl TestOptions {
         TestOptions {
             out_dir: args.out_dir.clone(),
             cache_dir: args.cache_dir.clone(),
+            limits: args.sandbox.limits.clone(),
             rootfs: args.rootfs.clone(),
             network: !args.sandbox.no_network,
             ca_bundle: args.sandbox.ca_bundle.clone(),
@@ -105,6 +108,20 @@ pub struct TestResult {
 
 /// Run every `test:` of the compiled config against the packages in `opts.out_dir`.
 pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    // The same directory rules as a build's, before anything is created (the out dir holds
+    // the packages to install, so a step must not be able to write there either).
+    crate::build::dirs::check_run(&crate::build::dirs::RunPaths {
+        source: opts.source_dir.as_deref().map(|s| (s, true)),
+        cache: Some(&opts.cache_dir),
+        workspace: opts.workspace_dir.as_deref(),
+        out: Some(&opts.out_dir),
+        config: Some(&prepared.loaded.path),
+        env_files: &opts.env_files,
+        ca_bundle: opts.ca_bundle.as_deref(),
+        rootfs: Some(Path::new(&opts.rootfs)).filter(|r| *r != Path::new("host")),
+        temporary_workspace: true,
+        ..Default::default()
+    })?;
     let plan = &prepared.plan;
     let tests: Vec<&TestPlan> = plan
         .tests
@@ -164,22 +181,29 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
         ));
     }
 
-    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref())?;
+    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref(), &opts.limits)?;
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
 
     let (cache, _lock) = open_cache(&opts.cache_dir, None, printer)?;
     let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
+    host.hand_over_cache(&cache, false, printer)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;
-        let exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
-        let copied = workspace.populate(source, &exclude)?;
+        let mut exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
+        exclude.extend(opts.workspace_dir.clone());
+        let mut secrets = opts.env_files.clone();
+        secrets.extend(opts.ca_bundle.clone());
+        let copied = workspace.populate(source, &exclude, &secrets)?;
         printer.detail(format!(
             "workspace {}: {} files from {}",
             workspace.root().display(),
             copied.files,
             source.display()
         ));
+        crate::build::note_withheld(&copied.withheld, printer);
     }
+
+    host.hand_over_workspace(&workspace)?;
 
     // The packages' files, unpacked once each.
     let unpacked = Unpacked::new()?;

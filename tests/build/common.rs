@@ -88,6 +88,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished `Command::output()` did.
+    pub fn from_output(out: Output) -> Run {
+        Run::from(out)
+    }
+
     fn from(out: Output) -> Run {
         Run {
             code: out.status.code(),

@@ -1,5 +1,6 @@
 //! Who owns what a step writes: as an ordinary user, the invoking user on the host (uid 1000
-//! inside, through a user namespace); as root, root inside and out. Also the representative
+//! inside, through a user namespace); as root, uid 0 inside and the unprivileged build ids
+//! (never host root) outside. Also the representative
 //! unprivileged build: the hello example as uid 65534 (or as the ordinary user running the tests).
 
 use std::path::Path;
@@ -32,7 +33,8 @@ fn files_a_step_writes_belong_to_the_invoking_user() {
         t.build(who, &["--no-network", "--workspace-dir", "ws"])
             .ok();
         let inside = t.cached("uid");
-        // melwrap as root runs steps as root; as anyone else, as uid 1000 in a user namespace.
+        // melwrap as root runs steps as uid 0 inside (melange's root); as anyone else, as uid
+        // 1000 in a user namespace.
         let expected_inside = if who.host_uid() == 0 { "0" } else { "1000" };
         assert_eq!(inside.trim(), expected_inside, "{who:?}: uid inside");
         assert_eq!(
@@ -40,7 +42,11 @@ fn files_a_step_writes_belong_to_the_invoking_user() {
             expected_inside,
             "{who:?}: gid inside"
         );
-        let uid = who.host_uid();
+        // As root, the build ids own what steps write: never host root.
+        let uid = match who.host_uid() {
+            0 => melwrap::sandbox::DEFAULT_BUILD_ID,
+            other => other,
+        };
         let arch = fs_err::read_dir(&ws)
             .unwrap()
             .next()
@@ -56,8 +62,33 @@ fn files_a_step_writes_belong_to_the_invoking_user() {
         ] {
             assert_eq!(owner(&path), uid, "{who:?}: owner of {path:?}");
         }
-        // The cache dir melwrap created belongs to the invoking user too.
+        // The cache dir melwrap created belongs to the same ids; packages stay the invoking
+        // user's.
         assert_eq!(owner(&t.cache()), uid, "{who:?}");
+        for arch_dir in fs_err::read_dir(t.out()).unwrap().flatten() {
+            for file in fs_err::read_dir(arch_dir.path()).unwrap().flatten() {
+                assert_eq!(owner(&file.path()), who.host_uid(), "{who:?}: {file:?}");
+            }
+        }
+        // In the package the step's files are root's (melange's root), whoever ran melwrap.
+        let apk = fs_err::read_dir(t.out())
+            .unwrap()
+            .flatten()
+            .flat_map(|d| fs_err::read_dir(d.path()).unwrap().flatten())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "apk"))
+            .unwrap();
+        let listing = std::process::Command::new("tar")
+            .args(["--numeric-owner", "-tvzif"])
+            .arg(&apk)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        let tool = listing
+            .lines()
+            .find(|l| l.ends_with("usr/bin/tool"))
+            .unwrap_or_else(|| panic!("{who:?}: no usr/bin/tool in\n{listing}"));
+        assert!(tool.contains(" 0/0 "), "{who:?}: {tool}");
     }
 }
 

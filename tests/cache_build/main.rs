@@ -14,4 +14,5 @@ mod concurrent;
 mod fetch_report;
 mod proxy;
 mod prune_lock;
+mod shared_out;
 mod support;

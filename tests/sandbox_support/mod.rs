@@ -19,7 +19,8 @@ pub use crate::unpriv::is_root;
 /// Who runs bwrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
-    /// The test process's own uid (root on CI): steps run as root, no user namespace.
+    /// The test process's own uid (root on CI): as root, steps run as uid 0 in a user
+    /// namespace, which is the build ids on the host.
     Root,
     /// An ordinary user (uid 65534 through `setpriv` when the suite is root, else the test
     /// process's own uid): steps run as the build user in a user namespace.
@@ -75,7 +76,7 @@ impl Scratch {
         let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(self.ws()).unwrap());
         cfg.cache = Some(HostPath::new(self.cache()).unwrap());
         cfg.identity = match who {
-            Who::Root => Identity::Root,
+            Who::Root => Identity::for_current_user(),
             Who::Nobody => Identity::Build {
                 uid: 1000,
                 gid: 1000,
@@ -148,9 +149,10 @@ pub fn run_step(
         env,
         debug,
     );
-    let (program, args) = launcher(&bwrap.path, who, to_argv(&sandbox.args(&cmd)));
+    let launch = sandbox.launch(&cmd);
+    let (program, args) = launcher(&bwrap.path, who, launch.args);
     let mut sink = VecSink::default();
-    let outcome = run::run(&program, &args, &mut sink, limits).unwrap();
+    let outcome = run::run(&program, &args, &launch.child, &mut sink, limits).unwrap();
     (outcome, sink)
 }
 

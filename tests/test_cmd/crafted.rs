@@ -142,8 +142,9 @@ fn crafted_packages_cannot_reach_host_files_through_links() {
     ];
     for (what, entries, named) in attacks {
         craft(&apk, &entries);
-        let root = s.melwrap(&["test", "hello.yaml"]);
-        let nobody = s.melwrap_as_nobody(&["test", "hello.yaml"]);
+        // Each identity its own cache: a root run hands its cache to the build ids (0700).
+        let root = s.melwrap(&["test", "hello.yaml", "--cache-dir", "cache-root"]);
+        let nobody = s.melwrap_as_nobody(&["test", "hello.yaml", "--cache-dir", "cache-nobody"]);
         for (who, run) in [("root", root), ("uid 65534", nobody)] {
             assert_ne!(run.code, 0, "{who}, {what}: the test ran\n{}", run.stderr);
             assert!(!run.stderr.contains("panicked"), "{}", run.stderr);

@@ -58,7 +58,8 @@ impl Scratch {
     /// own user) with `args` in the scratch dir.
     pub fn melwrap_as_nobody(&self, args: &[&str]) -> Run {
         let mut cmd = crate::unpriv::as_nobody(env!("CARGO_BIN_EXE_melwrap"));
-        cmd.env("HOME", self.path());
+        // Not the scratch dir itself: that is the source dir, and a home is refused as one.
+        cmd.env("HOME", self.path().join(".home"));
         self.run(cmd, args)
     }
 

@@ -1,0 +1,438 @@
+//! What happens in bwrap's process between `fork` and `exec` besides descriptor plumbing:
+//! staging bind sources, dropping to the build ids, a fresh session keyring and resource
+//! limits. Everything here runs in a `pre_exec` closure, so it only makes system calls and
+//! never allocates (all paths are prepared as C strings beforehand).
+//!
+//! # Why bind sources are staged
+//!
+//! As root, bwrap runs as the unprivileged build ids ([`BuildIds`]), and bwrap resolves every
+//! bind source by path with those ids, even for `--bind-fd` (bwrap 0.8 `realpath`s
+//! `/proc/self/fd/N` and mounts the path it names). A workspace in a root-only `/tmp/tmpXXXX`,
+//! a cache under `/root`, or a `--rootfs` below a 0700 directory would then be out of reach.
+//! So the child, still root, clones each directory source as a detached mount (`open_tree`
+//! on a descriptor melwrap opened before the fork; file sources, which `melwrap test` can have
+//! thousands of, are bound by path, as root), enters a private mount namespace, covers one
+//! host directory ([`STAGE_DIRS`]) with a small tmpfs and attaches the clones there
+//! (`move_mount`); bwrap's arguments name those staged paths. The tmpfs and the mounts exist
+//! only in this one process's mount namespace and vanish with it; the host sees nothing.
+//! A file the build ids could not read at all (a 0600 `--ca-bundle` of root's) is shown as a
+//! read-only copy written into that tmpfs instead.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::build_ids::BuildIds;
+use super::limits::{self, Resources};
+use super::spec::{Arg, HostPath};
+
+/// Host directories that can hold the staging tmpfs, first existing one wins. bwrap needs
+/// none of them itself (it uses `/tmp`, `/proc` and `/dev`), and every bind source is staged,
+/// so covering one hides nothing a step is shown.
+pub const STAGE_DIRS: &[&str] = &["/run", "/mnt", "/srv", "/media"];
+
+/// How bwrap's process is set up before it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ChildSetup {
+    /// Run bwrap as these ids (melwrap is root); `None` keeps melwrap's own.
+    pub drop_to: Option<BuildIds>,
+    /// Bind sources to stage (only with `drop_to`).
+    pub staging: Option<Arc<Staging>>,
+    pub resources: Resources,
+}
+
+/// One bind source, opened by melwrap, and where the child attaches it.
+#[derive(Debug)]
+struct Staged {
+    /// A directory source, held open so the child clones exactly what melwrap checked. Files
+    /// (resolv.conf, the CA bundle, a tested package's files, which can be thousands) are
+    /// bound by path instead, so the number of open descriptors stays small; nothing a step
+    /// writes is ever among them.
+    source: Option<OwnedFd>,
+    /// The source path: for files, and for kernels without `open_tree` (before 5.2).
+    source_path: CString,
+    target: CString,
+    is_dir: bool,
+    /// A file the build ids could not read (a 0600 `--ca-bundle` of root's): its bytes, written
+    /// to a root-owned read-only copy in the staging tmpfs instead of a bind.
+    copy: Option<Vec<u8>>,
+}
+
+/// The largest file copied for the build ids (a CA bundle is a few hundred KiB).
+const MAX_COPY: u64 = 16 << 20;
+
+/// The bind sources of a root build's sandbox and their staged paths.
+#[derive(Debug)]
+pub struct Staging {
+    dir: CString,
+    tmpfs_options: CString,
+    entries: Vec<Staged>,
+    /// (host source, staged path) pairs, for rewriting bwrap's arguments.
+    map: Vec<(HostPath, HostPath)>,
+}
+
+impl Staging {
+    /// Open every bind source among `args` (`O_PATH`, as root, so no directory is too
+    /// private). Sources of `--ro-bind-try` that do not exist are left alone (bwrap skips
+    /// them).
+    pub fn open(args: &[Arg], ids: BuildIds) -> io::Result<Staging> {
+        let dir = STAGE_DIRS
+            .iter()
+            .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "none of {} exists to stage the sandbox's bind sources in",
+                    STAGE_DIRS.join(", ")
+                ))
+            })?;
+        let mut entries = Vec::new();
+        let mut map: Vec<(HostPath, HostPath)> = Vec::new();
+        for arg in args {
+            let (src, optional) = match arg {
+                Arg::Bind { src, .. } | Arg::RoBind { src, .. } => (src, false),
+                Arg::RoBindTry { src, .. } => (src, true),
+                _ => continue,
+            };
+            if map.iter().any(|(s, _)| s == src) {
+                continue;
+            }
+            let file = match std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(src.as_path())
+            {
+                Ok(f) => f,
+                Err(e) if optional && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot open bind source `{src}`: {e}"),
+                    ));
+                }
+            };
+            let meta = file.metadata()?;
+            let is_dir = meta.is_dir();
+            let copy = if meta.is_file() && !readable_by(&meta, ids) {
+                if meta.len() > MAX_COPY {
+                    return Err(io::Error::other(format!(
+                        "`{src}` is larger than {MAX_COPY} bytes and the build {ids} cannot read it"
+                    )));
+                }
+                Some(std::fs::read(src.as_path())?)
+            } else {
+                None
+            };
+            let staged = format!("{dir}/melwrap-bind-{}", entries.len());
+            entries.push(Staged {
+                source: is_dir.then(|| OwnedFd::from(file)),
+                source_path: c_path(src.as_path())?,
+                target: CString::new(staged.clone()).expect("no NUL"),
+                is_dir,
+                copy,
+            });
+            map.push((src.clone(), HostPath::new(staged).expect("absolute")));
+        }
+        let copied: usize = entries
+            .iter()
+            .filter_map(|e| e.copy.as_ref())
+            .map(Vec::len)
+            .sum();
+        Ok(Staging {
+            dir: CString::new(*dir).expect("no NUL"),
+            tmpfs_options: CString::new(format!("mode=0755,size={}", copied + (1 << 20)))
+                .expect("no NUL"),
+            entries,
+            map,
+        })
+    }
+
+    /// `args` with every staged bind source replaced by its staged path.
+    pub fn rewrite(&self, args: &mut [Arg]) {
+        for arg in args {
+            if let Arg::Bind { src, .. } | Arg::RoBind { src, .. } | Arg::RoBindTry { src, .. } =
+                arg
+                && let Some((_, staged)) = self.map.iter().find(|(s, _)| s == src)
+            {
+                *src = staged.clone();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// In the child, as root: see the module doc. `trees` has one slot per entry.
+    fn attach(&self, trees: &mut [i32]) -> io::Result<()> {
+        let check = |r: libc::c_long| {
+            if r < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(r)
+            }
+        };
+        let empty = c"";
+        let mut have_open_tree = true;
+        for (slot, e) in trees.iter_mut().zip(&self.entries) {
+            let Some(source) = e.source.as_ref().filter(|_| e.copy.is_none()) else {
+                continue;
+            };
+            // SAFETY: open_tree reads a valid descriptor and a NUL-terminated empty path.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    source.as_raw_fd(),
+                    empty.as_ptr(),
+                    libc::AT_EMPTY_PATH
+                        | libc::OPEN_TREE_CLONE as libc::c_int
+                        | libc::AT_RECURSIVE
+                        | libc::OPEN_TREE_CLOEXEC as libc::c_int,
+                )
+            };
+            if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                have_open_tree = false;
+                break;
+            }
+            *slot = check(fd)? as i32;
+        }
+        // SAFETY: plain system calls on NUL-terminated strings prepared before the fork.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS) as libc::c_long)?;
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) as libc::c_long)?;
+            check(libc::mount(
+                c"melwrap-stage".as_ptr(),
+                self.dir.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                self.tmpfs_options.as_ptr().cast(),
+            ) as libc::c_long)?;
+            for (tree, e) in trees.iter().zip(&self.entries) {
+                if let Some(bytes) = &e.copy {
+                    write_copy(&e.target, bytes)?;
+                    continue;
+                }
+                if e.is_dir {
+                    check(libc::mkdir(e.target.as_ptr(), 0o755) as libc::c_long)?;
+                } else {
+                    let fd = check(libc::open(
+                        e.target.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    ) as libc::c_long)?;
+                    libc::close(fd as i32);
+                }
+                if have_open_tree && *tree >= 0 {
+                    check(libc::syscall(
+                        libc::SYS_move_mount,
+                        *tree,
+                        empty.as_ptr(),
+                        libc::AT_FDCWD,
+                        e.target.as_ptr(),
+                        libc::MOVE_MOUNT_F_EMPTY_PATH,
+                    ))?;
+                    libc::close(*tree);
+                } else {
+                    check(libc::mount(
+                        e.source_path.as_ptr(),
+                        e.target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ) as libc::c_long)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Could the build ids read this file by its permission bits (ACLs aside)?
+fn readable_by(meta: &std::fs::Metadata, ids: BuildIds) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    mode & 0o004 != 0
+        || (meta.uid() == ids.uid && mode & 0o400 != 0)
+        || (meta.gid() == ids.gid && mode & 0o040 != 0)
+}
+
+/// In the child: `target` as a new 0444 file holding `bytes`. System calls only.
+fn write_copy(target: &CString, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: open/write/close on a NUL-terminated path and a live slice.
+    unsafe {
+        let fd = libc::open(
+            target.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o444,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            let n = libc::write(fd, bytes[done..].as_ptr().cast(), bytes.len() - done);
+            if n <= 0 {
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                return Err(err);
+            }
+            done += n as usize;
+        }
+        libc::close(fd);
+    }
+    Ok(())
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::other(format!("`{}` contains a NUL byte", path.display())))
+}
+
+impl ChildSetup {
+    /// Make `command` set up its process this way before it execs (for callers that spawn
+    /// bwrap themselves; [`super::run::run`] does this too).
+    pub fn install(&self, command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let setup = self.clone();
+        let mut scratch = setup.scratch();
+        // SAFETY: apply only makes system calls and writes to memory allocated before the fork.
+        unsafe {
+            command.pre_exec(move || setup.apply(&mut scratch));
+        }
+    }
+
+    /// The closure-owned scratch space [`ChildSetup::apply`] needs (made before the fork).
+    pub(crate) fn scratch(&self) -> Vec<i32> {
+        vec![-1; self.staging.as_ref().map_or(0, |s| s.len())]
+    }
+
+    /// In the child before exec: stage, drop to the build ids, join a fresh session keyring,
+    /// set the limits. Only system calls; `trees` comes from [`ChildSetup::scratch`].
+    pub(crate) fn apply(&self, trees: &mut [i32]) -> io::Result<()> {
+        if let Some(staging) = &self.staging {
+            staging.attach(trees)?;
+        }
+        // SAFETY: chdir, setgroups, setresgid and setresuid take plain values.
+        unsafe {
+            // bwrap starts where melwrap was, which the build ids may not be allowed to enter.
+            libc::chdir(c"/".as_ptr());
+            if let Some(ids) = self.drop_to {
+                for r in [
+                    libc::setgroups(0, std::ptr::null()),
+                    libc::setresgid(ids.gid, ids.gid, ids.gid),
+                    libc::setresuid(ids.uid, ids.uid, ids.uid),
+                ] {
+                    if r != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+            }
+        }
+        join_fresh_session_keyring()?;
+        limits::apply(&self.resources)
+    }
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: a new anonymous session keyring, so the
+/// sandbox does not possess the invoking user's (keys stored there, such as credentials a
+/// login or `keyctl` put in, stay out of reach). Kernels without keys are fine as they are.
+fn join_fresh_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks for an anonymous keyring; nothing is read or written.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::spec::GuestPath;
+
+    #[test]
+    fn bind_sources_are_opened_once_and_rewritten_to_their_staged_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = HostPath::new(dir.path().join("ws")).unwrap();
+        std::fs::create_dir(ws.as_path()).unwrap();
+        let guest = |p: &str| GuestPath::new(p).unwrap();
+        let mut args = vec![
+            Arg::Bind {
+                src: ws.clone(),
+                dest: guest("/home/build"),
+            },
+            Arg::RoBind {
+                src: ws.clone(),
+                dest: guest("/again"),
+            },
+            Arg::RoBindTry {
+                src: HostPath::new(dir.path().join("missing")).unwrap(),
+                dest: guest("/missing"),
+            },
+            Arg::Tmpfs(guest("/tmp")),
+        ];
+        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        assert_eq!(
+            staging.len(),
+            1,
+            "one source, opened once; the missing one skipped"
+        );
+        staging.rewrite(&mut args);
+        let Arg::Bind { src, .. } = &args[0] else {
+            panic!()
+        };
+        assert!(
+            src.as_path().to_string_lossy().ends_with("/melwrap-bind-0"),
+            "{src}"
+        );
+        let Arg::RoBind { src: again, .. } = &args[1] else {
+            panic!()
+        };
+        assert_eq!(again, src);
+        let Arg::RoBindTry { src: missing, .. } = &args[2] else {
+            panic!()
+        };
+        assert!(missing.as_path().ends_with("missing"));
+    }
+
+    #[test]
+    fn files_the_build_ids_cannot_read_are_copied_others_bound() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open.pem");
+        let closed = dir.path().join("closed.pem");
+        for (p, mode) in [(&open, 0o644), (&closed, 0o600)] {
+            std::fs::write(p, "pem").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let args: Vec<Arg> = [&open, &closed]
+            .iter()
+            .map(|p| Arg::RoBind {
+                src: HostPath::new(p).unwrap(),
+                dest: GuestPath::new("/x").unwrap(),
+            })
+            .collect();
+        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        assert!(staging.entries[0].copy.is_none());
+        assert_eq!(staging.entries[1].copy.as_deref(), Some(&b"pem"[..]));
+    }
+}
