@@ -14,6 +14,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
+use crate::safefs::Dir;
+
 use color_eyre::eyre::{self, WrapErr};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -21,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::pgz::ParallelGzWriter;
 use super::progress::Progress;
 use super::tar::{self, Header, Kind};
-use super::walk::{self, Walk, display_name};
+use super::walk::{self, Contents, Walk, display_name};
 use crate::diag::Diagnostic;
 
 /// Files up to this size are read once (hashed from memory); larger ones are read twice,
@@ -96,9 +98,10 @@ impl Write for HashingFile {
     }
 }
 
-/// Pack `destdir` into a temporary file created in `tmp_dir`.
+/// Pack `destdir` (an opened directory: nothing below it is reached through a symlink, see
+/// [`walk`]) into a temporary file created in `tmp_dir`.
 pub fn write_data_section(
-    destdir: &Path,
+    destdir: &Dir,
     mtime: u64,
     label: &str,
     opts: &DataOptions,
@@ -111,7 +114,8 @@ pub fn write_data_section(
         .iter()
         .map(|(p, x)| (p.trim_start_matches('/').to_string(), x))
         .collect();
-    check_xattr_paths(&walk, extra_xattrs.keys(), destdir)?;
+    check_xattr_paths(&walk, extra_xattrs.keys(), destdir.path())?;
+    let mut contents = Contents::new(destdir, &walk);
     let file =
         tempfile::tempfile_in(tmp_dir).map_err(|e| super::atomic::cannot_write(tmp_dir, &e))?;
     let sink = HashingFile {
@@ -124,7 +128,7 @@ pub fn write_data_section(
     let mut buf = vec![0u8; 1 << 20];
     let mut sums: BTreeMap<Vec<u8>, String> = BTreeMap::new();
     let write_err = |e: io::Error| super::atomic::cannot_write(tmp_dir, &e);
-    for e in &walk.entries {
+    for (i, e) in walk.entries.iter().enumerate() {
         let root_owned = matches!(e.kind, Kind::Dir | Kind::Symlink(_));
         let (uid, gid) = if root_owned {
             (0, 0)
@@ -154,7 +158,16 @@ pub fn write_data_section(
             mtime,
             pax: BTreeMap::new(),
         };
+        // A regular file is opened first: its attributes are read from that descriptor.
+        let mut opened = None;
         let mut xattrs = e.xattrs.clone();
+        if matches!(e.kind, Kind::File) {
+            let (f, x) = contents
+                .open(i)
+                .map_err(|err| unreadable(&contents.shown(i), err))?;
+            opened = Some(f);
+            xattrs = x;
+        }
         if let Some(extra) = extra_xattrs.get(&display_name(&e.name)) {
             xattrs.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
@@ -175,7 +188,9 @@ pub fn write_data_section(
                 gz.write_all(&h.encode()).map_err(write_err)?;
             }
             Kind::File => {
-                let (sum, size) = write_file(&e.path, e.size, &mut h, &mut gz, &mut buf)?;
+                let f = opened.take().expect("opened above");
+                let shown = contents.shown(i);
+                let (sum, size) = write_file(f, &shown, e.size, &mut h, &mut gz, &mut buf)?;
                 sums.insert(e.name.clone(), sum);
                 progress.add(size);
             }
@@ -199,21 +214,26 @@ pub fn write_data_section(
 
 const SUM_KEY: &str = "APK-TOOLS.checksum.SHA1";
 
-/// Write one regular file's header (with its checksum) and contents; returns the checksum
-/// and the number of content bytes.
+fn unreadable(path: &Path, e: io::Error) -> eyre::Report {
+    if crate::safefs::is_link_refused(&e) {
+        return walk::link_refused(&e);
+    }
+    Diagnostic::new(path, format!("cannot read this file of the package: {e}"))
+        .hint("make it readable by the user running melwrap (for example with `chmod u+r`) in the build pipeline")
+        .into()
+}
+
+/// Write one regular file's header (with its checksum) and contents from the opened `f`;
+/// returns the checksum and the number of content bytes.
 fn write_file(
+    mut f: File,
     path: &Path,
     stat_size: u64,
     h: &mut Header,
     out: &mut dyn Write,
     buf: &mut [u8],
 ) -> eyre::Result<(String, u64)> {
-    let unreadable = |e: io::Error| -> eyre::Report {
-        Diagnostic::new(path, format!("cannot read this file of the package: {e}"))
-            .hint("make it readable by the user running melwrap (for example with `chmod u+r`) in the build pipeline")
-            .into()
-    };
-    let mut f = File::open(path).map_err(unreadable)?;
+    let unreadable = |e: io::Error| unreadable(path, e);
     if stat_size <= IN_MEMORY_LIMIT {
         let mut data = Vec::with_capacity(stat_size as usize);
         f.read_to_end(&mut data).map_err(unreadable)?;
@@ -241,7 +261,8 @@ fn write_file(
     h.pax.insert(SUM_KEY.into(), sum.clone().into_bytes());
     out.write_all(&h.encode())
         .wrap_err("writing the data section")?;
-    let mut f = File::open(path).map_err(unreadable)?;
+    use std::io::Seek;
+    f.rewind().map_err(unreadable)?;
     tar::copy_contents(&mut f, out, size, buf)
         .map_err(|e| eyre::eyre!("{}: {e}", path.display()))?;
     Ok((sum, size))

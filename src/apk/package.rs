@@ -19,6 +19,7 @@ use super::pkginfo::{PackageMeta, PkgInfo};
 use super::read::PackageFile;
 use super::sign::{Signer, gzip_member};
 use super::tar::{self, Header};
+use crate::safefs::Dir;
 
 /// Write `<out_dir>/<arch>/<name>-<version>-r<epoch>.apk` from `destdir` with default
 /// [`DataOptions`] (rootless ownership mapping, all cores, progress on a terminal).
@@ -40,6 +41,21 @@ pub fn write_package_with(
     opts: &DataOptions,
 ) -> eyre::Result<PackageFile> {
     meta.check()?;
+    let destdir = super::walk::open_destdir(destdir)
+        .wrap_err_with(|| format!("packaging {} from {}", meta.name, destdir.display()))?;
+    write_package_from(&destdir, meta, out_dir, signer, opts)
+}
+
+/// [`write_package_with`] from a destdir the caller opened (the build opens
+/// `melange-out/<name>` below the workspace root without following any symlink).
+pub fn write_package_from(
+    destdir: &Dir,
+    meta: &PackageMeta,
+    out_dir: &Path,
+    signer: Option<&Signer>,
+    opts: &DataOptions,
+) -> eyre::Result<PackageFile> {
+    meta.check()?;
     let arch_dir = out_dir.join(&meta.arch);
     ensure_dir(&arch_dir)?;
     let dest = arch_dir.join(meta.file_name());
@@ -47,7 +63,7 @@ pub fn write_package_with(
     let mut out = AtomicFile::create(&dest)?;
 
     let mut data = write_data_section(destdir, meta.builddate, &meta.name, opts, &arch_dir)
-        .wrap_err_with(|| format!("packaging {} from {}", meta.name, destdir.display()))?;
+        .wrap_err_with(|| format!("packaging {} from {}", meta.name, destdir.path().display()))?;
     let pkginfo = meta.render_pkginfo(data.installed_size, &data.datahash);
     let control = control_member(meta, &pkginfo)?;
 

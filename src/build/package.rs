@@ -11,6 +11,7 @@ use crate::compile::Plan;
 use crate::config::model::Configuration;
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
+use crate::safefs::{self, Dir};
 use crate::sandbox::BuildIds;
 use crate::workspace::Workspace;
 
@@ -77,10 +78,14 @@ impl Packager {
         let value = serde_yaml::to_value(config).wrap_err("cannot serialize the config")?;
         let embedded =
             serde_yaml::to_string(&without_empty(value)).wrap_err("cannot serialize the config")?;
+        // A step may have replaced `melange-out` or a package dir with a symlink (to `/etc`,
+        // or the user's `~/.ssh`): each destdir is opened below the workspace root, which
+        // melwrap created, without following any symlink, and read through descriptors.
+        let root = Dir::open_anchor(workspace.root())?;
         for (i, package) in plan.packages.iter().enumerate() {
             let mut meta = apk::meta_for(origin, package, &self.info);
             meta.melange_yaml = Some(embedded.clone().into_bytes());
-            let destdir = workspace.destdir(&package.name);
+            let destdir = open_destdir(&root, &package.name)?;
             let mut opts = apk::DataOptions::default();
             if let Some(ids) = self.step_ids {
                 // Inside the sandbox these ids are uid/gid 0, melange's root.
@@ -91,7 +96,7 @@ impl Packager {
                 // melange applies only `package.setcap`, to the main package (semantics 1.6).
                 opts.xattrs = apk::setcap::xattrs(&origin.setcap);
             }
-            let file = apk::write_package_with(
+            let file = apk::write_package_from(
                 &destdir,
                 &meta,
                 &self.out_dir,
@@ -116,6 +121,20 @@ impl Packager {
         }
         Ok(written)
     }
+}
+
+/// Opens `melange-out/<name>` below the workspace root; a symlink on the way is an error
+/// naming it.
+fn open_destdir(root: &Dir, name: &str) -> eyre::Result<Dir> {
+    let rel = Path::new("melange-out").join(name);
+    root.open_dir(&rel).map_err(|e| {
+        let context = format!("cannot package `{name}`");
+        if safefs::is_link_refused(&e) {
+            apk::walk::link_refused(&e).wrap_err(context)
+        } else {
+            eyre::Report::new(e).wrap_err(context)
+        }
+    })
 }
 
 /// Drop empty strings, lists and maps (fields the config did not set), so `.melange.yaml`

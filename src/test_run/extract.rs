@@ -2,152 +2,52 @@
 //! in the test sandbox.
 //!
 //! The `.apk` is split with [`crate::apk::read::layout`]; the data member (a gzip stream from
-//! the end of the control member to the end of the file) is read with
-//! [`crate::apk::tar_read::Stream`], one entry at a time, without holding file contents in
-//! memory. This is an *unprivileged* install, like
-//! melange's bubblewrap guest loader (semantics doc 5.3): permission bits without
-//! setuid/setgid/sticky, no chown, no xattrs (file capabilities cannot be set rootless), device
-//! nodes and FIFOs skipped. Absolute names and `..` are refused: a package that tries to write
-//! outside its directory is broken or hostile.
+//! the end of the control member to the end of the file) is unpacked one entry at a time by
+//! [`crate::apk::unpack::unpack_into`], which never writes outside the directory or through
+//! a symlink, whatever the package holds. This is an *unprivileged* install, like melange's
+//! bubblewrap guest loader (semantics doc 5.3): permission bits without setuid/setgid, no
+//! chown, no xattrs (file capabilities cannot be set rootless), device nodes and FIFOs
+//! skipped.
 
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
 
-use color_eyre::eyre::{self, WrapErr};
+use color_eyre::eyre;
 
-use crate::apk::tar_read::Stream;
+use crate::apk::unpack::{UnpackOptions, unpack_into};
 use crate::diag::Diagnostic;
+use crate::safefs::Dir;
 
 /// What [`extract_data`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ExtractStats {
-    pub files: u64,
-    pub dirs: u64,
-    pub symlinks: u64,
-    pub hardlinks: u64,
-    /// Names of entries not installed (device nodes, FIFOs), for a note.
-    pub skipped: Vec<String>,
-}
+pub use crate::apk::unpack::UnpackStats as ExtractStats;
 
-/// Unpack the data section of the package at `apk` into `dest` (created if missing).
-pub fn extract_data(apk: &Path, dest: &Path) -> eyre::Result<ExtractStats> {
+/// Unpack the data section of package `package`, at `apk`, into `dest` (created if missing;
+/// a directory melwrap made, opened as the anchor everything is created below).
+pub fn extract_data(apk: &Path, package: &str, dest: &Path) -> eyre::Result<ExtractStats> {
     let (layout, _) = crate::apk::read::layout(apk)?;
     let mut file = fs_err::File::open(apk)?;
     file.seek(SeekFrom::Start(layout.data.start))?;
     let section = BufReader::new(file.take(layout.data.end - layout.data.start));
     let gz = flate2::bufread::MultiGzDecoder::new(section);
     fs_err::create_dir_all(dest)?;
-    unpack(gz, dest).map_err(|e| {
-        Diagnostic::new(apk, format!("cannot unpack the package's files: {e:#}"))
-            .hint("the package is damaged or was not written by melwrap or melange; rebuild it")
-            .into()
+    let root = Dir::open_anchor(dest)?;
+    unpack_into(gz, &root, &UnpackOptions::default()).map_err(|e| {
+        Diagnostic::new(
+            apk,
+            format!("cannot unpack the files of package `{package}`: {e:#}"),
+        )
+        .hint(
+            "the package is damaged, crafted, or was not written by melwrap or melange; rebuild it",
+        )
+        .into()
     })
 }
 
-/// Unpack a tar stream into `dest`.
-pub fn unpack(r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
-    let mut stats = ExtractStats::default();
-    // Directory modes are applied last (deepest first), so a read-only directory can still be
-    // filled while unpacking.
-    let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
-    let mut tar = Stream::new(r);
-    while let Some(entry) = tar.next_header()? {
-        let mode = entry.mode & 0o777;
-        let Some(rel) = safe_name(&entry.name)? else {
-            // The root entry (`./`): nothing to create.
-            continue;
-        };
-        let target = dest.join(&rel);
-        if let Some(parent) = target.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        match entry.typeflag {
-            b'0' | 0 | b'7' => {
-                remove_existing(&target)?;
-                let mut out = fs_err::File::create(&target)?;
-                let copied = io::copy(&mut tar, &mut out)?;
-                if copied != entry.size {
-                    eyre::bail!("the archive ends inside `{}`", rel.display());
-                }
-                out.set_permissions(std::fs::Permissions::from_mode(mode))?;
-                stats.files += 1;
-            }
-            b'5' => {
-                fs_err::create_dir_all(&target)?;
-                dir_modes.push((target, mode));
-                stats.dirs += 1;
-            }
-            b'2' => {
-                remove_existing(&target)?;
-                let to = String::from_utf8_lossy(&entry.link).into_owned();
-                std::os::unix::fs::symlink(&to, &target)
-                    .wrap_err_with(|| format!("cannot create symlink {}", target.display()))?;
-                stats.symlinks += 1;
-            }
-            b'1' => {
-                let Some(from) = safe_name(&entry.link)? else {
-                    eyre::bail!("hard link `{}` points at the root", rel.display());
-                };
-                remove_existing(&target)?;
-                let from = dest.join(from);
-                if std::fs::hard_link(&from, &target).is_err() {
-                    fs_err::copy(&from, &target)?;
-                }
-                stats.hardlinks += 1;
-            }
-            _ => stats.skipped.push(rel.display().to_string()),
-        }
-    }
-    dir_modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
-    for (dir, mode) in dir_modes {
-        fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
-    }
-    Ok(stats)
-}
-
-/// Make every directory under `root` writable again so it can be removed (packages may ship
-/// read-only directories, which an unprivileged user cannot empty).
-pub fn make_removable(root: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(root) else {
-        return;
-    };
-    if !meta.is_dir() {
-        return;
-    }
-    let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
-    if let Ok(entries) = std::fs::read_dir(root) {
-        for e in entries.flatten() {
-            make_removable(&e.path());
-        }
-    }
-}
-
-/// The entry's path relative to the package root, or `None` for the root itself. Absolute
-/// names and `..` are refused.
-fn safe_name(name: &[u8]) -> eyre::Result<Option<PathBuf>> {
-    use std::os::unix::ffi::OsStrExt;
-    let text = std::ffi::OsStr::from_bytes(name);
-    let path = Path::new(text);
-    if path.is_absolute() {
-        eyre::bail!("entry `{}` has an absolute name", path.display());
-    }
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::Normal(n) => out.push(n),
-            std::path::Component::CurDir => {}
-            _ => eyre::bail!("entry `{}` points outside the package", path.display()),
-        }
-    }
-    Ok((!out.as_os_str().is_empty()).then_some(out))
-}
-
-fn remove_existing(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(_) => Ok(()),
+/// Remove everything below `root` through descriptors (packages may ship read-only
+/// directories, which are made writable first; no symlink in the tree is followed).
+pub fn remove_unpacked(root: &Path) {
+    if let Ok(dir) = Dir::open_anchor(root) {
+        let _ = dir.remove_contents();
     }
 }
 
@@ -155,6 +55,12 @@ fn remove_existing(path: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::apk::tar::{BLOCK, Header, Kind};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn unpack(r: impl Read, dest: &Path) -> eyre::Result<ExtractStats> {
+        fs_err::create_dir_all(dest)?;
+        unpack_into(r, &Dir::open_anchor(dest)?, &UnpackOptions::default())
+    }
 
     fn header(name: &str, kind: Kind, mode: u32, size: u64) -> Header {
         let mut h = Header::root_file(name, mode, size, 0);
@@ -222,7 +128,7 @@ mod tests {
             "hi\n"
         );
         assert_eq!(fs_err::read_to_string(dir.path().join(&long)).unwrap(), "x");
-        make_removable(dir.path());
+        remove_unpacked(dir.path());
     }
 
     #[test]

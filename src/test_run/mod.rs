@@ -474,7 +474,7 @@ impl Unpacked {
             .hint("rebuild the packages with `melwrap build`")
             .into());
         }
-        let stats = extract::extract_data(file, &dest)?;
+        let stats = extract::extract_data(file, name, &dest)?;
         printer.detail(format!(
             "unpacked {} ({} files, {} directories, {} symlinks)",
             file.display(),
@@ -499,10 +499,11 @@ impl Unpacked {
 }
 
 impl Drop for Unpacked {
-    /// Packages may ship read-only directories; make them writable so the temporary directory
-    /// can be removed, on success, failure or error alike.
+    /// Packages may ship read-only directories: their contents are removed through
+    /// descriptors (made writable first), then the temporary directory itself, on success,
+    /// failure or error alike.
     fn drop(&mut self) {
-        extract::make_removable(self.dir.path());
+        extract::remove_unpacked(self.dir.path());
     }
 }
 

@@ -24,6 +24,7 @@ mod identity;
 mod interactive;
 mod output;
 mod ownership;
+mod packaging_links;
 mod pty;
 mod secrets;
 mod signals;

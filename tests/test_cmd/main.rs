@@ -7,6 +7,7 @@ mod support;
 #[path = "../support/unpriv.rs"]
 mod unpriv;
 
+mod crafted;
 mod env_and_workspace;
 mod packages;
 mod rootfs_dir;

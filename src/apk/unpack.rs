@@ -1,0 +1,246 @@
+//! Unpacking an apk data section (a tar stream) into an opened directory, safely against a
+//! crafted package.
+//!
+//! A package is input from wherever it came from: its entries can name `../x` or `/etc/x`,
+//! make `a` a symlink to `/etc` and then write `a/passwd` through it, or hard-link
+//! `/etc/shadow` into the tree. Nothing here resolves a path outside the root or through a
+//! symlink: every entry's parent directory is opened below the root [`Dir`] with
+//! [`Dir::create_dir_all`] (no symlink followed, a link where a directory must be is an
+//! error), files are created with `O_CREAT | O_EXCL | O_NOFOLLOW` and their modes set with
+//! `fchmod` on that descriptor, symlinks are created as links and never followed, and a hard
+//! link may only point at an earlier regular file of the same package (`linkat` between
+//! descriptors opened below the root, without `AT_SYMLINK_FOLLOW`, after checking the target
+//! is still the inode that entry created). Every error names the entry.
+//!
+//! Kept: directories, regular files, symlinks and hard links, with their permission bits;
+//! setuid and setgid bits only when [`UnpackOptions::keep_set_id`] says so (an unprivileged
+//! install, like `melwrap test`'s, drops them). Not done: owners (the files belong to whoever
+//! unpacks), mtimes, xattrs. Device nodes and FIFOs are left out and listed.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use color_eyre::eyre::{self, WrapErr};
+
+use super::tar_read::Stream;
+use crate::safefs::{Dir, Kind};
+
+/// How [`unpack_into`] treats what an unprivileged install cannot or should not keep.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    /// Keep setuid and setgid bits on files and directories. Off by default: a test install
+    /// is unprivileged, and a set-id file in a tree another user can reach is a gift.
+    pub keep_set_id: bool,
+}
+
+/// What [`unpack_into`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    /// Names of entries not installed (device nodes, FIFOs, unknown types), for a note.
+    pub skipped: Vec<String>,
+}
+
+/// Unpacks the tar stream `r` (a package's data section, decompressed) into `root`. The
+/// caller adds which package it was to the error; the error names the entry.
+pub fn unpack_into(r: impl Read, root: &Dir, opts: &UnpackOptions) -> eyre::Result<UnpackStats> {
+    let mut u = Unpacker {
+        root,
+        opts,
+        stats: UnpackStats::default(),
+        files: HashMap::new(),
+        dir_modes: HashMap::new(),
+    };
+    let mut tar = Stream::new(r);
+    while let Some(entry) = tar.next_header().wrap_err("cannot read the archive")? {
+        let shown = OsStr::from_bytes(&entry.name)
+            .to_string_lossy()
+            .into_owned();
+        u.entry(&entry, &mut tar)
+            .wrap_err_with(|| format!("entry `{shown}`"))?;
+    }
+    u.apply_dir_modes()?;
+    Ok(u.stats)
+}
+
+struct Unpacker<'a> {
+    root: &'a Dir,
+    opts: &'a UnpackOptions,
+    stats: UnpackStats,
+    /// Regular files created so far (hard-link targets), with the inode each one got.
+    files: HashMap<PathBuf, (u64, u64)>,
+    /// Directory modes, applied at the end (deepest first) so a read-only directory can
+    /// still be filled.
+    dir_modes: HashMap<PathBuf, u32>,
+}
+
+impl Unpacker<'_> {
+    fn entry(
+        &mut self,
+        entry: &super::tar_read::EntryHeader,
+        contents: &mut impl Read,
+    ) -> eyre::Result<()> {
+        let Some(rel) = safe_name(&entry.name)? else {
+            // The root entry (`./`): nothing to create.
+            return Ok(());
+        };
+        let mode = self.mode(entry.mode);
+        match entry.typeflag {
+            b'0' | 0 | b'7' => {
+                let (parent, base) = self.parent_of(&rel)?;
+                make_room(&parent, base)?;
+                let mut out = parent.create_file(base, 0o600)?;
+                let copied = io::copy(contents, &mut out)?;
+                if copied != entry.size {
+                    eyre::bail!("the archive ends inside it");
+                }
+                out.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                let st = out.metadata()?;
+                self.files.insert(rel, (st.dev(), st.ino()));
+                self.stats.files += 1;
+            }
+            b'5' => {
+                let (parent, base) = self.parent_of(&rel)?;
+                parent.create_dir(base, 0o755)?;
+                self.dir_modes.insert(rel, mode);
+                self.stats.dirs += 1;
+            }
+            b'2' => {
+                let (parent, base) = self.parent_of(&rel)?;
+                make_room(&parent, base)?;
+                parent.symlink_at(OsStr::from_bytes(&entry.link), base)?;
+                self.stats.symlinks += 1;
+            }
+            b'1' => {
+                self.hard_link(&rel, &entry.link)?;
+                self.stats.hardlinks += 1;
+            }
+            _ => self.stats.skipped.push(rel.display().to_string()),
+        }
+        Ok(())
+    }
+
+    /// The permission bits to give an entry stored with `stored`.
+    fn mode(&self, stored: u32) -> u32 {
+        if self.opts.keep_set_id {
+            stored & 0o7777
+        } else {
+            stored & 0o1777
+        }
+    }
+
+    /// Opens (creating missing directories with mode 0755) the parent of `rel` below the
+    /// root; returns it with `rel`'s last name.
+    fn parent_of<'r>(&self, rel: &'r Path) -> eyre::Result<(Dir, &'r Path)> {
+        let base = Path::new(rel.file_name().expect("a normal last component"));
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => self.root.create_dir_all(p, 0o755)?,
+            _ => self.root.try_clone()?,
+        };
+        Ok((parent, base))
+    }
+
+    /// A hard link at `rel` to the earlier regular file `link` of this package.
+    fn hard_link(&mut self, rel: &Path, link: &[u8]) -> eyre::Result<()> {
+        let Some(target) = safe_name(link).wrap_err("the hard link's target")? else {
+            eyre::bail!("a hard link to the package root");
+        };
+        let Some(&inode) = self.files.get(&target) else {
+            eyre::bail!(
+                "a hard link to `{}`, which is not an earlier file of the package",
+                target.display()
+            );
+        };
+        let (tparent, tbase) = self.parent_of(&target)?;
+        let st = tparent.stat_at(tbase)?;
+        if st.kind() != Kind::File || (st.dev(), st.ino()) != inode {
+            eyre::bail!(
+                "a hard link to `{}`, which a later entry replaced",
+                target.display()
+            );
+        }
+        let (parent, base) = self.parent_of(rel)?;
+        make_room(&parent, base)?;
+        let from = CString::new(tbase.as_os_str().as_bytes())?;
+        let to = CString::new(base.as_os_str().as_bytes())?;
+        // SAFETY: valid descriptors and NUL-terminated names. No AT_SYMLINK_FOLLOW: the entry
+        // itself is linked (and it was just checked to be the regular file created earlier).
+        let rc = unsafe {
+            libc::linkat(
+                tparent.as_raw_fd(),
+                from.as_ptr(),
+                parent.as_raw_fd(),
+                to.as_ptr(),
+                0,
+            )
+        };
+        if rc != 0 {
+            // A filesystem without hard links (or at its link limit): a copy.
+            let mut src = tparent.open_file(tbase)?;
+            let mut out = parent.create_file(base, 0o600)?;
+            io::copy(&mut src, &mut out)?;
+            out.set_permissions(std::fs::Permissions::from_mode(st.mode()))?;
+        }
+        let st = parent.stat_at(base)?;
+        self.files.insert(rel.to_path_buf(), (st.dev(), st.ino()));
+        Ok(())
+    }
+
+    fn apply_dir_modes(&mut self) -> eyre::Result<()> {
+        let mut dirs: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
+        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        for (rel, &mode) in dirs {
+            // One component at a time: a package's paths may be longer than PATH_MAX.
+            let mut dir = self.root.try_clone()?;
+            for part in rel.components() {
+                dir = dir
+                    .open_dir(part)
+                    .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+            }
+            dir.set_mode(mode)
+                .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a non-directory already at `name` (a later entry of the same name wins, as in
+/// apk). A directory there is an error: replacing it would drop what earlier entries put in
+/// it.
+fn make_room(parent: &Dir, name: &Path) -> eyre::Result<()> {
+    match parent.stat_at(name) {
+        Ok(st) if st.is_dir() => eyre::bail!("would replace a directory of the package"),
+        Ok(_) => Ok(parent.unlink_at(name)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The entry's path relative to the package root, or `None` for the root itself. Absolute
+/// names and `..` are refused.
+pub fn safe_name(name: &[u8]) -> eyre::Result<Option<PathBuf>> {
+    let path = Path::new(OsStr::from_bytes(name));
+    if path.is_absolute() {
+        eyre::bail!("`{}` is an absolute name", path.display());
+    }
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => eyre::bail!("`{}` points outside the package", path.display()),
+        }
+    }
+    Ok((!out.as_os_str().is_empty()).then_some(out))
+}
+
+#[cfg(test)]
+mod tests;
