@@ -31,6 +31,9 @@ pub struct EntryHeader {
     pub pax: BTreeMap<String, Vec<u8>>,
     /// Size of the contents in bytes.
     pub size: u64,
+    /// Owner ids as stored (the installed database records them).
+    pub uid: u64,
+    pub gid: u64,
 }
 
 /// A streaming tar reader: [`Stream::next_header`] returns each entry's header, and reading
@@ -115,6 +118,8 @@ impl<R: Read> Stream<R> {
                 link,
                 pax,
                 size,
+                uid: parse_number(&blk[108..116])?,
+                gid: parse_number(&blk[116..124])?,
             }));
         }
     }
