@@ -328,6 +328,7 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Io(io) => match io.kind() {
             io::ErrorKind::ConnectionRefused => "connection refused".into(),
             io::ErrorKind::TimedOut => "timed out".into(),
+            _ if io.to_string().contains("lookup address") => format!("host not found ({io})"),
             _ => io.to_string(),
         },
         ureq::Error::HostNotFound => "host not found".into(),

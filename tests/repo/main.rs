@@ -1,0 +1,10 @@
+//! The apk repository client (`melwrap::repo`): downloads, the verified cache and root
+//! assembly, on packages built and signed by `melwrap build` and served over loopback HTTP.
+
+#[path = "../support/http.rs"]
+mod http;
+
+mod cache;
+mod fixture;
+mod install;
+mod proxy;
