@@ -132,7 +132,7 @@ pub fn assemble(
     write_file(&lib_db, "installed", db.as_bytes())?;
     write_file(&lib_db, "scripts.tar", &scripts)?;
     write_file(&lib_db, "triggers", b"")?;
-    write_file(&lib_db, "lock", b"")?;
+    write_file_mode(&lib_db, "lock", b"", 0o600)?;
     write_file(&etc_apk, "world", lines(&config.world).as_bytes())?;
     write_file(
         &etc_apk,
@@ -157,8 +157,24 @@ fn lines(items: &[String]) -> String {
 }
 
 fn write_file(dir: &Dir, name: &str, bytes: &[u8]) -> eyre::Result<()> {
+    write_file_mode(dir, name, bytes, 0o644)
+}
+
+/// Writes `name` in `dir`, replacing what a package may have put there (the link itself if it
+/// is one: nothing is followed).
+fn write_file_mode(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> eyre::Result<()> {
+    match dir.unlink_at(name) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(eyre::Report::new(e).wrap_err(format!(
+                "cannot replace {}",
+                dir.path().join(name).display()
+            )));
+        }
+    }
     let mut f = dir
-        .create_file(name, 0o644)
+        .create_file(name, mode)
         .wrap_err_with(|| format!("cannot write {}", dir.path().join(name).display()))?;
     f.write_all(bytes)?;
     Ok(())
@@ -240,30 +256,33 @@ fn db_entry(p: &VerifiedPackage, files: &Listing) -> String {
     let i = &p.package.info;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut s = String::new();
-    let mut field = |k: char, v: &str| {
-        if !v.is_empty() {
+    // As apk-tools 2.14 writes it: `T:`, `U:`, `L:` even when empty; the rest only when set.
+    let mut field = |k: char, v: &str, always: bool| {
+        if always || !v.is_empty() {
             s.push_str(&format!("{k}:{v}\n"));
         }
     };
-    field('C', &format!("Q1{}", b64(&p.package.control_sha1)));
-    field('P', i.get("pkgname"));
-    field('V', i.get("pkgver"));
-    field('A', i.get("arch"));
-    field('S', &p.package.file_size.to_string());
-    field('I', i.get("size"));
-    field('T', i.get("pkgdesc"));
-    field('U', i.get("url"));
-    field('L', i.get("license"));
-    field('o', i.get("origin"));
-    field('m', i.get("maintainer"));
-    field('t', i.get("builddate"));
-    field('c', i.get("commit"));
-    field('k', i.get("provider_priority"));
-    field('D', &i.all("depend").join(" "));
-    field('p', &i.all("provides").join(" "));
-    field('i', &i.all("install_if").join(" "));
-    field('r', &i.all("replaces").join(" "));
-    field('q', i.get("replaces_priority"));
+    field('C', &format!("Q1{}", b64(&p.package.control_sha1)), true);
+    field('P', i.get("pkgname"), true);
+    field('V', i.get("pkgver"), true);
+    field('A', i.get("arch"), false);
+    field('S', &p.package.file_size.to_string(), true);
+    field('I', i.get("size"), true);
+    field('T', i.get("pkgdesc"), true);
+    field('U', i.get("url"), true);
+    field('L', i.get("license"), true);
+    field('o', i.get("origin"), false);
+    field('m', i.get("maintainer"), false);
+    let t = i.get("builddate");
+    field('t', if t == "0" { "" } else { t }, false);
+    field('c', i.get("commit"), false);
+    let k = i.get("provider_priority");
+    field('k', if k == "0" { "" } else { k }, false);
+    field('D', &i.all("depend").join(" "), false);
+    field('p', &i.all("provides").join(" "), false);
+    field('i', &i.all("install_if").join(" "), false);
+    field('r', &i.all("replaces").join(" "), false);
+    field('q', i.get("replaces_priority"), false);
     for (dir, acl, entries) in files {
         s.push_str(&format!("F:{dir}\n"));
         if let Some((u, g, m)) = acl.filter(|a| *a != (0, 0, 0o755)) {

@@ -1,1 +1,445 @@
+//! Assembling a root from verified packages: the tree (files, modes, set-id, symlinks, hard
+//! links), apk's database read back by an independent reader (and by apk-tools when it is
+//! built here), a non-empty target, and crafted packages that try to write outside.
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use melwrap::apk::tar::{BLOCK, Header, Kind, append_bytes};
+use melwrap::cli::Verbosity;
+use melwrap::printer::Printer;
+use melwrap::repo::cache::{ApkCache, Network, VerifiedPackage};
+use melwrap::repo::fetch::{FetchOptions, Fetcher};
+use melwrap::repo::install::{RootConfig, assemble};
+use sha1::Digest;
+
+use crate::fixture::{ARCH, fixture, hello_apk, wanted};
+
+fn verified(repo_dir: &Path) -> Vec<VerifiedPackage> {
+    let t = tempfile::tempdir().unwrap();
+    let cache = ApkCache::open(t.path()).unwrap();
+    let repo = repo_dir.to_string_lossy().into_owned();
+    cache
+        .packages(
+            &Fetcher::new(FetchOptions::default()).unwrap(),
+            Network::Offline,
+            &Printer::new(Verbosity::Quiet),
+            &wanted(repo_dir, &repo),
+        )
+        .unwrap()
+}
+
+fn config(repo: &Path) -> RootConfig {
+    let f = fixture();
+    RootConfig {
+        repositories: vec![repo.display().to_string()],
+        keys: vec![("test.rsa.pub".into(), fs_err::read(&f.public_key).unwrap())],
+        world: vec!["hello-doc".into()],
+        arch: ARCH.into(),
+    }
+}
+
+/// `lib/apk/db/installed` read by a reader written from apk-tools' format description:
+/// package name → (fields, path → (acl, Z)).
+type Db = BTreeMap<String, (BTreeMap<char, String>, BTreeMap<String, (String, String)>)>;
+
+fn read_db(text: &str) -> Db {
+    let mut db = Db::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut fields = BTreeMap::new();
+        let mut files = BTreeMap::new();
+        let (mut dir, mut file) = (String::new(), None::<String>);
+        for line in block.lines() {
+            let (k, v) = line.split_once(':').expect("X:value");
+            let k = k.chars().next().unwrap();
+            match k {
+                'F' => {
+                    dir = v.to_string();
+                    file = None;
+                }
+                'M' => {
+                    files.insert(format!("{dir}/"), (v.to_string(), String::new()));
+                }
+                'R' => {
+                    let p = if dir.is_empty() {
+                        v.to_string()
+                    } else {
+                        format!("{dir}/{v}")
+                    };
+                    files.insert(p.clone(), ("0:0:644".to_string(), String::new()));
+                    file = Some(p);
+                }
+                'a' => files.get_mut(file.as_ref().unwrap()).unwrap().0 = v.to_string(),
+                'Z' => files.get_mut(file.as_ref().unwrap()).unwrap().1 = v.to_string(),
+                _ => {
+                    fields.insert(k, v.to_string());
+                }
+            }
+        }
+        db.insert(fields[&'P'].clone(), (fields, files));
+    }
+    db
+}
+
+fn q1(bytes: &[u8]) -> String {
+    format!(
+        "Q1{}",
+        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes))
+    )
+}
+
+#[test]
+fn a_root_holds_the_files_modes_links_and_apk_database() {
+    let f = fixture();
+    let pkgs = verified(&f.repo_a);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let installed = assemble(&root, &pkgs, &config(&f.repo_a)).unwrap();
+    assert_eq!(
+        installed
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>(),
+        pkgs.iter().map(|p| p.package.name()).collect::<Vec<_>>()
+    );
+
+    let meta = |rel: &str| fs_err::symlink_metadata(root.join(rel)).unwrap();
+    let hello = fs_err::read_to_string(root.join("usr/bin/hello")).unwrap();
+    assert!(hello.contains("hello from a"), "{hello}");
+    assert_eq!(meta("usr/bin/hello").mode() & 0o7777, 0o755);
+    assert_eq!(
+        fs_err::read_link(root.join("usr/bin/hello-link")).unwrap(),
+        PathBuf::from("hello")
+    );
+    assert_eq!(
+        meta("usr/bin/hello-hard").ino(),
+        meta("usr/bin/hello").ino()
+    );
+    assert_eq!(meta("usr/share/hello/private").mode() & 0o7777, 0o700);
+    assert_eq!(meta("usr/share/hello/private/note").mode() & 0o7777, 0o600);
+    assert_eq!(meta("tmp").mode() & 0o7777, 0o1777);
+    assert_eq!(
+        fs_err::read_to_string(root.join("usr/share/doc/hello/README")).unwrap(),
+        "docs\n"
+    );
+    assert_eq!(
+        fs_err::read_to_string(root.join("etc/apk/world")).unwrap(),
+        "hello-doc\n"
+    );
+    assert_eq!(
+        fs_err::read_to_string(root.join("etc/apk/repositories")).unwrap(),
+        format!("{}\n", f.repo_a.display())
+    );
+    assert_eq!(
+        fs_err::read_to_string(root.join("etc/apk/arch")).unwrap(),
+        "x86_64\n"
+    );
+    assert_eq!(
+        fs_err::read(root.join("etc/apk/keys/test.rsa.pub")).unwrap(),
+        fs_err::read(&f.public_key).unwrap()
+    );
+
+    let db = read_db(&fs_err::read_to_string(root.join("lib/apk/db/installed")).unwrap());
+    assert_eq!(db.keys().collect::<Vec<_>>(), ["hello", "hello-doc"]);
+    let index = melwrap::apk::Index::read(&f.repo_a.join(ARCH).join("APKINDEX.tar.gz")).unwrap();
+    for e in &index.entries {
+        let (fields, _) = &db[&e.name];
+        assert_eq!(fields[&'V'], e.version);
+        assert_eq!(fields[&'S'], e.size.to_string());
+        assert_eq!(
+            fields[&'C'],
+            format!(
+                "Q1{}",
+                base64::engine::general_purpose::STANDARD.encode(&e.checksum)
+            )
+        );
+    }
+    let (_, files) = &db["hello"];
+    let body = fs_err::read(root.join("usr/bin/hello")).unwrap();
+    assert_eq!(files["usr/bin/hello"], ("0:0:755".to_string(), q1(&body)));
+    assert_eq!(
+        files["usr/bin/hello-hard"],
+        ("0:0:755".to_string(), q1(&body))
+    );
+    assert_eq!(
+        files["usr/bin/hello-link"],
+        ("0:0:777".to_string(), q1(b"hello"))
+    );
+    assert_eq!(files["usr/share/hello/private/"].0, "0:0:700");
+    assert_eq!(files["usr/share/hello/private/note"].0, "0:0:600");
+    // Every file of the tree below usr is in the database, and only those.
+    let mut on_disk = Vec::new();
+    let mut stack = vec![root.join("usr")];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                on_disk.push(p.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    on_disk.sort();
+    let mut listed: Vec<String> = db
+        .values()
+        .flat_map(|(_, files)| files.keys().filter(|k| !k.ends_with('/')).cloned())
+        .collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
+
+/// apk-tools itself reads the database, when it was built here (`MELWRAP_APK`, or the
+/// reference build); skipped otherwise.
+#[test]
+fn apk_tools_reads_the_assembled_root() {
+    let apk = std::env::var_os("MELWRAP_APK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/ref/apk-tools/src/apk.static"));
+    if !apk.is_file() {
+        eprintln!("skipped: no apk-tools at {}", apk.display());
+        return;
+    }
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    assemble(&root, &verified(&f.repo_a), &config(&f.repo_a)).unwrap();
+    let out = std::process::Command::new(&apk)
+        .arg("--root")
+        .arg(&root)
+        .args(["info", "-v"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("hello-1.2.3-r1") && text.contains("hello-doc-1.2.3-r1"),
+        "{text}"
+    );
+    let out = std::process::Command::new(&apk)
+        .arg("--root")
+        .arg(&root)
+        .args(["info", "-L", "hello"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("usr/bin/hello-hard"), "{text}");
+    // `audit` compares every file with its Z: checksum: nothing to report.
+    let out = std::process::Command::new(&apk)
+        .arg("--root")
+        .arg(&root)
+        .args(["audit", "--system"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_non_empty_directory_is_refused() {
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    fs_err::write(t.path().join("keep"), "mine").unwrap();
+    let err = assemble(t.path(), &verified(&f.repo_a), &config(&f.repo_a)).unwrap_err();
+    let msg = format!("{err:?}");
+    assert!(
+        msg.contains("not empty") && msg.contains(&t.path().display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        fs_err::read_dir(t.path()).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
+
+/// A copy of `apk` with its data section replaced by `entries`; read back unverified (the
+/// data hash no longer matches: these tests are about extraction, past the cache).
+fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPackage {
+    let (layout, _) = melwrap::apk::read::layout(apk).unwrap();
+    let raw = fs_err::read(apk).unwrap();
+    let mut tar = Vec::new();
+    for (h, data) in entries {
+        append_bytes(&mut tar, h, data);
+    }
+    tar.extend_from_slice(&[0u8; 2 * BLOCK]);
+    let mut bytes = raw[..layout.data.start as usize].to_vec();
+    bytes.extend(melwrap::apk::sign::gzip_member(&tar).unwrap());
+    fs_err::write(out, bytes).unwrap();
+    VerifiedPackage {
+        path: out.to_path_buf(),
+        repo: "crafted".into(),
+        package: melwrap::apk::read_package(out).unwrap(),
+        cached: true,
+    }
+}
+
+fn entry(
+    name: &str,
+    kind: Kind,
+    mode: u32,
+    data: &'static [u8],
+    link: &str,
+) -> (Header, &'static [u8]) {
+    let mut h = Header::root_file(name, mode, data.len() as u64, 0);
+    h.kind = kind;
+    assert!(link.is_empty(), "links go in the kind");
+    (h, data)
+}
+
+#[test]
+fn set_id_bits_are_kept_in_a_guest_root() {
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let pkg = crafted(
+        &hello_apk(&f.repo_a),
+        &t.path().join("suid.apk"),
+        &[
+            entry("usr", Kind::Dir, 0o755, b"", ""),
+            entry("usr/bin", Kind::Dir, 0o755, b"", ""),
+            entry("usr/bin/su-ish", Kind::File, 0o4755, b"x\n", ""),
+            entry("usr/bin/sg-ish", Kind::File, 0o2755, b"y\n", ""),
+            entry("var/mail", Kind::Dir, 0o1777, b"", ""),
+        ],
+    );
+    let root = t.path().join("root");
+    assemble(&root, &[pkg], &config(&f.repo_a)).unwrap();
+    let mode = |rel: &str| fs_err::metadata(root.join(rel)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("usr/bin/su-ish"), 0o4755);
+    assert_eq!(mode("usr/bin/sg-ish"), 0o2755);
+    assert_eq!(mode("var/mail"), 0o1777);
+    let db = read_db(&fs_err::read_to_string(root.join("lib/apk/db/installed")).unwrap());
+    assert_eq!(db["hello"].1["usr/bin/su-ish"].0, "0:0:4755");
+}
+
+/// A tar header and the entry's contents.
+type Entry = (Header, &'static [u8]);
+
+/// A directory outside the root that a crafted package aims at.
+fn host_dir(t: &Path) -> PathBuf {
+    let d = t.join("host");
+    fs_err::create_dir(&d).unwrap();
+    fs_err::set_permissions(&d, PermissionsExt::from_mode(0o777)).unwrap();
+    fs_err::write(d.join("secret"), "host secret\n").unwrap();
+    d
+}
+
+fn assert_untouched(d: &Path) {
+    let names: Vec<_> = fs_err::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["secret"], "nothing added in {}", d.display());
+    assert_eq!(
+        fs_err::read_to_string(d.join("secret")).unwrap(),
+        "host secret\n"
+    );
+}
+
+#[test]
+fn crafted_packages_cannot_write_outside_the_root() {
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let host = host_dir(t.path());
+    let host_s: &'static str = Box::leak(host.display().to_string().into_boxed_str());
+    let secret: &'static str = Box::leak(format!("{host_s}/secret").into_boxed_str());
+    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
+        (
+            "dotdot",
+            vec![entry("../../escape", Kind::File, 0o644, b"x", "")],
+            "../../escape",
+        ),
+        (
+            "absolute",
+            vec![entry(secret, Kind::File, 0o644, b"x", "")],
+            secret,
+        ),
+        (
+            "through-symlink",
+            vec![
+                entry(
+                    "evil",
+                    Kind::Symlink(host_s.as_bytes().to_vec()),
+                    0o777,
+                    b"",
+                    "",
+                ),
+                entry("evil/planted", Kind::File, 0o644, b"x", ""),
+            ],
+            "evil/planted",
+        ),
+        (
+            "hardlink-outside",
+            vec![entry(
+                "stolen",
+                Kind::HardLink(secret.as_bytes().to_vec()),
+                0o644,
+                b"",
+                "",
+            )],
+            "stolen",
+        ),
+        (
+            "hardlink-dotdot",
+            vec![entry(
+                "stolen",
+                Kind::HardLink("../host/secret".as_bytes().to_vec()),
+                0o644,
+                b"",
+                "",
+            )],
+            "stolen",
+        ),
+    ];
+    for (name, entries, names_entry) in cases {
+        let pkg = crafted(
+            &hello_apk(&f.repo_a),
+            &t.path().join(format!("{name}.apk")),
+            &entries,
+        );
+        let root = t.path().join(format!("root-{name}"));
+        let err = assemble(&root, &[pkg], &config(&f.repo_a)).unwrap_err();
+        let msg = format!("{err:?}");
+        assert!(msg.contains("package hello-1.2.3-r1"), "{name}: {msg}");
+        assert!(msg.contains(names_entry), "{name}: {msg}");
+        assert_untouched(&host);
+    }
+
+    // A symlink installed by one package, then a file through it by the next.
+    let first = crafted(
+        &hello_apk(&f.repo_a),
+        &t.path().join("first.apk"),
+        &[entry(
+            "etc/evil",
+            Kind::Symlink(host_s.as_bytes().to_vec()),
+            0o777,
+            b"",
+            "",
+        )],
+    );
+    let second = crafted(
+        &f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk"),
+        &t.path().join("second.apk"),
+        &[entry("etc/evil/planted", Kind::File, 0o644, b"x", "")],
+    );
+    let err = assemble(
+        &t.path().join("root-two"),
+        &[first, second],
+        &config(&f.repo_a),
+    )
+    .unwrap_err();
+    let msg = format!("{err:?}");
+    assert!(msg.contains("package hello-doc-1.2.3-r1"), "{msg}");
+    assert!(msg.contains("etc/evil/planted"), "{msg}");
+    assert_untouched(&host);
+}
