@@ -18,8 +18,8 @@ use color_eyre::eyre;
 use sha2::{Digest, Sha256};
 
 use super::fetch::{FetchError, FetchErrorKind, Fetcher, Location, join, location};
+use super::integrity::{Expected, verify_package};
 use super::progress::Downloads;
-use super::verify::{Expected, verify_package};
 use crate::apk::INDEX_NAME;
 use crate::apk::atomic::{FileLock, lock_exclusive};
 use crate::apk::read::PackageFile;

@@ -89,6 +89,8 @@ pub enum FetchErrorKind {
     NotFound,
     /// No answer: refused, unresolvable, timed out, TLS failure, 5xx after retries.
     Unreachable,
+    /// The server's certificate is not trusted (or TLS failed otherwise): not retried.
+    Tls,
     /// Anything else (a local write, a bad URL).
     Other,
 }
@@ -96,6 +98,13 @@ pub enum FetchErrorKind {
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "cannot download {}: {}", self.url, self.cause)?;
+        if self.kind == FetchErrorKind::Tls {
+            write!(
+                f,
+                "\n  hint: a server with a private CA needs it trusted: `--ca-bundle FILE` \
+                 (PEM) or `SSL_CERT_FILE`"
+            )?;
+        }
         if self.kind == FetchErrorKind::Unreachable {
             write!(
                 f,
@@ -236,10 +245,11 @@ impl Fetcher {
         let local = |e: io::Error| (Other, format!("cannot write the download: {e}"), false);
         out.set_len(0).map_err(local)?;
         io::Seek::rewind(out).map_err(local)?;
-        let resp = self.agent_for(url).get(url).call().map_err(|e| {
-            let transient = !matches!(e, ureq::Error::BadUri(_) | ureq::Error::Tls(_));
-            (Unreachable, describe(&e), transient)
-        })?;
+        let resp = self
+            .agent_for(url)
+            .get(url)
+            .call()
+            .map_err(|e| (classify(&e), describe(&e), classify(&e) == Unreachable))?;
         let status = resp.status().as_u16();
         if status == 404 || status == 410 {
             return Err((NotFound, format!("the server answered {status}"), false));
@@ -319,6 +329,20 @@ fn copy(
             .map_err(|e| format!("cannot write the download: {e}"))?;
         total += n as u64;
         progress(n as u64);
+    }
+}
+
+/// Which failures can pass (and are retried) and which cannot.
+fn classify(e: &ureq::Error) -> FetchErrorKind {
+    use ureq::Error as E;
+    match e {
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) => FetchErrorKind::Tls,
+        // rustls reports a refused certificate as invalid data on the stream.
+        E::Io(io) if io.kind() == io::ErrorKind::InvalidData => FetchErrorKind::Tls,
+        E::BadUri(_) | E::InvalidProxyUrl | E::TooManyRedirects | E::RedirectFailed => {
+            FetchErrorKind::Other
+        }
+        _ => FetchErrorKind::Unreachable,
     }
 }
 

@@ -1,16 +1,16 @@
 //! The apk repository client: downloads ([`fetch`]), the verified package cache ([`cache`],
-//! [`verify`]) and assembling a root from verified packages ([`install`]).
+//! [`integrity`]) and assembling a root from verified packages ([`install`]).
 //!
 //! | file | owns |
 //! |---|---|
 //! | `fetch` | HTTP(S) and local reads: trust store, proxies, timeouts, retries, the download pool |
 //! | `progress` | the download display |
-//! | `verify` | a package against its index entry (size, `C:`, `datahash`) |
+//! | `integrity` | a package against its index entry (size, `C:`, `datahash`) |
 //! | `cache` | `--apk-cache-dir`: per-repository directories, atomic writes, locks, offline use |
 //! | `install` | unpacking verified packages into a new root with apk's database files |
 
 pub mod cache;
 pub mod fetch;
 pub mod install;
+pub mod integrity;
 pub mod progress;
-pub mod verify;

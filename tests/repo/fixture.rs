@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use melwrap::apk::Index;
 use melwrap::repo::cache::Wanted;
-use melwrap::repo::verify::Expected;
+use melwrap::repo::integrity::Expected;
 
 pub const ARCH: &str = "x86_64";
 

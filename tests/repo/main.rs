@@ -8,3 +8,4 @@ mod cache;
 mod fixture;
 mod install;
 mod proxy;
+mod tls;
