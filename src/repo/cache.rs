@@ -52,6 +52,27 @@ pub struct Wanted {
 }
 
 impl Wanted {
+    /// The package an index entry describes, from `repo` (the resolver's answer).
+    pub fn from_entry(repo: &str, entry: &crate::apk::IndexEntry) -> Result<Wanted, String> {
+        let checksum = entry.checksum.clone().try_into().map_err(|_| {
+            format!(
+                "the index entry of {}-{} in {repo} has no SHA-1 (`C:Q1…`) checksum",
+                entry.name, entry.version
+            )
+        })?;
+        Ok(Wanted {
+            repo: repo.to_string(),
+            arch: entry.arch.clone(),
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            expected: Expected {
+                size: entry.size,
+                checksum,
+                datahash: None,
+            },
+        })
+    }
+
     /// `<name>-<version>.apk`.
     pub fn file_name(&self) -> String {
         format!("{}-{}.apk", self.name, self.version)

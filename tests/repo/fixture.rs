@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 
 use melwrap::apk::Index;
 use melwrap::repo::cache::Wanted;
-use melwrap::repo::integrity::Expected;
 
 pub const ARCH: &str = "x86_64";
 
@@ -111,17 +110,7 @@ pub fn wanted(repo_dir: &Path, repo: &str) -> Vec<Wanted> {
     let idx = Index::read(&repo_dir.join(ARCH).join("APKINDEX.tar.gz")).unwrap();
     idx.entries
         .iter()
-        .map(|e| Wanted {
-            repo: repo.to_string(),
-            arch: e.arch.clone(),
-            name: e.name.clone(),
-            version: e.version.clone(),
-            expected: Expected {
-                size: e.size,
-                checksum: e.checksum.clone().try_into().unwrap(),
-                datahash: None,
-            },
-        })
+        .map(|e| Wanted::from_entry(repo, e).unwrap())
         .collect()
 }
 

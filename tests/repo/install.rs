@@ -346,100 +346,169 @@ fn assert_untouched(d: &Path) {
     );
 }
 
-#[test]
-fn crafted_packages_cannot_write_outside_the_root() {
-    let f = fixture();
-    let t = tempfile::tempdir().unwrap();
-    let host = host_dir(t.path());
-    let host_s: &'static str = Box::leak(host.display().to_string().into_boxed_str());
-    let secret: &'static str = Box::leak(format!("{host_s}/secret").into_boxed_str());
-    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
-        (
-            "dotdot",
-            vec![entry("../../escape", Kind::File, 0o644, b"x", "")],
-            "../../escape",
-        ),
-        (
-            "absolute",
-            vec![entry(secret, Kind::File, 0o644, b"x", "")],
-            secret,
-        ),
-        (
-            "through-symlink",
-            vec![
-                entry(
-                    "evil",
-                    Kind::Symlink(host_s.as_bytes().to_vec()),
-                    0o777,
-                    b"",
-                    "",
-                ),
-                entry("evil/planted", Kind::File, 0o644, b"x", ""),
-            ],
-            "evil/planted",
-        ),
-        (
-            "hardlink-outside",
-            vec![entry(
-                "stolen",
-                Kind::HardLink(secret.as_bytes().to_vec()),
-                0o644,
-                b"",
-                "",
-            )],
-            "stolen",
-        ),
-        (
-            "hardlink-dotdot",
-            vec![entry(
-                "stolen",
-                Kind::HardLink("../host/secret".as_bytes().to_vec()),
-                0o644,
-                b"",
-                "",
-            )],
-            "stolen",
-        ),
-    ];
-    for (name, entries, names_entry) in cases {
-        let pkg = crafted(
-            &hello_apk(&f.repo_a),
-            &t.path().join(format!("{name}.apk")),
-            &entries,
-        );
-        let root = t.path().join(format!("root-{name}"));
-        let err = assemble(&root, &[pkg], &config(&f.repo_a)).unwrap_err();
-        let msg = format!("{err:?}");
-        assert!(msg.contains("package hello-1.2.3-r1"), "{name}: {msg}");
-        assert!(msg.contains(names_entry), "{name}: {msg}");
-        assert_untouched(&host);
-    }
+/// One crafted scenario: the packages installed in order, and what the error must name.
+struct Scenario {
+    name: &'static str,
+    packages: Vec<PathBuf>,
+    package: &'static str,
+    entry: String,
+}
 
-    // A symlink installed by one package, then a file through it by the next.
-    let first = crafted(
-        &hello_apk(&f.repo_a),
-        &t.path().join("first.apk"),
-        &[entry(
-            "etc/evil",
-            Kind::Symlink(host_s.as_bytes().to_vec()),
+fn scenarios(f: &crate::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenario> {
+    let host_s = host.display().to_string();
+    let secret = format!("{host_s}/secret");
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let symlink = |name: &str, target: &str| {
+        entry(
+            name,
+            Kind::Symlink(target.as_bytes().to_vec()),
             0o777,
             b"",
             "",
-        )],
-    );
-    let second = crafted(
-        &f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk"),
-        &t.path().join("second.apk"),
-        &[entry("etc/evil/planted", Kind::File, 0o644, b"x", "")],
-    );
-    let err = assemble(
-        &t.path().join("root-two"),
-        &[first, second],
-        &config(&f.repo_a),
-    )
-    .unwrap_err();
-    let msg = format!("{err:?}");
-    assert!(msg.contains("package hello-doc-1.2.3-r1"), "{msg}");
-    assert!(msg.contains("etc/evil/planted"), "{msg}");
-    assert_untouched(&host);
+        )
+    };
+    let hardlink = |name: &str, target: &str| {
+        entry(
+            name,
+            Kind::HardLink(target.as_bytes().to_vec()),
+            0o644,
+            b"",
+            "",
+        )
+    };
+    let file = |name: &str| entry(leak(name.to_string()), Kind::File, 0o644, b"x", "");
+    let hello = hello_apk(&f.repo_a);
+    let doc = f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk");
+    let one = |name: &'static str, entries: Vec<Entry>, bad: &str| -> Scenario {
+        let apk = dir.join(format!("{name}.apk"));
+        crafted(&hello, &apk, &entries);
+        Scenario {
+            name,
+            packages: vec![apk],
+            package: "package hello-1.2.3-r1",
+            entry: bad.to_string(),
+        }
+    };
+    let mut out = vec![
+        one("dotdot", vec![file("../../escape")], "../../escape"),
+        one("absolute", vec![file(&secret)], &secret),
+        one(
+            "through-symlink",
+            vec![symlink("evil", &host_s), file("evil/planted")],
+            "evil/planted",
+        ),
+        one(
+            "relative-symlink",
+            vec![
+                entry("a/b", Kind::Dir, 0o755, b"", ""),
+                symlink("a/b/up", "../../../host"),
+                file("a/b/up/planted"),
+            ],
+            "a/b/up/planted",
+        ),
+        one(
+            "hardlink-outside",
+            vec![hardlink("stolen", &secret)],
+            "stolen",
+        ),
+        one(
+            "hardlink-dotdot",
+            vec![hardlink("stolen", "../host/secret")],
+            "stolen",
+        ),
+    ];
+    // A symlink installed by one package, then a file through it by the next.
+    let first = dir.join("first.apk");
+    crafted(&hello, &first, &[symlink("etc/evil", &host_s)]);
+    let second = dir.join("second.apk");
+    crafted(&doc, &second, &[file("etc/evil/planted")]);
+    out.push(Scenario {
+        name: "across-packages",
+        packages: vec![first, second],
+        package: "package hello-doc-1.2.3-r1",
+        entry: "etc/evil/planted".into(),
+    });
+    out
+}
+
+const CHILD_PACKAGES: &str = "MELWRAP_TEST_ASSEMBLE_PACKAGES";
+const CHILD_ROOT: &str = "MELWRAP_TEST_ASSEMBLE_ROOT";
+
+/// Not a test on its own: assembles the packages the parent names, as the user it runs as.
+#[test]
+#[ignore = "a child process of crafted_packages_cannot_write_outside_the_root"]
+fn child_assemble() {
+    let (Ok(pkgs), Ok(root)) = (std::env::var(CHILD_PACKAGES), std::env::var(CHILD_ROOT)) else {
+        return;
+    };
+    let pkgs: Vec<VerifiedPackage> = pkgs
+        .split(':')
+        .map(|p| VerifiedPackage {
+            path: p.into(),
+            repo: "crafted".into(),
+            package: melwrap::apk::read_package(Path::new(p)).unwrap(),
+            cached: true,
+        })
+        .collect();
+    match assemble(Path::new(&root), &pkgs, &RootConfig::default()) {
+        Ok(_) => println!("ASSEMBLED"),
+        Err(e) => println!("REFUSED: {e:?}"),
+    }
+}
+
+#[test]
+fn crafted_packages_cannot_write_outside_the_root() {
+    use crate::unpriv;
+    let f = fixture();
+    // Readable and writable by the unprivileged user too.
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-crafted-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o777)).unwrap();
+    let host = host_dir(t.path());
+    let cases = scenarios(f, t.path(), &host);
+    for p in cases.iter().flat_map(|c| &c.packages) {
+        fs_err::set_permissions(p, PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    // The test binary, where the unprivileged user can run it.
+    let bin_dir = t.path().join("bin");
+    fs_err::create_dir(&bin_dir).unwrap();
+    fs_err::set_permissions(&bin_dir, PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = bin_dir.join("repo-tests");
+    if fs_err::hard_link(std::env::current_exe().unwrap(), &bin).is_err() {
+        fs_err::copy(std::env::current_exe().unwrap(), &bin).unwrap();
+    }
+    let mut users = vec![unpriv::current_uid()];
+    if unpriv::can_switch_users() {
+        users.push(unpriv::NOBODY);
+    }
+    for uid in users {
+        for c in &cases {
+            let root = t.path().join(format!("root-{}-{uid}", c.name));
+            let list: Vec<String> = c.packages.iter().map(|p| p.display().to_string()).collect();
+            let out = unpriv::as_user(uid, &bin)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "install::child_assemble",
+                    "--nocapture",
+                ])
+                .env(CHILD_PACKAGES, list.join(":"))
+                .env(CHILD_ROOT, &root)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let why = format!(
+                "{} as uid {uid}: {text}{}",
+                c.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success() && text.contains("REFUSED:"), "{why}");
+            assert!(text.contains(c.package), "{why}");
+            assert!(text.contains(&c.entry), "{why}");
+            assert_untouched(&host);
+            assert!(!t.path().parent().unwrap().join("escape").exists(), "{why}");
+        }
+    }
 }

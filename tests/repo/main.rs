@@ -3,6 +3,8 @@
 
 #[path = "../support/http.rs"]
 mod http;
+#[path = "../support/unpriv.rs"]
+mod unpriv;
 
 mod cache;
 mod fixture;
