@@ -8,9 +8,13 @@
 //! | `integrity` | a package against its index entry (size, `C:`, `datahash`) |
 //! | `cache` | `--apk-cache-dir`: per-repository directories, atomic writes, locks, offline use |
 //! | `install` | unpacking verified packages into a new root with apk's database files |
+//! | `installed_db` | `lib/apk/db/installed` entries |
+//! | `finish` | mtimes and xattrs after unpacking |
 
 pub mod cache;
 pub mod fetch;
+pub mod finish;
 pub mod install;
+pub mod installed_db;
 pub mod integrity;
 pub mod progress;

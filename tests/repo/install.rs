@@ -99,6 +99,7 @@ fn a_root_holds_the_files_modes_links_and_apk_database() {
     let installed = assemble(&root, &pkgs, &config(&f.repo_a)).unwrap();
     assert_eq!(
         installed
+            .packages
             .iter()
             .map(|i| i.name.as_str())
             .collect::<Vec<_>>(),
@@ -106,6 +107,12 @@ fn a_root_holds_the_files_modes_links_and_apk_database() {
     );
 
     let meta = |rel: &str| fs_err::symlink_metadata(root.join(rel)).unwrap();
+    assert_eq!(
+        meta("usr/bin/hello").mtime(),
+        0,
+        "the package's time (SOURCE_DATE_EPOCH)"
+    );
+    assert_eq!(meta("usr/share/hello/private").mtime(), 0);
     let hello = fs_err::read_to_string(root.join("usr/bin/hello")).unwrap();
     assert!(hello.contains("hello from a"), "{hello}");
     assert_eq!(meta("usr/bin/hello").mode() & 0o7777, 0o755);
@@ -310,10 +317,42 @@ fn set_id_bits_are_kept_in_a_guest_root() {
             entry("usr/bin/su-ish", Kind::File, 0o4755, b"x\n", ""),
             entry("usr/bin/sg-ish", Kind::File, 0o2755, b"y\n", ""),
             entry("var/mail", Kind::Dir, 0o1777, b"", ""),
+            {
+                let (mut h, d) = entry("usr/bin/tagged", Kind::File, 0o644, b"t\n", "");
+                h.mtime = 1_234_567_890;
+                h.pax
+                    .insert("SCHILY.xattr.user.melwrap".into(), b"yes".to_vec());
+                (h, d)
+            },
         ],
     );
     let root = t.path().join("root");
-    assemble(&root, &[pkg], &config(&f.repo_a)).unwrap();
+    let done = assemble(&root, &[pkg], &config(&f.repo_a)).unwrap();
+    let tagged = root.join("usr/bin/tagged");
+    assert_eq!(fs_err::metadata(&tagged).unwrap().mtime(), 1_234_567_890);
+    let mut buf = [0u8; 16];
+    let c = std::ffi::CString::new(tagged.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings and a buffer with its length.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"user.melwrap".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n >= 0 {
+        assert_eq!(&buf[..n as usize], b"yes");
+    } else {
+        // A filesystem without user xattrs: listed, not fatal.
+        assert!(
+            done.xattrs_left_out
+                .iter()
+                .any(|x| x.contains("usr/bin/tagged: user.melwrap")),
+            "{:?}",
+            done.xattrs_left_out
+        );
+    }
     let mode = |rel: &str| fs_err::metadata(root.join(rel)).unwrap().mode() & 0o7777;
     assert_eq!(mode("usr/bin/su-ish"), 0o4755);
     assert_eq!(mode("usr/bin/sg-ish"), 0o2755);
