@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use color_eyre::eyre;
 use sha2::{Digest, Sha256};
@@ -37,7 +38,12 @@ pub enum Network {
 #[derive(Debug, Clone)]
 pub struct ApkCache {
     root: PathBuf,
+    index_max_age: Duration,
 }
+
+/// How long a downloaded index is used before it is fetched again: apk-tools' default
+/// (`--cache-max-age`, 4 hours).
+pub const INDEX_MAX_AGE: Duration = Duration::from_secs(4 * 60 * 60);
 
 /// One package to get: where from, and what its index entry says.
 #[derive(Debug, Clone)]
@@ -147,7 +153,15 @@ impl ApkCache {
         })?;
         Ok(ApkCache {
             root: root.to_path_buf(),
+            index_max_age: INDEX_MAX_AGE,
         })
+    }
+
+    /// Use a cached index for `age` before downloading it again (zero: always download, as
+    /// `apk update` does).
+    pub fn with_index_max_age(mut self, age: Duration) -> ApkCache {
+        self.index_max_age = age;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -179,8 +193,9 @@ impl ApkCache {
         Ok(arch_dir)
     }
 
-    /// `<repo>/<arch>/APKINDEX.tar.gz`: read in place for a local repository; otherwise
-    /// downloaded, passed to `check` (the signature check), and only then put in the cache.
+    /// `<repo>/<arch>/APKINDEX.tar.gz`: read in place for a local repository; otherwise the
+    /// cached copy when it is younger than the index max age, else downloaded, passed to
+    /// `check` (the signature check), and only then put in the cache.
     /// Offline, or when the repository cannot be reached, the cached copy is used (with a
     /// warning when it was a failed download).
     pub fn index(
@@ -225,6 +240,19 @@ impl ApkCache {
             return offline_use("melwrap runs with `--no-network`");
         }
         let _lock = file_lock(&arch_dir, INDEX_NAME)?;
+        let young = dest
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < self.index_max_age);
+        if young {
+            check(&dest)?;
+            return Ok(CachedIndex {
+                path: dest,
+                fresh: false,
+            });
+        }
         let url = join(repo, &rel);
         let downloads = Downloads::new("fetching indexes", *printer, 1, 0);
         let mut tmp = temp_in(&arch_dir, INDEX_NAME)?;

@@ -66,6 +66,12 @@ fn downloads_verify_and_the_second_run_is_served_from_the_cache() {
 
     let idx = index(&cache, Network::Online, &repo).unwrap();
     assert!(idx.fresh);
+    // Young enough: used as it is, as apk does within its cache max age.
+    assert!(!index(&cache, Network::Online, &repo).unwrap().fresh);
+    assert_eq!(server.hits("os/x86_64/APKINDEX.tar.gz"), 1);
+    let always = cache.clone().with_index_max_age(Duration::ZERO);
+    assert!(index(&always, Network::Online, &repo).unwrap().fresh);
+    assert_eq!(server.hits("os/x86_64/APKINDEX.tar.gz"), 2);
     assert_eq!(
         fs_err::read(&idx.path).unwrap(),
         fs_err::read(f.repo_a.join(ARCH).join("APKINDEX.tar.gz")).unwrap()
@@ -231,7 +237,8 @@ fn offline_the_warm_cache_serves_and_a_missing_package_is_named() {
             .all(|p| p.cached)
     );
     // Online but unreachable: the cached index, with a warning.
-    let idx = index(&cache, Network::Online, &repo).unwrap();
+    let stale = cache.clone().with_index_max_age(Duration::ZERO);
+    let idx = index(&stale, Network::Online, &repo).unwrap();
     assert!(!idx.fresh);
 
     let empty = ApkCache::open(&t.path().join("empty")).unwrap();
