@@ -10,9 +10,24 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use base64::Engine as _;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::apk::read::{PackageFile, layout, read_package};
+use crate::apk::pkginfo::PkgInfo;
+use crate::apk::read::{PackageFile, layout};
+
+/// Feeds written bytes to a hash.
+struct HashWriter<'a, D: Digest>(&'a mut D);
+
+impl<D: Digest> std::io::Write for HashWriter<'_, D> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// What the index says about a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +75,34 @@ pub fn verify_package(path: &Path, expected: &Expected) -> Result<PackageFile, S
             expected.size
         ));
     }
-    let pkg = read_package(path).map_err(|e| format!("{e:#}"))?;
+    // One pass: the members' layout (which parses the control section), then the control
+    // bytes and the data bytes read once each.
+    let (lay, entries) = layout(path).map_err(|e| format!("{e:#}"))?;
+    let pkginfo = entries
+        .iter()
+        .find(|e| e.header.name == b".PKGINFO")
+        .map(|e| String::from_utf8_lossy(&e.data).into_owned())
+        .unwrap_or_default();
+    let info = PkgInfo::parse(&pkginfo);
+    if info.get("pkgname").is_empty() || info.get("pkgver").is_empty() {
+        return Err(".PKGINFO has no pkgname or pkgver".into());
+    }
+    let read_err = |e: std::io::Error| format!("cannot read it: {e}");
+    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    f.seek(SeekFrom::Start(lay.control.start))
+        .map_err(read_err)?;
+    let mut control = Sha1::new();
+    std::io::copy(
+        &mut (&mut f).take(lay.control.end - lay.control.start),
+        &mut HashWriter(&mut control),
+    )
+    .map_err(read_err)?;
+    let pkg = PackageFile {
+        path: path.to_path_buf(),
+        info,
+        control_sha1: control.finalize().into(),
+        file_size: lay.data.end,
+    };
     if pkg.control_sha1 != expected.checksum {
         let got = Expected {
             checksum: pkg.control_sha1,
@@ -72,21 +114,8 @@ pub fn verify_package(path: &Path, expected: &Expected) -> Result<PackageFile, S
             expected.checksum_text()
         ));
     }
-    let (lay, _) = layout(path).map_err(|e| format!("{e:#}"))?;
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
-    f.seek(SeekFrom::Start(lay.data.start))
-        .map_err(|e| format!("cannot read it: {e}"))?;
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read it: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
+    std::io::copy(&mut f, &mut HashWriter(&mut hash)).map_err(read_err)?;
     let data = hex::encode(hash.finalize());
     let claimed = pkg.datahash();
     if claimed != data {
