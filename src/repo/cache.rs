@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre;
@@ -89,14 +90,60 @@ impl Wanted {
     }
 }
 
-/// A package file that matched its index entry.
+/// A package file that matched its index entry. It holds the file open: what was verified
+/// is what [`VerifiedPackage::contents`] reads, even if the name in the cache is replaced in
+/// between (a cache shared with other users, say).
 #[derive(Debug, Clone)]
 pub struct VerifiedPackage {
+    /// Where it is (for messages).
     pub path: PathBuf,
     pub repo: String,
     pub package: PackageFile,
     /// Already in the cache (or in a local repository): nothing was downloaded.
     pub cached: bool,
+    file: Arc<File>,
+}
+
+impl VerifiedPackage {
+    /// A package the caller vouches for without an index entry (its own build output): read,
+    /// not verified.
+    pub fn trusting(path: &Path, repo: &str) -> eyre::Result<VerifiedPackage> {
+        let file = File::open(path)
+            .map_err(|e| located(path, format!("cannot read it: {e}"), "check the path"))?;
+        let mut package = crate::apk::read_package(&fd_path(&file))?;
+        package.path = path.to_path_buf();
+        Ok(VerifiedPackage {
+            path: path.to_path_buf(),
+            repo: repo.to_string(),
+            package,
+            cached: true,
+            file: Arc::new(file),
+        })
+    }
+
+    /// A path that opens the verified file itself (`/proc/self/fd/N`), valid while `self` is.
+    pub fn contents(&self) -> PathBuf {
+        fd_path(&self.file)
+    }
+}
+
+fn fd_path(f: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()))
+}
+
+/// Opens `path` without following a symlink at its last component and verifies the opened
+/// file.
+fn open_and_verify(path: &Path, expected: &Expected) -> Result<(File, PackageFile), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let mut pkg = verify_package(&fd_path(&file), expected)?;
+    pkg.path = path.to_path_buf();
+    Ok((file, pkg))
 }
 
 /// An index file ready to read.
@@ -315,11 +362,12 @@ impl ApkCache {
                 hint,
             )
         };
-        let done = |path: PathBuf, package, cached| VerifiedPackage {
+        let done = |path: PathBuf, (file, package): (File, PackageFile), cached| VerifiedPackage {
             path,
             repo: w.repo.clone(),
             package,
             cached,
+            file: Arc::new(file),
         };
         if let Location::Local(_) = location(&w.repo) {
             let Location::Local(path) = location(&url) else {
@@ -332,7 +380,7 @@ impl ApkCache {
                     "the index names a file that is not there; rebuild the index",
                 ));
             }
-            let pkg = verify_package(&path, &w.expected).map_err(|why| {
+            let pkg = open_and_verify(&path, &w.expected).map_err(|why| {
                 refuse(
                     &path,
                     why,
@@ -347,7 +395,7 @@ impl ApkCache {
         let dest = arch_dir.join(&name);
         let _lock = file_lock(&arch_dir, &name)?;
         if dest.is_file() {
-            match verify_package(&dest, &w.expected) {
+            match open_and_verify(&dest, &w.expected) {
                 Ok(pkg) => {
                     downloads.file_done(&label, 0);
                     return Ok(done(dest, pkg, true));
@@ -373,12 +421,12 @@ impl ApkCache {
             let n = fetcher
                 .download(&url, tmp.as_file_mut(), &|n| downloads.bytes(n))
                 .map_err(|e: FetchError| eyre::Report::new(e))?;
-            match verify_package(tmp.path(), &w.expected) {
+            match verify_package(&fd_path(tmp.as_file()), &w.expected) {
                 Ok(mut pkg) => {
-                    persist(tmp, &dest)?;
+                    let file = persist(tmp, &dest)?;
                     pkg.path = dest.clone();
                     downloads.file_done(&label, n);
-                    return Ok(done(dest, pkg, false));
+                    return Ok(done(dest, (file, pkg), false));
                 }
                 // Dropping `tmp` deletes the bad download.
                 Err(why) => last = why,
@@ -410,7 +458,7 @@ fn temp_in(dir: &Path, name: &str) -> eyre::Result<tempfile::NamedTempFile> {
         })
 }
 
-fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> eyre::Result<()> {
+fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> eyre::Result<File> {
     use std::os::unix::fs::PermissionsExt;
     let f = tmp.as_file();
     f.set_permissions(std::fs::Permissions::from_mode(0o644))
@@ -428,8 +476,7 @@ fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> eyre::Result<()> {
             format!("cannot write in the apk cache: {}", e.error),
             "check the disk",
         )
-    })?;
-    Ok(())
+    })
 }
 
 fn write_atomically(
@@ -440,7 +487,7 @@ fn write_atomically(
     let name = dest.file_name().unwrap_or_default().to_string_lossy();
     let mut tmp = temp_in(dir, &name)?;
     write(tmp.as_file_mut())?;
-    persist(tmp, dest)
+    persist(tmp, dest).map(drop)
 }
 
 #[cfg(test)]

@@ -107,11 +107,13 @@ pub fn assemble(
         let name = p.package.name().to_string();
         let version = p.package.version().to_string();
         let label = format!("package {name}-{version} ({})", p.path.display());
-        let (lay, control) = layout(&p.path).wrap_err_with(|| label.clone())?;
-        let stats = unpack_into(data_reader(&p.path, lay.data.start)?, &root, &opts)
+        // The verified file itself, not whatever its name points at now.
+        let contents = p.contents();
+        let (lay, control) = layout(&contents).wrap_err_with(|| label.clone())?;
+        let stats = unpack_into(data_reader(&contents, lay.data.start)?, &root, &opts)
             .wrap_err_with(|| label.clone())?;
         let (files, entry_meta) =
-            list_files(&p.path, lay.data.start).wrap_err_with(|| label.clone())?;
+            list_files(&contents, lay.data.start).wrap_err_with(|| label.clone())?;
         metas.extend(entry_meta);
         db.push_str(&db_entry(p, &files));
         for e in &control {

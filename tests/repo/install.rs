@@ -283,12 +283,7 @@ fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPacka
     let mut bytes = raw[..layout.data.start as usize].to_vec();
     bytes.extend(melwrap::apk::sign::gzip_member(&tar).unwrap());
     fs_err::write(out, bytes).unwrap();
-    VerifiedPackage {
-        path: out.to_path_buf(),
-        repo: "crafted".into(),
-        package: melwrap::apk::read_package(out).unwrap(),
-        cached: true,
-    }
+    VerifiedPackage::trusting(out, "crafted").unwrap()
 }
 
 fn entry(
@@ -482,12 +477,7 @@ fn child_assemble() {
     };
     let pkgs: Vec<VerifiedPackage> = pkgs
         .split(':')
-        .map(|p| VerifiedPackage {
-            path: p.into(),
-            repo: "crafted".into(),
-            package: melwrap::apk::read_package(Path::new(p)).unwrap(),
-            cached: true,
-        })
+        .map(|p| VerifiedPackage::trusting(Path::new(p), "crafted").unwrap())
         .collect();
     match assemble(Path::new(&root), &pkgs, &RootConfig::default()) {
         Ok(_) => println!("ASSEMBLED"),
@@ -550,4 +540,30 @@ fn crafted_packages_cannot_write_outside_the_root() {
             assert!(!t.path().parent().unwrap().join("escape").exists(), "{why}");
         }
     }
+}
+
+#[test]
+fn what_was_verified_is_what_is_installed_even_if_the_cache_file_is_swapped() {
+    let f = fixture();
+    let server = crate::http::HttpServer::start(crate::fixture::served(&f.repo_a, ""));
+    let repo = server.url("");
+    let t = tempfile::tempdir().unwrap();
+    let cache = ApkCache::open(&t.path().join("cache")).unwrap();
+    let pkgs = cache
+        .packages(
+            &Fetcher::new(FetchOptions::default()).unwrap(),
+            Network::Online,
+            &Printer::new(Verbosity::Quiet),
+            &wanted(&f.repo_a, &repo),
+        )
+        .unwrap();
+    let hello = pkgs.iter().find(|p| p.package.name() == "hello").unwrap();
+    // Another package of the same name (repository b's) renamed over the verified one.
+    let swap = t.path().join("cache/swap");
+    fs_err::copy(hello_apk(&f.repo_b), &swap).unwrap();
+    fs_err::rename(&swap, &hello.path).unwrap();
+    let root = t.path().join("root");
+    assemble(&root, &pkgs, &config(&f.repo_a)).unwrap();
+    let text = fs_err::read_to_string(root.join("usr/bin/hello")).unwrap();
+    assert!(text.contains("hello from a"), "{text}");
 }
