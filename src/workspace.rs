@@ -18,13 +18,17 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{self, WrapErr, bail};
 
+use crate::safefs::{CopyOptions, Dir, Existing, ScrubReport};
+
 /// Guest path of the workspace.
 pub const GUEST_WORKSPACE: &str = "/home/build";
 
-/// A prepared workspace on the host.
+/// A prepared workspace on the host. Steps write it, so every host-side operation inside it
+/// goes through [`crate::safefs`] relative to the opened root directory.
 #[derive(Debug)]
 pub struct Workspace {
     root: PathBuf,
+    dir: Dir,
     /// Set for a temporary workspace melwrap created (and may remove).
     temp: Option<tempfile::TempDir>,
 }
@@ -83,24 +87,42 @@ fn holds_pem_private_key(path: &Path) -> bool {
 
 impl Workspace {
     /// A workspace under `dir/<arch>` (melange's layout for `--workspace-dir`), or a fresh
-    /// temporary directory (mode 0700) when `dir` is `None`.
+    /// temporary directory when `dir` is `None`. Either way the root is owner-only (0700).
     pub fn create(dir: Option<&Path>, arch: &str) -> eyre::Result<Self> {
         match dir {
             Some(dir) => {
-                let root = dir.join(arch);
-                fs_err::create_dir_all(&root)?;
-                let root = fs_err::canonicalize(&root)?;
-                let out = root.join("melange-out");
-                if out.is_dir() && fs_err::read_dir(&out)?.next().is_some() {
-                    bail!(
-                        "workspace {} already holds `melange-out/` from an earlier build\n  \
-                         hint: remove {} or choose another `--workspace-dir`; melwrap will not \
-                         package stale files",
-                        root.display(),
-                        out.display()
-                    );
+                let (parent, _) =
+                    Dir::create_anchor(dir, 0o755).wrap_err("cannot create the workspace dir")?;
+                // `<arch>` may hold what an earlier build's steps left: reached without
+                // following a link.
+                let (root_dir, _) = parent.create_dir(arch, 0o700)?;
+                let root = fs_err::canonicalize(dir)?.join(arch);
+                match root_dir.stat_at("melange-out") {
+                    Ok(st) if st.is_dir() => {
+                        if !root_dir.open_dir("melange-out")?.read_names()?.is_empty() {
+                            bail!(
+                                "workspace {} already holds `melange-out/` from an earlier \
+                                 build\n  hint: remove {} or choose another `--workspace-dir`; \
+                                 melwrap will not package stale files",
+                                root.display(),
+                                root.join("melange-out").display()
+                            );
+                        }
+                    }
+                    Ok(_) => bail!(
+                        "workspace {} holds a `melange-out` that is not a directory\n  hint: \
+                         remove it or choose another `--workspace-dir`",
+                        root.display()
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Ok(Workspace { root, temp: None })
+                root_dir.ensure_owner_only()?;
+                Ok(Workspace {
+                    root,
+                    dir: root_dir,
+                    temp: None,
+                })
             }
             None => {
                 let temp = tempfile::Builder::new()
@@ -108,8 +130,10 @@ impl Workspace {
                     .tempdir()
                     .wrap_err("cannot create a temporary workspace")?;
                 let root = fs_err::canonicalize(temp.path())?;
+                let dir = Dir::open_anchor(&root)?;
                 Ok(Workspace {
                     root,
+                    dir,
                     temp: Some(temp),
                 })
             }
@@ -121,22 +145,30 @@ impl Workspace {
         &self.root
     }
 
+    /// The opened workspace root, for operations inside it.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
     /// Host path of a package's destdir (`melange-out/<name>`).
     pub fn destdir(&self, package: &str) -> PathBuf {
         self.root.join("melange-out").join(package)
     }
 
-    /// Create a package's destdir (melange does this just before the package's pipeline).
+    /// Create a package's destdir (melange does this just before the package's pipeline). An
+    /// earlier step may have put a symlink at `melange-out` or the destdir: it is refused.
     pub fn make_destdir(&self, package: &str) -> eyre::Result<PathBuf> {
-        let dir = self.destdir(package);
-        fs_err::create_dir_all(&dir)?;
-        Ok(dir)
+        self.dir
+            .create_dir_all(Path::new("melange-out").join(package), 0o755)?;
+        Ok(self.destdir(package))
     }
 
     /// Copy the regular files of `source` into the workspace, skipping what `.melangeignore`
     /// excludes, every directory in `exclude` (cache, output and workspace directories) and
     /// every secret: the files in `secrets` (signing key, env files, CA bundle) and those the
-    /// module doc lists. Paths are matched by identity, not by name.
+    /// module doc lists. Paths are matched by identity, not by name. In a reused
+    /// `--workspace-dir`, an entry an earlier build left at a copied name is replaced (a symlink
+    /// included: the link is replaced, nothing is written through it).
     pub fn populate(
         &self,
         source: &Path,
@@ -171,45 +203,84 @@ impl Workspace {
             secrets: identities(secrets),
         };
         let ignore = load_ignore(&source)?;
-        let mut stats = PopulateStats::default();
-        copy_tree(&source, &source, &self.root, &skip, &ignore, &mut stats)?;
-        Ok(stats)
+        let withheld = std::cell::RefCell::new(Vec::new());
+        let keep = |path: &Path, rel: &Path, meta: &std::fs::Metadata| {
+            if skip.dirs.contains(&file_id(meta)) || ignore.matched(rel, meta.is_dir()).is_ignore()
+            {
+                return false;
+            }
+            if meta.is_file() && is_secret(path, meta, &skip.secrets) {
+                withheld.borrow_mut().push(rel.to_path_buf());
+                return false;
+            }
+            true
+        };
+        let opts = CopyOptions {
+            existing: Existing::Replace,
+            filter: Some(&keep),
+            ..CopyOptions::default()
+        };
+        // Symlinks, sockets, FIFOs and devices are not copied (as in melange); set-id and
+        // sticky bits are dropped (as in melange).
+        let copied = self.dir.copy_tree_in(&source, &opts)?;
+        let withheld = withheld.into_inner();
+        Ok(PopulateStats {
+            files: copied.files,
+            bytes: copied.bytes,
+            skipped: copied.skipped + copied.filtered - withheld.len() as u64,
+            withheld,
+        })
+    }
+
+    /// After the steps: makes the workspace root owner-only again when a step loosened it.
+    /// Returns the mode the step left, when it changed it.
+    pub fn restore_owner_only(&self) -> eyre::Result<Option<u32>> {
+        Ok(self.dir.ensure_owner_only()?)
+    }
+
+    /// Makes a workspace that stays on disk safe to leave: owner-only root and no setuid or
+    /// setgid bit anywhere in it (through descriptors, unreadable directories included). The
+    /// packages are already written, so set-id files in `melange-out` only lose their bits in
+    /// this copy.
+    pub fn scrub(&self) -> eyre::Result<ScrubReport> {
+        self.dir.ensure_owner_only()?;
+        self.dir
+            .clear_set_id_bits()
+            .wrap_err_with(|| format!("cannot clear set-id bits in {}", self.root.display()))
     }
 
     /// Finish the build: a temporary workspace is removed after success and kept after a
-    /// failure. Returns the path when the workspace is left on disk.
-    pub fn finish(mut self, success: bool) -> eyre::Result<Option<PathBuf>> {
+    /// failure. Returns the path when the workspace is left on disk (scrubbed, see
+    /// [`Workspace::scrub`]).
+    pub fn finish(self, success: bool) -> eyre::Result<Option<PathBuf>> {
+        Ok(self.finish_with_report(success)?.map(|(path, _)| path))
+    }
+
+    /// [`Workspace::finish`], also returning what the scrub of a kept workspace did.
+    pub fn finish_with_report(
+        mut self,
+        success: bool,
+    ) -> eyre::Result<Option<(PathBuf, ScrubReport)>> {
         match self.temp.take() {
             Some(temp) if success => {
-                make_removable(temp.path());
+                // Removed through descriptors: read-only directories a step left (Go's module
+                // cache) are made writable on the way, links are removed, never followed.
+                self.dir
+                    .remove_contents()
+                    .wrap_err_with(|| format!("cannot remove workspace {}", self.root.display()))?;
                 temp.close()
                     .wrap_err_with(|| format!("cannot remove workspace {}", self.root.display()))?;
                 Ok(None)
             }
-            Some(temp) => Ok(Some(temp.keep())),
-            None => Ok(Some(self.root.clone())),
-        }
-    }
-}
-
-/// Build steps may leave read-only directories (Go's module cache does); make them writable so
-/// the workspace can be removed.
-fn make_removable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if let Ok(meta) = std::fs::symlink_metadata(&path)
-            && meta.is_dir()
-        {
-            let mode = meta.permissions().mode();
-            if mode & 0o700 != 0o700 {
-                let _ =
-                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | 0o700));
+            Some(temp) => {
+                let _ = temp.keep();
+                let report = self.scrub()?;
+                Ok(Some((self.root.clone(), report)))
             }
-            make_removable(&path);
+            None => {
+                let report = self.scrub()?;
+                Ok(Some((self.root.clone(), report)))
+            }
         }
     }
 }
@@ -251,55 +322,6 @@ fn load_ignore(source: &Path) -> eyre::Result<ignore::gitignore::Gitignore> {
 struct Skip {
     dirs: Vec<FileId>,
     secrets: Vec<FileId>,
-}
-
-fn copy_tree(
-    root: &Path,
-    dir: &Path,
-    dest_root: &Path,
-    skip: &Skip,
-    ignore: &ignore::gitignore::Gitignore,
-    stats: &mut PopulateStats,
-) -> eyre::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut entries: Vec<_> = fs_err::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        // lstat: the identity of the entry itself, never of a link's target.
-        let meta = fs_err::symlink_metadata(&path)?;
-        let file_type = meta.file_type();
-        if skip.dirs.contains(&file_id(&meta)) {
-            stats.skipped += 1;
-            continue;
-        }
-        let rel = path.strip_prefix(root).expect("walk stays under root");
-        if ignore.matched(rel, file_type.is_dir()).is_ignore() {
-            stats.skipped += 1;
-            continue;
-        }
-        if file_type.is_dir() {
-            copy_tree(root, &path, dest_root, skip, ignore, stats)?;
-        } else if file_type.is_file() && is_secret(&path, &meta, &skip.secrets) {
-            stats.withheld.push(rel.to_path_buf());
-        } else if file_type.is_file() {
-            let dest = dest_root.join(rel);
-            if let Some(parent) = dest.parent() {
-                fs_err::create_dir_all(parent)?;
-            }
-            // std::fs::copy uses copy_file_range (reflinks where the filesystem can) and keeps
-            // the permission bits; melange drops setuid/setgid/sticky, so do we.
-            let bytes = fs_err::copy(&path, &dest)?;
-            let mode = fs_err::metadata(&path)?.permissions().mode() & 0o777;
-            fs_err::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
-            stats.files += 1;
-            stats.bytes += bytes;
-        } else {
-            // Symlinks, sockets, FIFOs and devices are not copied (as in melange).
-            stats.skipped += 1;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -45,9 +45,7 @@ fn scene() -> Scene {
             .unwrap(),
     );
     open_up(dir.path());
-    let bin = dir.path().join("melwrap");
-    fs_err::copy(env!("CARGO_BIN_EXE_melwrap"), &bin).unwrap();
-    fs_err::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = unpriv::place_binary(dir.path());
     copy_tree(&manifest_dir().join("testdata/hostile"), dir.path());
     Scene { dir, bin }
 }

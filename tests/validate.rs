@@ -195,9 +195,7 @@ fn works_as_an_ordinary_user() {
         .tempdir_in("/tmp")
         .unwrap();
     fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bin = dir.path().join("melwrap");
-    fs_err::copy(env!("CARGO_BIN_EXE_melwrap"), &bin).unwrap();
-    fs_err::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = unpriv::place_binary(dir.path());
     let corpus = manifest_dir().join("../shared/corpus/melange-examples/minimal.yaml");
     let readable = dir.path().join("minimal.yaml");
     fs_err::copy(&corpus, &readable).unwrap();

@@ -9,6 +9,7 @@ pub mod date;
 pub mod dirs;
 pub mod envfile;
 mod package;
+mod secure;
 pub mod setup;
 mod steps;
 
@@ -31,6 +32,7 @@ use crate::sandbox::run as sandbox_run;
 use crate::workspace::Workspace;
 
 pub use package::Packager;
+pub use secure::{finish_workspace, restore_workspace_mode, scrub_cache};
 pub use setup::{SandboxHost, open_cache, prepare_sandbox, report_failure, status_for_signal};
 pub use steps::{PackageOutcome, StepFailure, StepRunner};
 
@@ -285,6 +287,8 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     // The cache: created when missing, locked for the whole build.
     let (cache, _lock) = open_cache(&args.cache_dir, args.cache_source.as_ref(), printer)?;
     let before = cache::snapshot(&cache);
+    // Restored after the steps when a step changed it (see `scrub_cache`).
+    let cache_mode = cache.mode().wrap_err("cannot read the cache dir's mode")?;
 
     // The workspace: a copy of the sources at /home/build.
     let workspace = Workspace::create(args.workspace_dir.as_deref(), prepared.arch.apk)?;
@@ -307,7 +311,7 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     cache
         .prepare_link_targets()
         .wrap_err("cannot prepare the cache's link targets")?;
-    cache::install_home_links(workspace.root())
+    cache::install_home_links(workspace.dir())
         .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
     host.hand_over_cache(&cache, args.cache_source.is_some(), printer)?;
     host.hand_over_workspace(&workspace)?;
@@ -350,44 +354,65 @@ pub fn run(args: Args, printer: Printer) -> eyre::Result<ExitStatus> {
     }
 
     sandbox_run::install_signal_handlers();
-    for package in &prepared.plan.packages {
-        workspace.make_destdir(&package.name)?;
-        host.hand_over(&workspace.root().join("melange-out"))?;
-        match runner.run_package(package)? {
-            PackageOutcome::Done => {}
-            PackageOutcome::Failed(failure) => {
-                scrub_cache(&cache, printer)?;
-                report_failure(&failure, printer);
-                let kept = workspace.finish(false)?;
-                if let Some(path) = kept {
+    // Once a step may have run, every way out scrubs the cache and secures a kept workspace:
+    // an error here (a destdir a step replaced with a link, a packaging failure) included.
+    let steps = (|| -> eyre::Result<PackageOutcome> {
+        for package in &prepared.plan.packages {
+            workspace.make_destdir(&package.name)?;
+            host.hand_over_destdirs(&workspace)?;
+            match runner.run_package(package)? {
+                PackageOutcome::Done => {}
+                stopped => return Ok(stopped),
+            }
+        }
+        restore_workspace_mode(&workspace, printer)?;
+        if let Some(packager) = &packager {
+            packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
+        }
+        Ok(PackageOutcome::Done)
+    })();
+    match steps {
+        Ok(PackageOutcome::Done) => {}
+        Ok(PackageOutcome::Failed(failure)) => {
+            scrub_cache(&cache, cache_mode, printer)?;
+            report_failure(&failure, printer);
+            if let Some(path) = finish_workspace(workspace, false, printer)? {
+                printer.info(format!("workspace kept for inspection: {}", path.display()));
+            }
+            return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
+        }
+        Ok(PackageOutcome::Interrupted(sig)) => {
+            scrub_cache(&cache, cache_mode, printer)?;
+            printer.warn(format!(
+                "interrupted by {}: stopping the build",
+                sandbox_run::signal_name(sig)
+            ));
+            // The workspace is only a copy; an interrupted build leaves nothing behind.
+            finish_workspace(workspace, true, printer)?;
+            return Ok(status_for_signal(sig));
+        }
+        Err(e) => {
+            if let Err(scrub) = scrub_cache(&cache, cache_mode, printer) {
+                printer.warn(format!("{scrub:#}"));
+            }
+            match finish_workspace(workspace, false, printer) {
+                Ok(Some(path)) => {
                     printer.info(format!("workspace kept for inspection: {}", path.display()));
                 }
-                return Err(StatusError(ExitStatus::Failure, failure.to_string()).into());
+                Ok(None) => {}
+                Err(secure) => printer.warn(format!("{secure:#}")),
             }
-            PackageOutcome::Interrupted(sig) => {
-                scrub_cache(&cache, printer)?;
-                printer.warn(format!(
-                    "interrupted by {}: stopping the build",
-                    sandbox_run::signal_name(sig)
-                ));
-                // The workspace is only a copy; an interrupted build leaves nothing behind.
-                workspace.finish(true)?;
-                return Ok(status_for_signal(sig));
-            }
+            return Err(e);
         }
     }
 
-    if let Some(packager) = &packager {
-        packager.write_all(&prepared.loaded.config, &prepared.plan, &workspace, printer)?;
-    }
-
-    let scan = scrub_cache(&cache, printer)?;
+    let scan = scrub_cache(&cache, cache_mode, printer)?;
     let after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
     let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
     let report = cache::summarize(&before, &after).with_fetch_sources(wanted.cloned());
     printer.info(report.render_line());
 
-    workspace.finish(true)?;
+    finish_workspace(workspace, true, printer)?;
     printer.info(format!(
         "built {} package(s) for {} in {}",
         prepared.plan.packages.len(),
@@ -412,24 +437,6 @@ pub fn note_withheld(withheld: &[PathBuf], printer: Printer) {
         "not copied into the workspace (keys and files named by flags): {}",
         names.join(", ")
     ));
-}
-
-/// A step may leave a setuid or setgid file in the cache, which outlives the sandbox and which
-/// other local users could run; no cache entry needs those bits, so they are cleared once the
-/// steps are over (success, failure or interrupt). Returns the walk, for the cache report.
-fn scrub_cache(cache: &cache::CacheDir, printer: Printer) -> eyre::Result<cache::Scan> {
-    let scan = cache::scan(cache.path());
-    let cleared =
-        cache::clear_set_id_bits(&scan).wrap_err("cannot clear set-id bits in the cache")?;
-    if !cleared.is_empty() {
-        let names: Vec<String> = cleared.iter().map(|p| p.display().to_string()).collect();
-        printer.warn(format!(
-            "cleared the setuid/setgid bit of {} file(s) a step left in the cache: {}",
-            cleared.len(),
-            names.join(", ")
-        ));
-    }
-    Ok(scan)
 }
 
 /// Layers 1 and 2 of a step's environment: the plan's, plus melwrap's extra cache defaults

@@ -12,8 +12,8 @@ use crate::cli::shared::LimitArgs;
 use crate::cli::{ExitStatus, StatusError};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
+use crate::safefs::Dir;
 use crate::sandbox::limits::{parse_memory, parse_pids};
-use crate::sandbox::ownership::chown_tree;
 use crate::sandbox::probe::Bwrap;
 use crate::sandbox::run::exit_code_for_signal;
 use crate::sandbox::{
@@ -81,12 +81,14 @@ impl SandboxHost {
         })
     }
 
-    /// As root, give `dir` and everything in it to the build ids, so steps can write there.
+    /// As root, give `dir` and everything in it to the build ids, so steps can write there
+    /// (through descriptors: a link a step planted is changed itself, never followed).
     /// Rootless, steps already are the invoking user.
-    pub fn hand_over(&self, dir: &Path) -> eyre::Result<()> {
+    pub fn hand_over(&self, dir: &Dir) -> eyre::Result<()> {
         if let Identity::Root(ids) = self.identity {
-            chown_tree(dir, ids)
-                .wrap_err_with(|| format!("cannot give {} to the build {ids}", dir.display()))?;
+            dir.chown_tree(ids.uid, ids.gid).wrap_err_with(|| {
+                format!("cannot give {} to the build {ids}", dir.path().display())
+            })?;
         }
         Ok(())
     }
@@ -95,16 +97,29 @@ impl SandboxHost {
     /// enter it).
     pub fn hand_over_workspace(&self, workspace: &Workspace) -> eyre::Result<()> {
         if let Identity::Root(_) = self.identity {
-            use std::os::unix::fs::PermissionsExt;
-            fs_err::set_permissions(workspace.root(), std::fs::Permissions::from_mode(0o700))?;
-            self.hand_over(workspace.root())?;
+            workspace.dir().set_mode(0o700)?;
+            self.hand_over(workspace.dir())?;
         }
         Ok(())
     }
 
-    /// As root: the cache root becomes mode 0700, and a cache the build ids do not own yet (new, or used by root builds before
-    /// melwrap had build ids), or one `--cache-source` just filled, is given to them whole,
-    /// once; otherwise only the link targets melwrap may just have created.
+    /// As root: each package's `melange-out/` goes to the build ids before its steps (opened
+    /// without following a link an earlier step may have put there).
+    pub fn hand_over_destdirs(&self, workspace: &Workspace) -> eyre::Result<()> {
+        if let Identity::Root(_) = self.identity {
+            let out = workspace
+                .dir()
+                .open_dir("melange-out")
+                .wrap_err_with(|| format!("{}/melange-out", workspace.root().display()))?;
+            self.hand_over(&out)?;
+        }
+        Ok(())
+    }
+
+    /// As root: the cache root becomes mode 0700, and a cache the build ids do not own yet
+    /// (new, or used by root builds before melwrap had build ids), or one `--cache-source`
+    /// just filled, is given to them whole, once; otherwise only the link targets melwrap may
+    /// just have created.
     pub fn hand_over_cache(
         &self,
         cache: &CacheDir,
@@ -114,26 +129,30 @@ impl SandboxHost {
         let Identity::Root(ids) = self.identity else {
             return Ok(());
         };
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = fs_err::metadata(cache.path())?;
+        let dir = cache.dir()?;
+        let stat = dir.stat()?;
         // Only the build ids (and root) may enter: a setuid file of theirs that a step plants
         // is out of other users' reach while the build runs (the scrub clears the bits after).
-        if meta.mode() & 0o077 != 0 {
-            fs_err::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700))?;
+        if stat.mode() & 0o077 != 0 {
+            dir.set_mode(0o700)?;
         }
-        if preloaded || meta.uid() != ids.uid || meta.gid() != ids.gid {
-            if meta.uid() != ids.uid && fs_err::read_dir(cache.path())?.next().is_some() {
+        if preloaded || stat.uid() != ids.uid || stat.gid() != ids.gid {
+            if stat.uid() != ids.uid && !dir.read_names()?.is_empty() {
                 printer.info(format!(
                     "cache {}: giving it to the build {ids}, which steps run as",
                     cache.path().display()
                 ));
             }
-            self.hand_over(cache.path())
+            self.hand_over(&dir)
         } else {
-            for dir in ["cargo", "m2repository"] {
-                let path = cache.path().join(dir);
-                if fs_err::symlink_metadata(&path).is_ok() {
-                    self.hand_over(&path)?;
+            for name in ["cargo", "m2repository"] {
+                match dir.open_dir(name) {
+                    Ok(area) => self.hand_over(&area)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e)
+                            .wrap_err_with(|| format!("{}/{name}", cache.path().display()));
+                    }
                 }
             }
             Ok(())
@@ -182,6 +201,18 @@ pub fn open_cache(
             cache.lock_shared()?
         }
     };
+    // Steps write the cache; a group- or world-writable cache lets other users change what
+    // the next build runs. melwrap creates it 0700 and leaves an existing one's mode alone.
+    if let Ok(mode) = cache.mode()
+        && mode & 0o022 != 0
+    {
+        printer.warn(format!(
+            "the cache dir {} is writable by other users (mode {mode:o}): they can change what \
+             later builds fetch and run; consider `chmod 700 {}`",
+            cache.path().display(),
+            shell_words::quote(&cache.path().to_string_lossy())
+        ));
+    }
     if let Some(seed) = seed {
         let stats = cache::preload(&cache, seed)
             .wrap_err_with(|| format!("cannot preload the cache from {}", seed.display()))?;

@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 
 use super::CacheDir;
 use super::areas::{GUEST_CACHE_DIR, home_links};
+use crate::safefs::Dir;
 
 impl CacheDir {
     /// Creates the directories the home links point to (`cargo/registry`, `cargo/git`,
     /// `m2repository`). Tools create their directories with `mkdir -p`, which fails on a link
-    /// to a missing directory, so the targets must exist before the first step.
+    /// to a missing directory, so the targets must exist before the first step. A symlink a
+    /// step left on the way is refused, not followed.
     pub fn prepare_link_targets(&self) -> io::Result<()> {
+        let cache = self.dir()?;
         for link in home_links() {
             let rel = guest_to_cache_relative(link.target);
             // `.package-cache` is a file cargo creates itself; its directory must exist.
@@ -20,27 +23,32 @@ impl CacheDir {
             } else {
                 rel
             };
-            fs_err::create_dir_all(self.path().join(dir))?;
+            cache.create_dir_all(dir, 0o755)?;
         }
         Ok(())
     }
 }
 
-/// Creates each home link under `home` (the host directory shown at `/home/build`) where
-/// nothing exists yet, and returns the links it made. A project's own `.cargo/registry` or
-/// `.m2/repository` is left alone.
-pub fn install_home_links(home: &Path) -> io::Result<Vec<PathBuf>> {
+/// Creates each home link under `home` (the workspace shown at `/home/build`) where nothing
+/// exists yet, and returns the links it made (display paths). A project's own
+/// `.cargo/registry` or `.m2/repository` is left alone; a symlink in a reused workspace where
+/// `.cargo` or `.m2` should be a directory is refused, not followed.
+pub fn install_home_links(home: &Dir) -> io::Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     for link in home_links() {
-        let path = home.join(link.link);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            continue;
+        let rel = Path::new(link.link);
+        match home.stat_at(rel) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
-        if let Some(parent) = path.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-        match fs_err::os::unix::fs::symlink(link.target, &path) {
-            Ok(()) => made.push(path),
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => home.create_dir_all(p, 0o755)?,
+            _ => home.try_clone()?,
+        };
+        let name = rel.file_name().expect("a named link");
+        match parent.symlink_at(link.target, name) {
+            Ok(()) => made.push(home.path().join(rel)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -70,7 +78,8 @@ mod tests {
         assert!(cache.path().join("m2repository").is_dir());
         let home = tmp.path().join("home");
         std::fs::create_dir_all(home.join(".cargo/git")).unwrap();
-        let made = install_home_links(&home).unwrap();
+        let home_dir = Dir::open_anchor(&home).unwrap();
+        let made = install_home_links(&home_dir).unwrap();
         // The existing `.cargo/git` directory is kept; the others are links.
         assert_eq!(made.len(), 3);
         assert!(home.join(".cargo/git").is_dir());
@@ -79,6 +88,9 @@ mod tests {
             std::fs::read_link(home.join(".m2/repository")).unwrap(),
             PathBuf::from("/var/cache/melange/m2repository")
         );
-        assert!(install_home_links(&home).unwrap().is_empty(), "idempotent");
+        assert!(
+            install_home_links(&home_dir).unwrap().is_empty(),
+            "idempotent"
+        );
     }
 }

@@ -10,7 +10,6 @@
 //! lock ends when the holder exits, even on a crash; the descriptor is close-on-exec, so the
 //! sandbox does not inherit it.
 
-use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -28,7 +27,7 @@ pub enum LockMode {
 /// A held cache lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct CacheLock {
-    _file: fs_err::File,
+    _file: std::fs::File,
     mode: LockMode,
     path: PathBuf,
 }
@@ -46,18 +45,16 @@ impl CacheLock {
 }
 
 /// Takes the lock on `<dir>/.melwrap.lock`. With `wait` false, returns `Ok(None)` when a
-/// conflicting lock is held instead of waiting for it.
+/// conflicting lock is held instead of waiting for it. Steps write the cache dir, so the lock
+/// file is opened relative to the opened directory with `O_NOFOLLOW` (and created with
+/// `O_CREAT` there): a symlink or anything but a regular file at its name is refused, never
+/// followed or created through.
 pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Option<CacheLock>> {
     let path = dir.join(LOCK_FILE);
+    let anchor = crate::safefs::Dir::open_anchor(dir)?;
     // flock needs only an open descriptor, not write access: a lock file created by another
     // user (0644) can still be locked through a read-only open.
-    let file = match fs_err::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(0o644)
-        .open(&path)
-    {
+    let file = match anchor.open_or_create_file(LOCK_FILE, 0o644) {
         Ok(f) => f,
         Err(e)
             if matches!(
@@ -65,7 +62,7 @@ pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Opti
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
             ) =>
         {
-            fs_err::File::open(&path)?
+            anchor.open_file(LOCK_FILE)?
         }
         Err(e) => return Err(e),
     };
@@ -123,5 +120,21 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_lock_file_replaced_by_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        let victim = dir.path().join("victim");
+        std::os::unix::fs::symlink(&victim, cache.join(LOCK_FILE)).unwrap();
+        let err = acquire(&cache, LockMode::Shared, false).unwrap_err();
+        assert!(crate::safefs::is_link_refused(&err), "{err}");
+        assert!(!victim.exists(), "nothing created through the link");
+        std::fs::remove_file(cache.join(LOCK_FILE)).unwrap();
+        std::fs::create_dir(cache.join(LOCK_FILE)).unwrap();
+        let err = acquire(&cache, LockMode::Shared, false).unwrap_err();
+        assert!(err.to_string().contains(LOCK_FILE), "{err}");
     }
 }

@@ -27,6 +27,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
+use crate::safefs::Dir;
 
 pub use areas::{Area, GUEST_CACHE_DIR, HomeLink, default_env, home_links, is_blob_name};
 pub use links::install_home_links;
@@ -36,11 +37,11 @@ pub use prune::{PruneOptions, PruneOutcome, PrunePlan, execute_prune, plan_prune
 pub use report::{
     AreaDelta, AreaUsage, BuildCacheReport, FetchHits, Snapshot, snapshot, summarize,
 };
-pub use scan::{Entry, Scan, clear_set_id_bits, scan};
+pub use scan::{Entry, Scan, scan, scrub_and_scan};
 pub use store::{Stored, store_atomically};
 
 /// Prefix of the temporary names melwrap writes before renaming into place.
-pub(crate) const TEMP_PREFIX: &str = ".melwrap-tmp-";
+pub(crate) const TEMP_PREFIX: &str = crate::safefs::TEMP_PREFIX;
 const PROBE_PREFIX: &str = ".melwrap-probe-";
 
 /// An existing cache directory, by its real path (symlinks resolved).
@@ -50,8 +51,8 @@ pub struct CacheDir {
 }
 
 impl CacheDir {
-    /// Opens a cache dir for a build or a prune: resolves symlinks, creates it with mode 0755
-    /// when missing and `create` is set, and refuses it when it is not a directory or cannot be
+    /// Opens a cache dir for a build or a prune: resolves symlinks, creates it with mode 0700
+    /// (owner-only: steps write it, and other users must not reach what they wrote) when missing and `create` is set, and refuses it when it is not a directory or cannot be
     /// written to (checked by creating and removing a probe file, because mode bits do not tell
     /// the truth for root or on a read-only mount).
     pub fn open(path: &Path, create: bool) -> Result<CacheDir, Diagnostic> {
@@ -68,6 +69,30 @@ impl CacheDir {
     /// The real path of the cache dir.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the cache dir as the anchor of every host-side operation inside it: steps write
+    /// the cache, so nothing below it is reached by path (see [`crate::safefs`]).
+    pub fn dir(&self) -> io::Result<Dir> {
+        Dir::open_anchor(&self.path)
+    }
+
+    /// The cache dir's permission bits, to compare after the steps ([`CacheDir::restore_mode`]).
+    pub fn mode(&self) -> io::Result<u32> {
+        Ok(self.dir()?.stat()?.mode())
+    }
+
+    /// Puts back the permission bits the cache dir had before the steps (`before`, from
+    /// [`CacheDir::mode`]) when a step changed them, through the directory's descriptor.
+    /// Returns the mode the step left, when it differed.
+    pub fn restore_mode(&self, before: u32) -> io::Result<Option<u32>> {
+        let dir = self.dir()?;
+        let now = dir.stat()?.mode();
+        if now == before {
+            return Ok(None);
+        }
+        dir.set_mode(before)?;
+        Ok(Some(now))
     }
 
     /// Takes the shared lock a build holds for its whole run; waits while a prune holds it.
@@ -131,7 +156,7 @@ impl CacheDir {
                 }
                 std::fs::DirBuilder::new()
                     .recursive(true)
-                    .mode(0o755)
+                    .mode(0o700)
                     .create(path)
                     .map_err(|e| {
                         Diagnostic::new(path, format!("cannot create the cache dir: {e}"))
@@ -151,27 +176,26 @@ impl CacheDir {
     }
 
     fn probe_writable(&self) -> Result<(), Diagnostic> {
-        let probe = self
-            .path
-            .join(format!("{PROBE_PREFIX}{}", std::process::id()));
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&probe);
+        let probe = format!("{PROBE_PREFIX}{}", std::process::id());
+        let created = self
+            .dir()
+            .and_then(|dir| dir.create_file(&probe, 0o600).map(|_| dir));
         match created {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
+            Ok(dir) => {
+                let _ = dir.unlink_at(&probe);
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // A probe left by a killed process with our pid: writing worked before.
-                let _ = std::fs::remove_file(&probe);
+                let _ = self.dir().and_then(|dir| dir.unlink_at(&probe));
                 Ok(())
             }
             Err(e) => {
-                let why = match e.raw_os_error() {
-                    Some(libc::EROFS) => "it is on a read-only filesystem".to_string(),
-                    Some(libc::EACCES | libc::EPERM) => {
+                let why = match e.kind() {
+                    io::ErrorKind::ReadOnlyFilesystem => {
+                        "it is on a read-only filesystem".to_string()
+                    }
+                    io::ErrorKind::PermissionDenied => {
                         // SAFETY: getuid has no preconditions.
                         let uid = unsafe { libc::getuid() };
                         format!("uid {uid} may not write to it")

@@ -8,14 +8,13 @@
 //! melange accepts `--cache-source` but does nothing with it since #1955 (it used to copy
 //! `sha256:`/`sha512:` objects from a bucket); melwrap copies everything the seed holds.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use color_eyre::eyre::{self, WrapErr};
 
-use super::store::{copy_to_temp, rename_noreplace, temp_path, with_path};
 use super::{CacheDir, TEMP_PREFIX};
 use crate::diag::Diagnostic;
+use crate::safefs::{CopyOptions, Dir, Existing};
 
 /// What a preload did, for the build log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -32,7 +31,10 @@ pub struct PreloadStats {
 }
 
 /// Copies what is missing from `source` into the cache, recursively. Call it with the build's
-/// shared lock held, so a prune cannot run at the same time. `source` is only read.
+/// shared lock held, so a prune cannot run at the same time. `source` is only read. The cache
+/// side goes through [`crate::safefs`]: a symlink a step left where a directory of the seed
+/// goes is left alone (counted as skipped), never followed; new entries are created under a
+/// temporary name with `O_EXCL` and renamed into place without replacing anything.
 pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
     let meta = std::fs::metadata(source).map_err(|e| {
         Diagnostic::new(source, format!("cannot read the cache source: {e}"))
@@ -47,69 +49,31 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
                 .into(),
         );
     }
-    let _preloading = lock_preloads(cache.path())?;
-    let mut stats = PreloadStats::default();
-    // Directories this run created whose source mode lacks owner write (Go's read-only module
-    // trees): their mode is copied after their contents are in.
-    let mut modes_to_apply: Vec<(PathBuf, u32)> = Vec::new();
-    let mut stack: Vec<(PathBuf, PathBuf)> = vec![(source.to_path_buf(), cache.path().into())];
-    while let Some((src_dir, dest_dir)) = stack.pop() {
-        let at_top = src_dir == source;
-        for item in fs_err::read_dir(&src_dir)? {
-            let item = item?;
-            let name = item.file_name();
-            let name_str = name.to_string_lossy();
-            if name_str.starts_with(TEMP_PREFIX) || (at_top && super::is_own_file(&name_str)) {
-                continue;
-            }
-            let src = item.path();
-            let dest = dest_dir.join(&name);
-            let src_meta = fs_err::symlink_metadata(&src)?;
-            let existing = std::fs::symlink_metadata(&dest).ok();
-            let kind = src_meta.file_type();
-            if kind.is_dir() {
-                match existing {
-                    Some(m) if m.is_dir() => {}
-                    Some(_) => {
-                        stats.skipped += 1;
-                        continue;
-                    }
-                    None => {
-                        match std::fs::DirBuilder::new().mode(0o755).create(&dest) {
-                            Ok(()) => {
-                                let mode = src_meta.mode() & 0o777;
-                                if mode & 0o200 == 0 {
-                                    modes_to_apply.push((dest.clone(), mode));
-                                }
-                            }
-                            // Another build made it a moment ago.
-                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                            Err(e) => return Err(with_path(e, &dest).into()),
-                        }
-                    }
-                }
-                stack.push((src, dest));
-            } else if existing.is_some() {
-                stats.already_present += 1;
-            } else if kind.is_file() {
-                let temp = copy_to_temp(&src, &dest_dir, src_meta.mode(), false)?;
-                place(&temp, &dest, &mut stats, src_meta.len())?;
-            } else if kind.is_symlink() {
-                let target = fs_err::read_link(&src)?;
-                let temp = temp_path(&dest_dir);
-                fs_err::os::unix::fs::symlink(&target, &temp)?;
-                place(&temp, &dest, &mut stats, 0)?;
-            } else {
-                stats.skipped += 1;
-            }
-        }
-    }
-    for (dir, mode) in modes_to_apply.into_iter().rev() {
-        fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
-    }
-    sync_filesystem(cache.path())
+    let dir = cache.dir()?;
+    let _preloading = lock_preloads(&dir)?;
+    let skip_own = |_: &Path, rel: &Path, _: &std::fs::Metadata| {
+        let name = rel.file_name().unwrap_or_default().to_string_lossy();
+        let at_top = rel.parent().is_none_or(|p| p.as_os_str().is_empty());
+        !(name.starts_with(TEMP_PREFIX) || (at_top && super::is_own_file(&name)))
+    };
+    let opts = CopyOptions {
+        existing: Existing::Keep,
+        symlinks: true,
+        empty_dirs: true,
+        read_only_dir_modes: true,
+        filter: Some(&skip_own),
+        ..CopyOptions::default()
+    };
+    let copied = dir.copy_tree_in(source, &opts)?;
+    dir.sync_filesystem()
         .wrap_err_with(|| format!("flushing {}", cache.path().display()))?;
-    Ok(stats)
+    Ok(PreloadStats {
+        copied: copied.files + copied.symlinks,
+        already_present: copied.already_present,
+        bytes: copied.bytes,
+        // Temporary files and melwrap's own files in the seed are not content.
+        skipped: copied.skipped,
+    })
 }
 
 /// Waits for, then holds, an exclusive `flock(2)` on the cache directory, released when the
@@ -119,50 +83,22 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
 /// no longer do (a failed build, or a temporary file left behind). One at a time, a later
 /// preload finds everything in place and writes nothing. The directory itself is locked, so no
 /// file is added to the cache and any user who can read it can take the lock.
-fn lock_preloads(dir: &Path) -> eyre::Result<fs_err::File> {
+fn lock_preloads(dir: &Dir) -> eyre::Result<Dir> {
     use std::os::fd::AsRawFd;
-    let file = fs_err::File::open(dir)?;
+    // A fresh open of the directory: the lock belongs to this open file description only.
+    let held = dir.open_dir("")?;
     loop {
         // SAFETY: flock on a descriptor we own; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
+        if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(held);
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
-            let msg = format!("cannot lock {} for the preload: {err}", dir.display());
+            let msg = format!(
+                "cannot lock {} for the preload: {err}",
+                dir.path().display()
+            );
             return Err(std::io::Error::new(err.kind(), msg).into());
         }
     }
-}
-
-/// Moves a finished temporary file to its name unless the name appeared meanwhile.
-fn place(temp: &Path, dest: &Path, stats: &mut PreloadStats, bytes: u64) -> eyre::Result<()> {
-    match rename_noreplace(temp, dest) {
-        Ok(true) => {
-            stats.copied += 1;
-            stats.bytes += bytes;
-            Ok(())
-        }
-        Ok(false) => {
-            let _ = std::fs::remove_file(temp);
-            stats.already_present += 1;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(temp);
-            Err(e.into())
-        }
-    }
-}
-
-/// One `syncfs(2)` for the whole copy instead of an fsync per file: a preload of a large seed
-/// stays fast and still reaches the disk before the build relies on it.
-fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = std::fs::File::open(dir)?;
-    // SAFETY: syncfs on a descriptor we own.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -3,11 +3,11 @@
 //!
 //! An entry goes as a whole (see [`super::areas::place`] for the granularity per area). Go's
 //! module cache makes its trees read-only (`chmod a-w`), so directories are made writable
-//! before their contents are removed, as `go clean -modcache` does.
+//! before their contents are removed, as `go clean -modcache` does. Removal goes through
+//! [`crate::safefs`]: a directory a step replaced with a symlink is removed as the link, and
+//! nothing is ever removed or chmodded through one.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use super::CacheDir;
 use super::lock::{CacheLock, LockMode};
@@ -77,11 +77,23 @@ pub fn execute_prune(cache: &CacheDir, plan: &PrunePlan, lock: &CacheLock) -> Pr
         "prune needs the exclusive cache lock"
     );
     let mut outcome = PruneOutcome::default();
+    let dir = match cache.dir() {
+        Ok(d) => d,
+        Err(e) => {
+            let why = e.to_string();
+            outcome.failed = plan
+                .remove
+                .iter()
+                .map(|en| (en.clone(), why.clone()))
+                .collect();
+            return outcome;
+        }
+    };
     for entry in &plan.remove {
         let result = entry
             .roots
             .iter()
-            .try_for_each(|root| remove_tree(&cache.path().join(root)));
+            .try_for_each(|root| remove_tree(&dir, root));
         match result {
             Ok(()) => {
                 outcome.freed_bytes += entry.bytes;
@@ -93,40 +105,11 @@ pub fn execute_prune(cache: &CacheDir, plan: &PrunePlan, lock: &CacheLock) -> Pr
     outcome
 }
 
-/// Removes a file or a whole tree, making read-only directories writable first.
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(super::store::with_path(e, path)),
-    };
-    if meta.is_dir() {
-        let mode = meta.permissions().mode();
-        if mode & 0o700 != 0o700 {
-            fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700))?;
-        }
-        for child in fs_err::read_dir(path)? {
-            remove_tree(&child?.path())?;
-        }
-        retry_with_writable_parent(path, || std::fs::remove_dir(path))
-    } else {
-        retry_with_writable_parent(path, || std::fs::remove_file(path))
-    }
-}
-
-/// Runs a removal; when the parent directory is read-only, makes it writable and tries once
-/// more (the root of an entry may sit in a read-only module tree).
-fn retry_with_writable_parent(path: &Path, op: impl Fn() -> io::Result<()>) -> io::Result<()> {
-    match op() {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            if let Some(parent) = path.parent() {
-                let mode = fs_err::metadata(parent)?.permissions().mode();
-                fs_err::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o700))?;
-            }
-            op().map_err(|e| super::store::with_path(e, path))
-        }
+/// Removes a file or a whole tree below the cache dir; a missing one is fine.
+fn remove_tree(cache: &crate::safefs::Dir, rel: &std::path::Path) -> io::Result<()> {
+    match cache.remove_tree(rel) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other.map_err(|e| super::store::with_path(e, path)),
+        other => other,
     }
 }
 
@@ -134,7 +117,8 @@ fn retry_with_writable_parent(path: &Path, op: impl Fn() -> io::Result<()>) -> i
 mod tests {
     use super::*;
     use crate::cache::Area;
-    use std::path::PathBuf;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
 
     fn entry(key: &str, bytes: u64, last_use: i64) -> Entry {
         Entry {
@@ -190,8 +174,20 @@ mod tests {
             let mode = if p.is_dir() { 0o555 } else { 0o444 };
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         }
-        remove_tree(&tmp.path().join("m@v1")).unwrap();
+        let dir = crate::safefs::Dir::open_anchor(tmp.path()).unwrap();
+        remove_tree(&dir, Path::new("m@v1")).unwrap();
         assert!(!tmp.path().join("m@v1").exists());
-        remove_tree(&tmp.path().join("absent")).unwrap();
+        remove_tree(&dir, Path::new("absent")).unwrap();
+        // A link where a module tree was is removed itself, its target left alone.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        std::fs::create_dir(tmp.path().join("gomod")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join("gomod/m@v2")).unwrap();
+        remove_tree(&dir, Path::new("gomod/m@v2")).unwrap();
+        assert!(outside.path().join("keep").exists());
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join("link")).unwrap();
+        let err = remove_tree(&dir, Path::new("link/keep")).unwrap_err();
+        assert!(crate::safefs::is_link_refused(&err), "{err}");
+        assert!(outside.path().join("keep").exists());
     }
 }

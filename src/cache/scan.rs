@@ -8,12 +8,11 @@
 //! apparent sizes (`st_size`), as `du --apparent-size` counts them.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::areas::{Area, place};
+use crate::safefs::{Dir, Visit};
 
 /// One prunable entry: a blob, a module, a file, or a directory that must go as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -37,123 +36,114 @@ pub struct Scan {
     pub entries: Vec<Entry>,
     /// Directories or files that could not be read (permissions), so sizes may be low.
     pub unreadable: Vec<PathBuf>,
-    /// Regular files with the setuid or setgid bit (absolute paths): nothing a cache holds
-    /// needs one, and a build step could plant one for other local users to run.
+    /// Regular files with the setuid or setgid bit (display paths) at the time of the walk:
+    /// nothing a cache holds needs one, and a build step could plant one for other local
+    /// users to run. [`scrub_and_scan`] lists here the ones it cleared.
     pub set_id: Vec<PathBuf>,
 }
 
-/// Walks the cache dir once. Files that vanish during the walk (a concurrent build's
-/// temporary files) are skipped; unreadable ones are listed in [`Scan::unreadable`].
+/// Walks the cache dir once, read-only. Files that vanish during the walk (a concurrent
+/// build's temporary files) are skipped; unreadable ones are listed in [`Scan::unreadable`].
+/// The walk goes through [`crate::safefs`] (directory descriptors, no symlink followed, no
+/// `PATH_MAX` limit), because steps write the cache.
 pub fn scan(root: &Path) -> Scan {
+    walk_cache(root, false).unwrap_or_else(|_| Scan {
+        unreadable: vec![root.to_path_buf()],
+        ..Scan::default()
+    })
+}
+
+/// The walk of [`scan`], clearing on the way the setuid and setgid bits of every regular
+/// file that has them, through descriptors ([`Dir::update_mode_at`]): as root every such
+/// file, as an ordinary user the user's own (a step run by the user can create no other).
+/// A directory a step made unreadable (mode 000) is opened up (`u+rx`) and scrubbed too.
+/// [`Scan::set_id`] lists the files it changed.
+pub fn scrub_and_scan(root: &Path) -> io::Result<Scan> {
+    walk_cache(root, true)
+}
+
+fn walk_cache(root: &Path, scrub: bool) -> io::Result<Scan> {
+    let dir = Dir::open_anchor(root)?;
     let mut entries: HashMap<String, Entry> = HashMap::new();
-    let mut unreadable = Vec::new();
     let mut set_id = Vec::new();
-    // Directories still to read: absolute path and its components below the root.
-    let mut stack: Vec<(PathBuf, Vec<OsString>)> = vec![(root.to_path_buf(), Vec::new())];
-    while let Some((dir, components)) = stack.pop() {
-        let reader = match std::fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) => {
-                note_error(&mut unreadable, &dir, &e);
-                continue;
-            }
-        };
-        for item in reader {
-            let item = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    note_error(&mut unreadable, &dir, &e);
-                    continue;
-                }
-            };
-            let name = item.file_name();
-            if components.is_empty() && super::is_own_file(&name.to_string_lossy()) {
-                continue;
-            }
-            let mut path_components = components.clone();
-            path_components.push(name);
-            // DirEntry::metadata does not follow symlinks: a link counts as itself.
-            let meta = match item.metadata() {
-                Ok(m) => m,
-                Err(e) => {
-                    note_error(&mut unreadable, &item.path(), &e);
-                    continue;
-                }
-            };
-            if meta.is_dir() {
-                stack.push((item.path(), path_components));
-                continue;
-            }
-            let lossy: Vec<String> = path_components
-                .iter()
-                .map(|c| c.to_string_lossy().into_owned())
-                .collect();
-            let names: Vec<&str> = lossy.iter().map(String::as_str).collect();
-            let placement = place(&names);
-            let root_path: PathBuf = path_components[..placement.root_depth].iter().collect();
-            if meta.is_file() && meta.mode() & 0o6000 != 0 {
+    let visit = |item: &crate::safefs::Entry<'_>| {
+        let name = item.name().to_string_lossy();
+        if item.depth() == 1 && super::is_own_file(&name) {
+            return Ok(Visit::Skip);
+        }
+        let meta = item.stat();
+        if meta.is_dir() {
+            return Ok(Visit::Descend);
+        }
+        if meta.is_file() && meta.mode() & 0o6000 != 0 {
+            // Read-only: list every one. Scrub: list the ones cleared.
+            let listed = !scrub || (meta.is_ours() && clear_set_id(item)?);
+            if listed {
                 set_id.push(item.path());
             }
-            let last_use = meta.mtime().max(meta.atime());
-            let entry = entries
-                .entry(placement.key.clone())
-                .or_insert_with(|| Entry {
-                    area: placement.area,
-                    key: placement.key,
-                    roots: Vec::new(),
-                    bytes: 0,
-                    files: 0,
-                    last_use: i64::MIN,
-                });
-            if !entry.roots.contains(&root_path) {
-                entry.roots.push(root_path);
-            }
-            entry.bytes += meta.len();
-            entry.files += 1;
-            entry.last_use = entry.last_use.max(last_use);
         }
-    }
+        let lossy: Vec<String> = item
+            .rel()
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        let names: Vec<&str> = lossy.iter().map(String::as_str).collect();
+        let placement = place(&names);
+        let root_path: PathBuf = item.rel().iter().take(placement.root_depth).collect();
+        let last_use = meta.mtime().max(meta.atime());
+        let entry = entries
+            .entry(placement.key.clone())
+            .or_insert_with(|| Entry {
+                area: placement.area,
+                key: placement.key,
+                roots: Vec::new(),
+                bytes: 0,
+                files: 0,
+                last_use: i64::MIN,
+            });
+        if !entry.roots.contains(&root_path) {
+            entry.roots.push(root_path);
+        }
+        entry.bytes += meta.size();
+        entry.files += 1;
+        entry.last_use = entry.last_use.max(last_use);
+        Ok(Visit::Descend)
+    };
+    // The read-only scan changes nothing; the scrub opens up directories a step locked.
+    let walked = if scrub {
+        dir.walk_unlocking(visit)?
+    } else {
+        dir.walk(visit)?
+    };
     let mut entries: Vec<Entry> = entries.into_values().collect();
     for e in &mut entries {
         e.roots.sort();
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut unreadable = walked.unreadable;
     unreadable.sort();
     set_id.sort();
-    Scan {
+    Ok(Scan {
         entries,
         unreadable,
         set_id,
-    }
+    })
 }
 
-/// Clear the setuid and setgid bits of the files [`scan`] found with them. Returns the files
-/// it changed. Only the caller's own files are touched: everything a build step writes belongs
-/// to the invoking user, so a set-id file owned by someone else was not planted by a step (and
-/// cannot be changed anyway). A file that vanished meanwhile is skipped.
-pub fn clear_set_id_bits(scan: &Scan) -> io::Result<Vec<PathBuf>> {
-    use std::os::unix::fs::PermissionsExt;
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let mut cleared = Vec::new();
-    for path in &scan.set_id {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() && (euid == 0 || m.uid() == euid) => m,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let mode = meta.permissions().mode() & !0o6000;
-        fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        cleared.push(path.clone());
-    }
-    Ok(cleared)
-}
-
-fn note_error(unreadable: &mut Vec<PathBuf>, path: &Path, e: &io::Error) {
-    // A file removed between listing and reading is a concurrent build at work, not a problem.
-    if e.kind() != io::ErrorKind::NotFound {
-        unreadable.push(path.to_path_buf());
+/// Clears the set-id bits of one walked file through its parent's descriptor; false when it
+/// vanished or changed into something else meanwhile.
+fn clear_set_id(item: &crate::safefs::Entry<'_>) -> io::Result<bool> {
+    let mut changed = false;
+    let result = item.parent().update_mode_at(item.name(), |now| {
+        changed = now.is_file() && now.mode() & 0o6000 != 0 && now.is_ours();
+        changed.then_some(now.mode() & 0o1777)
+    });
+    match result {
+        Ok(_) => Ok(changed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || crate::safefs::is_link_refused(&e) => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -197,5 +187,31 @@ mod tests {
         );
         assert_eq!(scan.entries[1].bytes, 55);
         assert!(scan.unreadable.is_empty());
+    }
+
+    #[test]
+    fn scrub_clears_set_id_bits_below_unreadable_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let file = root.join("npm/locked/tool");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "x").unwrap();
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        set(&file, 0o6755);
+        set(&root.join("npm/locked"), 0o000);
+        // The read-only scan changes nothing: an ordinary user cannot see inside.
+        let seen = scan(root);
+        let unreadable = usize::from(crate::safefs::effective_uid() != 0);
+        assert_eq!(seen.unreadable.len(), unreadable, "{seen:?}");
+        let scrubbed = scrub_and_scan(root).unwrap();
+        assert_eq!(scrubbed.set_id.len(), 1);
+        assert_eq!(scrubbed.entries.len(), 1, "{scrubbed:?}");
+        assert_eq!(scrubbed.entries[0].files, 1);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        assert!(scrub_and_scan(root).unwrap().set_id.is_empty());
     }
 }

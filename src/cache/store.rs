@@ -1,16 +1,14 @@
 //! Writing into a cache that other builds read at the same time: every file appears under its
 //! final name whole, or not at all (temporary name in the same directory, then `rename(2)`).
 //! [`store_atomically`] is for other modules (`fetch` writing a verified download back as
-//! `sha256:<hex>`); the helpers below are shared with [`super::preload`].
+//! `sha256:<hex>`). Everything goes through [`crate::safefs`]: a step may have replaced a
+//! directory on the way with a symlink, which is refused rather than followed.
 
-use fs_err::os::unix::fs::OpenOptionsExt;
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Component, Path};
 
-use super::{CacheDir, TEMP_PREFIX};
+use super::CacheDir;
+use crate::safefs::{CopyOptions, Dir, Existing};
 
 /// What [`store_atomically`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,24 +35,31 @@ pub fn store_atomically(cache: &CacheDir, name: &Path, from: &Path) -> io::Resul
             ),
         ));
     }
-    let dest = cache.path().join(name);
-    let dir = dest.parent().unwrap_or(cache.path()).to_path_buf();
-    fs_err::create_dir_all(&dir)?;
-    let existed = match std::fs::symlink_metadata(&dest) {
-        Ok(_) => {
-            if same_content(from, &dest)? {
+    let root = cache.dir()?;
+    let dir = match name.parent() {
+        Some(p) if !p.as_os_str().is_empty() => root.create_dir_all(p, 0o755)?,
+        _ => root,
+    };
+    let file_name = Path::new(name.file_name().expect("a normal last component"));
+    let existed = match dir.open_file(file_name) {
+        Ok(mut existing) => {
+            let mut input = fs_err::File::open(from)?;
+            if same_content(&mut input, &mut existing)? {
                 return Ok(Stored::AlreadyPresent);
             }
             true
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(with_path(e, &dest)),
+        // A directory or a link at the name: the rename below replaces a link and fails on a
+        // directory, naming it.
+        Err(_) => true,
     };
-    let temp = copy_to_temp(from, &dir, 0o644, true)?;
-    if let Err(e) = std::fs::rename(&temp, &dest) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(with_path(e, &dest));
-    }
+    let opts = CopyOptions {
+        existing: Existing::Replace,
+        sync: true,
+        ..CopyOptions::default()
+    };
+    dir.copy_file_in(from, file_name, 0o644, &opts)?;
     sync_dir(&dir)?;
     Ok(if existed {
         Stored::Replaced
@@ -63,88 +68,15 @@ pub fn store_atomically(cache: &CacheDir, name: &Path, from: &Path) -> io::Resul
     })
 }
 
-/// A fresh name for a temporary file in `dir`, unique across processes and threads.
-pub(crate) fn temp_path(dir: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
-}
-
-/// Copies `src` to a new temporary file in `dir` with permission bits `mode`; fsyncs it when
-/// `sync` is set. The temporary file is removed again on any error.
-pub(crate) fn copy_to_temp(src: &Path, dir: &Path, mode: u32, sync: bool) -> io::Result<PathBuf> {
-    let mut input = fs_err::File::open(src)?;
-    let temp = temp_path(dir);
-    let result = (|| {
-        let mut out = fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        io::copy(&mut input, &mut out)?;
-        out.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))?;
-        if sync {
-            out.sync_all()?;
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(temp),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
-    }
-}
-
-/// Renames `from` to `to` unless `to` exists (then returns false and leaves both alone):
-/// `renameat2(RENAME_NOREPLACE)`, or `link` + `unlink` on filesystems without it.
-pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<bool> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
-    };
-    let (cfrom, cto) = (c(from)?, c(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            cfrom.as_ptr(),
-            libc::AT_FDCWD,
-            cto.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EEXIST) => Ok(false),
-        Some(libc::EINVAL | libc::ENOSYS) => match std::fs::hard_link(from, to) {
-            Ok(()) => {
-                std::fs::remove_file(from).map_err(|e| with_path(e, from))?;
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(with_path(e, to)),
-        },
-        _ => Err(with_path(err, to)),
-    }
-}
-
-/// Whether two files hold the same bytes.
-pub(crate) fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
-    let (mut fa, mut fb) = (fs_err::File::open(a)?, fs_err::File::open(b)?);
+/// Whether two open files hold the same bytes.
+fn same_content(fa: &mut fs_err::File, fb: &mut std::fs::File) -> io::Result<bool> {
     if fa.metadata()?.len() != fb.metadata()?.len() {
         return Ok(false);
     }
     let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     loop {
-        let n = read_full(&mut fa, &mut ba)?;
-        let m = read_full(&mut fb, &mut bb)?;
+        let n = read_full(fa, &mut ba)?;
+        let m = read_full(fb, &mut bb)?;
         if n != m || ba[..n] != bb[..m] {
             return Ok(false);
         }
@@ -168,14 +100,16 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// fsyncs a directory so a rename in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| with_path(e, dir))
-}
-
-pub(crate) fn with_path(e: io::Error, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+fn sync_dir(dir: &Dir) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fsync on a descriptor the Dir owns.
+    if unsafe { libc::fsync(dir.as_raw_fd()) } != 0 {
+        return Err(crate::safefs::with_path(
+            io::Error::last_os_error(),
+            dir.path(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -219,6 +153,20 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_link_on_the_way_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(&tmp.path().join("cache"), true).unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, cache.path().join("pip")).unwrap();
+        let src = tmp.path().join("src");
+        std::fs::write(&src, b"hello").unwrap();
+        let err = store_atomically(&cache, Path::new("pip/x"), &src).unwrap_err();
+        assert!(crate::safefs::is_link_refused(&err), "{err}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
     fn concurrent_stores_leave_whole_files() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = CacheDir::open(&tmp.path().join("cache"), true).unwrap();
@@ -241,19 +189,5 @@ mod tests {
                 content
             );
         }
-    }
-
-    #[test]
-    fn rename_noreplace_never_overwrites() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-        std::fs::write(&a, "new").unwrap();
-        std::fs::write(&b, "old").unwrap();
-        assert!(!rename_noreplace(&a, &b).unwrap());
-        assert_eq!(std::fs::read(&b).unwrap(), b"old");
-        std::fs::remove_file(&b).unwrap();
-        assert!(rename_noreplace(&a, &b).unwrap());
-        assert_eq!(std::fs::read(&b).unwrap(), b"new");
-        assert!(!a.exists());
     }
 }

@@ -184,7 +184,9 @@ fn check_step(r: &mut Report, bwrap: &probe::Bwrap, rootfs: &Rootfs) {
         cfg.network = false;
         if let Identity::Root(ids) = cfg.identity {
             // As in a build: the workspace is the build ids' own.
-            crate::sandbox::ownership::chown_tree(ws.path(), ids).map_err(|e| e.to_string())?;
+            crate::safefs::Dir::open_anchor(ws.path())
+                .and_then(|dir| dir.chown_tree(ids.uid, ids.gid))
+                .map_err(|e| e.to_string())?;
         }
         let sandbox = Sandbox::prepare(cfg).map_err(|e| e.to_string())?;
         let env = step_environment(&Default::default(), &Default::default(), &[]);

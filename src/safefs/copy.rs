@@ -32,8 +32,8 @@ pub enum Existing {
     Replace,
 }
 
-/// Decides per source entry: `filter(source_path, relative_path, is_dir)`.
-pub type CopyFilter<'a> = &'a dyn Fn(&Path, &Path, bool) -> bool;
+/// Decides per source entry: `filter(source_path, relative_path, lstat of the source)`.
+pub type CopyFilter<'a> = &'a dyn Fn(&Path, &Path, &std::fs::Metadata) -> bool;
 
 /// How [`Dir::copy_tree_in`] and [`Dir::copy_file_in`] copy.
 #[derive(Clone, Copy, Default)]
@@ -51,7 +51,7 @@ pub struct CopyOptions<'a> {
     pub owner: Option<(u32, u32)>,
     /// `fsync` each file before its rename.
     pub sync: bool,
-    /// Called as `filter(source_path, relative_path, is_dir)`; `false` skips the entry (and
+    /// Called as `filter(source_path, relative_path, lstat)`; `false` skips the entry (and
     /// everything below a directory).
     pub filter: Option<CopyFilter<'a>>,
 }
@@ -64,9 +64,11 @@ pub struct CopyStats {
     pub bytes: u64,
     /// Entries kept as they were ([`Existing::Keep`]).
     pub already_present: u64,
-    /// Entries filtered out, special files, symlinks when not copied, and entries whose
-    /// destination directory is taken by a non-directory ([`Existing::Keep`]).
+    /// Special files, symlinks when not copied, and entries whose destination directory is
+    /// taken by a non-directory ([`Existing::Keep`]).
     pub skipped: u64,
+    /// Entries the filter refused.
+    pub filtered: u64,
 }
 
 enum Dest {
@@ -115,8 +117,8 @@ impl Dir {
                 Err(e) => return Err(with_path(e, &src)),
             };
             let kind = meta.file_type();
-            if opts.filter.is_some_and(|f| !f(&src, &rel, kind.is_dir())) {
-                stats.skipped += 1;
+            if opts.filter.is_some_and(|f| !f(&src, &rel, &meta)) {
+                stats.filtered += 1;
                 continue;
             }
             if kind.is_dir() {

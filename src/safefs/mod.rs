@@ -21,7 +21,7 @@
 //!   no `PATH_MAX` limit and no stack overflow on deep trees; a directory its owner cannot
 //!   read (mode 000, set by a step) is made readable through its descriptor and walked.
 //!
-//! Operations on top of the walk: [`Dir::clear_set_id_bits`], [`Dir::make_owner_writable`],
+//! Operations on top of the walk: [`Dir::clear_set_id_bits`], [`Dir::update_mode_at`],
 //! [`Dir::chown_tree`], [`Dir::remove_tree`] / [`Dir::remove_contents`], and
 //! [`Dir::copy_tree_in`] (a host tree into a step-writable one, entries created with
 //! `O_EXCL` under a temporary name and renamed into place, never written through a link).

@@ -171,8 +171,13 @@ fn walk_components(
             Ok(fd) => held = Some(fd),
             Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return Err(e),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
-                // O_NOFOLLOW on a link gives ELOOP, O_DIRECTORY|O_PATH on a link ENOTDIR.
-                if fstatat_nofollow(base, &name).is_ok_and(|st| st.is_symlink()) {
+                // O_NOFOLLOW on a link gives ELOOP, O_DIRECTORY|O_PATH on a link ENOTDIR. A
+                // directory there now means the entry was swapped meanwhile: what the open
+                // met was not a directory, and a link is what a swapper puts there.
+                let now = fstatat_nofollow(base, &name);
+                let was_link = e.raw_os_error() == Some(libc::ELOOP) && f & libc::O_PATH == 0
+                    || now.is_ok_and(|st| st.is_symlink() || st.is_dir());
+                if was_link {
                     return Err(link_refused(&so_far));
                 }
                 return Err(with_path(e, &so_far));

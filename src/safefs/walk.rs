@@ -76,13 +76,33 @@ struct Frame {
 }
 
 impl Dir {
-    /// Visits every entry below this directory, depth first, parents before their children.
-    /// Entries that vanish during the walk are skipped. A directory the owner cannot read or
-    /// search (mode 000 left by a step) is given `u+rx` through its descriptor when it is ours
-    /// (see [`Stat::is_ours`]), then entered; one that stays unreadable is listed in the
-    /// report. An error returned by `visit` stops the walk.
+    /// Visits every entry below this directory, depth first, parents before their children,
+    /// changing nothing. Entries that vanish during the walk are skipped; directories that
+    /// cannot be read are listed in the report (see [`Dir::walk_unlocking`] to open them up).
+    /// An error returned by `visit` stops the walk.
     pub fn walk(
         &self,
+        visit: impl FnMut(&Entry<'_>) -> io::Result<Visit>,
+    ) -> io::Result<WalkReport> {
+        self.walk_with(0, visit)
+    }
+
+    /// [`Dir::walk`], except that a directory the owner cannot read or search (mode 000 left
+    /// by a step) is given `u+rx` through its descriptor when it is ours (see
+    /// [`Stat::is_ours`]; root needs no bits and changes none), then entered; one that stays
+    /// unreadable is listed in the report. For repairs such as the set-id scrub.
+    pub fn walk_unlocking(
+        &self,
+        visit: impl FnMut(&Entry<'_>) -> io::Result<Visit>,
+    ) -> io::Result<WalkReport> {
+        self.walk_with(0o500, visit)
+    }
+
+    /// The walk; `need` is the owner bits a directory of ours is given to be listed (0: none,
+    /// nothing is changed).
+    fn walk_with(
+        &self,
+        need: u32,
         mut visit: impl FnMut(&Entry<'_>) -> io::Result<Visit>,
     ) -> io::Result<WalkReport> {
         let mut report = WalkReport::default();
@@ -121,7 +141,7 @@ impl Dir {
                 continue;
             }
             let shown = top.dir.path().join(&name);
-            let child = match open_child_dir(&top.dir, &cname, &shown, 0o500) {
+            let child = match open_child_dir(&top.dir, &cname, &shown, need) {
                 Ok(Some(dir)) => dir,
                 Ok(None) => continue,
                 Err(_) => {
@@ -143,8 +163,9 @@ impl Dir {
 }
 
 /// Opens the subdirectory `name` of `parent` for listing. When its owner bits lack any of
-/// `need` (0o500 to list it, 0o700 to also remove entries) and it is ours, they are added
-/// through the descriptor first. `Ok(None)` when it vanished or is no longer a directory.
+/// `need` (0o500 to list it, 0o700 to also remove entries; 0 changes nothing) and it is ours,
+/// they are added through the descriptor first. `Ok(None)` when it vanished or is no longer a
+/// directory.
 pub(super) fn open_child_dir(
     parent: &Dir,
     name: &CString,
@@ -158,12 +179,14 @@ pub(super) fn open_child_dir(
             Ok(fd) => {
                 let st = fstat(fd.as_fd())?;
                 let dir = Dir::from_fd(fd, shown.to_path_buf());
-                if st.mode() & need != need && st.is_ours() {
+                // Root needs no permission bits to list or remove; leave its modes alone.
+                let owner = super::effective_uid();
+                if need != 0 && st.mode() & need != need && owner != 0 && st.uid() == owner {
                     dir.set_mode(st.mode() | need)?;
                 }
                 return Ok(Some(dir));
             }
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) && need != 0 => {
                 let Some(st) = unlock(parent, name, need)? else {
                     return Ok(None);
                 };

@@ -12,7 +12,6 @@
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
 //! | [`build_ids`] | the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
 //! | [`child`] | bwrap's process before exec: staged bind sources, build ids, keyring, limits | system calls in the child |
-//! | [`ownership`] | giving the workspace and cache to the build ids (fd walk) | `fchownat` |
 //! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
 //! | [`output`] | reading a step's output with bounded memory: filtered, split into lines | reads the pipes |
@@ -44,7 +43,6 @@ pub mod child;
 pub mod env;
 pub mod limits;
 pub mod output;
-pub mod ownership;
 pub mod prepare;
 pub mod probe;
 pub mod pty;

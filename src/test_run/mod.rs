@@ -26,7 +26,7 @@ use color_eyre::eyre::{self, WrapErr};
 use crate::build::setup::absolute;
 use crate::build::{
     PackageOutcome, Prepared, SandboxHost, StepRunner, open_cache, prepare_sandbox, report_failure,
-    status_for_signal,
+    scrub_cache, status_for_signal,
 };
 use crate::cache;
 use crate::cli::{ExitStatus, StatusError};
@@ -185,6 +185,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
 
     let (cache, _lock) = open_cache(&opts.cache_dir, None, printer)?;
+    let cache_mode = cache.mode().wrap_err("cannot read the cache dir's mode")?;
     let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
     host.hand_over_cache(&cache, false, printer)?;
     if let Some(source) = &opts.source_dir {
@@ -290,6 +291,8 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
 
     print_summary(&results, started.elapsed(), printer);
     drop(unpacked);
+    // Test steps write the cache as build steps do.
+    scrub_cache(&cache, cache_mode, printer)?;
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| !r.passed)

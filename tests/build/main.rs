@@ -28,3 +28,4 @@ mod packaging_links;
 mod pty;
 mod secrets;
 mod signals;
+mod step_trees;

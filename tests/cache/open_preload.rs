@@ -147,7 +147,11 @@ fn preload_reads_a_read_only_source_as_an_unprivileged_user() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("2 copied"), "{stdout}");
     assert_eq!(std::fs::metadata(&cache).unwrap().uid(), uid);
-    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().mode() & 0o777,
+        0o700,
+        "created owner-only"
+    );
     assert_eq!(std::fs::metadata(cache.join(blob('c'))).unwrap().uid(), uid);
     assert_eq!(hashes(&cache), hashes(&source));
 }
@@ -206,7 +210,7 @@ fn home_links_store_cargo_and_maven_downloads_in_the_cache() {
     cache.prepare_link_targets().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    melwrap::cache::install_home_links(&home).unwrap();
+    melwrap::cache::install_home_links(&melwrap::safefs::Dir::open_anchor(&home).unwrap()).unwrap();
     // What cargo and maven do: `mkdir -p` below the link, then write a file.
     let script = "set -e
         mkdir -p $HOME/.cargo/registry/cache/index-1 $HOME/.m2/repository/org/x/1.0

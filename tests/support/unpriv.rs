@@ -150,3 +150,16 @@ impl Drop for TempTree {
         }
     }
 }
+
+/// Put the melwrap binary at `dir/melwrap`, for a user who cannot enter the build's target
+/// dir. A hard link where possible: a copy would hold a writable descriptor that a fork in a
+/// concurrent test can inherit for a moment, and exec then fails with "Text file busy".
+pub fn place_binary(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("melwrap");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_melwrap"), &bin).is_err() {
+        fs_err::copy(env!("CARGO_BIN_EXE_melwrap"), &bin).unwrap();
+    }
+    fs_err::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
