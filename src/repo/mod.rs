@@ -10,6 +10,7 @@
 //! | `install` | unpacking verified packages into a new root with apk's database files |
 //! | `installed_db` | `lib/apk/db/installed` entries |
 //! | `finish` | mtimes and xattrs after unpacking |
+//! | `source` | [`source::CachedIndexes`]: index bytes for the resolver, through the cache |
 
 pub mod cache;
 pub mod fetch;
@@ -18,3 +19,4 @@ pub mod install;
 pub mod installed_db;
 pub mod integrity;
 pub mod progress;
+pub mod source;

@@ -416,3 +416,40 @@ fn a_ca_bundle_without_certificates_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn an_index_that_fails_its_check_never_replaces_the_cached_one() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = fixture();
+    let server = HttpServer::start(served(&f.repo_a, ""));
+    let repo = server.url("");
+    let t = tempfile::tempdir().unwrap();
+    let cache = ApkCache::open(t.path())
+        .unwrap()
+        .with_index_max_age(Duration::ZERO);
+    let refuse = AtomicBool::new(false);
+    let check = |p: &Path| {
+        if refuse.load(Ordering::SeqCst) {
+            color_eyre::eyre::bail!("signature refused (test)");
+        }
+        check_index(p)
+    };
+    let fetcher = fetcher();
+    let source = melwrap::repo::source::CachedIndexes {
+        cache: &cache,
+        fetcher: &fetcher,
+        network: Network::Online,
+        printer: quiet(),
+        check: &check,
+    };
+    let good = fs_err::read(f.repo_a.join(ARCH).join("APKINDEX.tar.gz")).unwrap();
+    assert_eq!(source.index_bytes(&repo, ARCH).unwrap(), good);
+    refuse.store(true, Ordering::SeqCst);
+    let err = source.index_bytes(&repo, ARCH).unwrap_err();
+    assert!(err.contains("signature refused"), "{err}");
+    assert_eq!(server.hits(&format!("{ARCH}/APKINDEX.tar.gz")), 2);
+    let cached = cache.repo_dir(&repo).join(ARCH).join("APKINDEX.tar.gz");
+    assert_eq!(fs_err::read(&cached).unwrap(), good);
+    let arch_dir = cache.repo_dir(&repo).join(ARCH);
+    assert!(names(&arch_dir).iter().all(|n| !n.contains(".tmp-")));
+}
