@@ -154,6 +154,9 @@ pub struct CachedIndex {
     pub fresh: bool,
 }
 
+/// Largest index downloaded.
+const MAX_INDEX_FILE: u64 = 256 << 20;
+
 /// The default cache directory.
 pub fn default_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -167,7 +170,11 @@ pub fn default_dir() -> PathBuf {
 /// `<sanitized host/path>-<12 hex>` for a repository URL.
 pub fn repo_key(repo: &str) -> String {
     let trimmed = repo.trim_end_matches('/');
-    let without_scheme = trimmed.split_once("://").map_or(trimmed, |(_, r)| r);
+    let shown = super::fetch::redact(trimmed);
+    let without_scheme = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
+    let without_scheme = without_scheme
+        .split_once(":***@")
+        .map_or(without_scheme, |(_, host)| host);
     let mut name: String = without_scheme
         .chars()
         .map(|c| {
@@ -234,7 +241,8 @@ impl ApkCache {
         if !url_file.exists() {
             let _ = write_atomically(&url_file, |f| {
                 use std::io::Write;
-                f.write_all(format!("{}\n", repo.trim_end_matches('/')).as_bytes())
+                let shown = super::fetch::redact(repo.trim_end_matches('/'));
+                f.write_all(format!("{shown}\n").as_bytes())
             });
         }
         Ok(arch_dir)
@@ -279,7 +287,10 @@ impl ApkCache {
             }
             Err(located(
                 &dest,
-                format!("no cached index for {}: {why}", join(repo, &rel)),
+                format!(
+                    "no cached index for {}: {why}",
+                    super::fetch::redact(&join(repo, &rel))
+                ),
                 "run once with the network to fill the apk cache (`--apk-cache-dir`)",
             ))
         };
@@ -303,9 +314,11 @@ impl ApkCache {
         let url = join(repo, &rel);
         let downloads = Downloads::new("fetching indexes", *printer, 1, 0);
         let mut tmp = temp_in(&arch_dir, INDEX_NAME)?;
-        match fetcher.download(&url, tmp.as_file_mut(), &|n| downloads.bytes(n)) {
+        match fetcher.download(&url, tmp.as_file_mut(), MAX_INDEX_FILE, &|n| {
+            downloads.bytes(n)
+        }) {
             Ok(n) => {
-                downloads.file_done(&url, n);
+                downloads.file_done(&super::fetch::redact(&url), n);
                 downloads.finish();
                 check(tmp.path())?;
                 persist(tmp, &dest)?;
@@ -354,7 +367,7 @@ impl ApkCache {
         w: &Wanted,
     ) -> eyre::Result<VerifiedPackage> {
         let url = w.url();
-        let label = format!("{}-{} ({url})", w.name, w.version);
+        let label = format!("{}-{} ({})", w.name, w.version, super::fetch::redact(&url));
         let refuse = |path: &Path, why: String, hint: &str| -> eyre::Report {
             located(
                 path,
@@ -419,7 +432,9 @@ impl ApkCache {
         for _attempt in 0..2 {
             let mut tmp = temp_in(&arch_dir, &name)?;
             let n = fetcher
-                .download(&url, tmp.as_file_mut(), &|n| downloads.bytes(n))
+                .download(&url, tmp.as_file_mut(), w.expected.size, &|n| {
+                    downloads.bytes(n)
+                })
                 .map_err(|e: FetchError| eyre::Report::new(e))?;
             match verify_package(&fd_path(tmp.as_file()), &w.expected) {
                 Ok(mut pkg) => {
@@ -503,5 +518,8 @@ mod tests {
         assert_ne!(repo_key("https://a/b_c"), repo_key("https://a/b/c"));
         assert!(!repo_key("https://../..").contains('/'));
         assert!(!repo_key("https://h/..").starts_with('.'));
+        let with_password = repo_key("https://me:secret@h/os");
+        assert!(!with_password.contains("secret"), "{with_password}");
+        assert!(with_password.starts_with("h_os-"), "{with_password}");
     }
 }

@@ -141,7 +141,9 @@ impl Fetcher {
         let roots = trust_roots(opts.ca_bundle.as_deref())?;
         let agent = |proxy: Option<&str>| -> Result<ureq::Agent, String> {
             let proxy = match proxy {
-                Some(p) => Some(ureq::Proxy::new(p).map_err(|e| format!("proxy `{p}`: {e}"))?),
+                Some(p) => {
+                    Some(ureq::Proxy::new(p).map_err(|e| format!("proxy `{}`: {e}", redact(p)))?)
+                }
                 None => None,
             };
             let config = ureq::Agent::config_builder()
@@ -196,10 +198,11 @@ impl Fetcher {
         &self,
         url: &str,
         out: &mut File,
+        limit: u64,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, FetchError> {
         let err = |kind, cause: String| FetchError {
-            url: url.to_string(),
+            url: redact(url),
             kind,
             cause,
         };
@@ -212,11 +215,12 @@ impl Fetcher {
                 };
                 err(kind, e.to_string())
             })?;
-            return copy(&mut src, out, progress).map_err(|e| err(FetchErrorKind::Other, e));
+            return copy(&mut src, out, limit, progress)
+                .map_err(|(e, _)| err(FetchErrorKind::Other, e));
         }
         let mut attempt = 0;
         loop {
-            match self.attempt(url, out, progress) {
+            match self.attempt(url, out, limit, progress) {
                 Ok(n) => return Ok(n),
                 Err((kind, cause, transient)) => {
                     if !transient || attempt >= self.opts.retries {
@@ -239,6 +243,7 @@ impl Fetcher {
         &self,
         url: &str,
         out: &mut File,
+        limit: u64,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, (FetchErrorKind, String, bool)> {
         use FetchErrorKind::*;
@@ -266,7 +271,10 @@ impl Fetcher {
             .and_then(|v| v.parse::<u64>().ok());
         let mut body = resp.into_body();
         let mut reader = body.with_config().limit(u64::MAX).reader();
-        let n = copy(&mut reader, out, progress).map_err(|e| (Unreachable, e, true))?;
+        let n = copy(&mut reader, out, limit, progress).map_err(|(e, transient)| {
+            let kind = if transient { Unreachable } else { Other };
+            (kind, e, transient)
+        })?;
         if let Some(len) = expected.filter(|&len| len != n) {
             return Err((
                 Unreachable,
@@ -311,11 +319,14 @@ impl Fetcher {
     }
 }
 
+/// Copies at most `limit` bytes; more is an error that is not worth retrying (`Err((cause,
+/// retry))`): a server cannot fill the disk.
 fn copy(
     src: &mut impl Read,
     out: &mut File,
+    limit: u64,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64, String> {
+) -> Result<u64, (String, bool)> {
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
     loop {
@@ -323,10 +334,16 @@ fn copy(
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading the response: {e}")),
+            Err(e) => return Err((format!("reading the response: {e}"), true)),
         };
+        if total + n as u64 > limit {
+            return Err((
+                format!("the file is larger than the {limit} bytes expected"),
+                false,
+            ));
+        }
         out.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write the download: {e}"))?;
+            .map_err(|e| (format!("cannot write the download: {e}"), false))?;
         total += n as u64;
         progress(n as u64);
     }
@@ -358,6 +375,22 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         other => other.to_string(),
+    }
+}
+
+/// `url` without the password of its user information (`https://user:***@host/…`), for
+/// messages and files: a repository or proxy URL can carry credentials.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+        }
+        None => url.to_string(),
     }
 }
 
@@ -436,5 +469,12 @@ mod tests {
         assert!(!bypasses_proxy(&np, host_of("http://badexample.org/x")));
         assert!(bypasses_proxy(&["*".into()], "anything"));
         assert_eq!(host_of("http://[::1]:80/x"), "::1");
+    }
+
+    #[test]
+    fn credentials_are_not_shown() {
+        assert_eq!(redact("https://u:secret@h/os"), "https://u:***@h/os");
+        assert_eq!(redact("https://h/a@b"), "https://h/a@b");
+        assert_eq!(redact("/local/dir"), "/local/dir");
     }
 }

@@ -171,9 +171,13 @@ fn truncated_and_non_gzip_downloads_are_refused() {
     let f = fixture();
     let good = fs_err::read(hello_apk(&f.repo_a)).unwrap();
     let key = format!("{ARCH}/hello-1.2.3-r1.apk");
-    for (bad, says) in [
-        (good[..good.len() / 2].to_vec(), "its size is"),
-        (vec![b'<'; good.len()], "not a valid apk package"),
+    let mut huge = good.clone();
+    huge.resize(good.len() + (4 << 20), 0);
+    for (bad, says, hits) in [
+        (good[..good.len() / 2].to_vec(), "its size is", 2),
+        (vec![b'<'; good.len()], "not a valid apk package", 2),
+        // Larger than the index says: cut off, not retried (a server cannot fill the disk).
+        (huge, "larger than the", 1),
     ] {
         let mut files = served(&f.repo_a, "");
         files.insert(key.clone(), bad);
@@ -185,7 +189,7 @@ fn truncated_and_non_gzip_downloads_are_refused() {
         let msg = format!("{err:?}");
         assert!(msg.contains(says), "{msg}");
         assert!(msg.contains(&server.url(&key)), "{msg}");
-        assert_eq!(server.hits(&key), 2);
+        assert_eq!(server.hits(&key), hits);
         assert!(!cache.repo_dir(&repo).join(&key).exists());
     }
 }
