@@ -304,8 +304,9 @@ impl ApkCache {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age < self.index_max_age);
-        if young {
-            check(&dest)?;
+        // A young copy that no longer passes the check (damaged, or the keyring changed) is
+        // fetched again.
+        if young && check(&dest).is_ok() {
             return Ok(CachedIndex {
                 path: dest,
                 fresh: false,

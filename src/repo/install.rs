@@ -15,6 +15,7 @@
 //! `etc/apk/arch` and `etc/apk/keys/*`.
 
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -193,6 +194,8 @@ fn write_file_mode(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> eyre::Resu
     let mut f = dir
         .create_file(name, mode)
         .wrap_err_with(|| format!("cannot write {}", dir.path().join(name).display()))?;
+    // The mode itself, whatever the umask.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.write_all(bytes)?;
     Ok(())
 }
