@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use color_eyre::eyre;
+use color_eyre::eyre::{self, WrapErr};
 use sha2::{Digest, Sha256};
 
 use super::fetch::{FetchError, FetchErrorKind, Fetcher, Location, join, location};
@@ -146,10 +146,12 @@ fn open_and_verify(path: &Path, expected: &Expected) -> Result<(File, PackageFil
     Ok((file, pkg))
 }
 
-/// An index file ready to read.
+/// An index that passed its check.
 #[derive(Debug, Clone)]
 pub struct CachedIndex {
     pub path: PathBuf,
+    /// The bytes that were checked (read once: a file replaced afterwards changes nothing).
+    pub bytes: Vec<u8>,
     /// Downloaded now (false: a local repository, or the cached copy used offline).
     pub fresh: bool,
 }
@@ -260,7 +262,7 @@ impl ApkCache {
         printer: &Printer,
         repo: &str,
         arch: &str,
-        check: &dyn Fn(&Path) -> eyre::Result<()>,
+        check: &dyn Fn(&[u8]) -> eyre::Result<()>,
     ) -> eyre::Result<CachedIndex> {
         let rel = format!("{arch}/{INDEX_NAME}");
         if let Location::Local(base) = location(repo) {
@@ -272,15 +274,19 @@ impl ApkCache {
                     "check the repository path and `--arch`; `melwrap index` makes an index",
                 ));
             }
-            check(&path)?;
-            return Ok(CachedIndex { path, fresh: false });
+            let bytes = read_checked(&path, check)?;
+            return Ok(CachedIndex {
+                path,
+                bytes,
+                fresh: false,
+            });
         }
         let arch_dir = self.arch_dir(repo, arch)?;
         let dest = arch_dir.join(INDEX_NAME);
         let offline_use = |why: &str| -> eyre::Result<CachedIndex> {
             if dest.is_file() {
-                check(&dest)?;
                 return Ok(CachedIndex {
+                    bytes: read_checked(&dest, check)?,
                     path: dest.clone(),
                     fresh: false,
                 });
@@ -306,11 +312,14 @@ impl ApkCache {
             .is_some_and(|age| age < self.index_max_age);
         // A young copy that no longer passes the check (damaged, or the keyring changed) is
         // fetched again.
-        if young && check(&dest).is_ok() {
-            return Ok(CachedIndex {
-                path: dest,
-                fresh: false,
-            });
+        if young {
+            if let Ok(bytes) = read_checked(&dest, check) {
+                return Ok(CachedIndex {
+                    path: dest,
+                    bytes,
+                    fresh: false,
+                });
+            }
         }
         let url = join(repo, &rel);
         let downloads = Downloads::new("fetching indexes", *printer, 1, 0);
@@ -321,10 +330,11 @@ impl ApkCache {
             Ok(n) => {
                 downloads.file_done(&super::fetch::redact(&url), n);
                 downloads.finish();
-                check(tmp.path())?;
+                let bytes = read_checked(tmp.path(), check)?;
                 persist(tmp, &dest)?;
                 Ok(CachedIndex {
                     path: dest,
+                    bytes,
                     fresh: true,
                 })
             }
@@ -455,6 +465,19 @@ impl ApkCache {
              its signed index names; try again later or use another mirror",
         ))
     }
+}
+
+/// The index at `path` (a regular file, bounded), if `check` accepts it.
+fn read_checked(path: &Path, check: &dyn Fn(&[u8]) -> eyre::Result<()>) -> eyre::Result<Vec<u8>> {
+    let bytes = crate::bounded_read::read_regular(path, MAX_INDEX_FILE).map_err(|e| {
+        located(
+            path,
+            format!("cannot read the index: {e}"),
+            "check the repository",
+        )
+    })?;
+    check(&bytes).wrap_err_with(|| format!("index {}", path.display()))?;
+    Ok(bytes)
 }
 
 fn file_lock(dir: &Path, name: &str) -> eyre::Result<FileLock> {

@@ -5,16 +5,11 @@
 //! implementation for any location, with the signature check run *before* a download replaces
 //! the cached copy (so a tampered download never evicts a good index).
 
-use std::path::Path;
-
 use color_eyre::eyre;
 
 use super::cache::{ApkCache, Network};
 use super::fetch::Fetcher;
 use crate::printer::Printer;
-
-/// Largest index file read (compressed), as for local repositories.
-const MAX_INDEX_FILE: u64 = 256 << 20;
 
 /// Where the resolver gets `<location>/<arch>/APKINDEX.tar.gz` from.
 pub struct CachedIndexes<'a> {
@@ -22,16 +17,15 @@ pub struct CachedIndexes<'a> {
     pub fetcher: &'a Fetcher,
     pub network: Network,
     pub printer: Printer,
-    /// Run on a downloaded index before it enters the cache (the signature check); an error
-    /// keeps the download out.
-    pub check: &'a (dyn Fn(&Path) -> eyre::Result<()> + Sync),
+    /// Run on an index's bytes before they are used, and on a download before it enters the
+    /// cache (the signature check); an error keeps the download out.
+    pub check: &'a (dyn Fn(&[u8]) -> eyre::Result<()> + Sync),
 }
 
 impl CachedIndexes<'_> {
     /// The index bytes of `location` (a URL, `file://` URL or directory) for `arch`.
     pub fn index_bytes(&self, location: &str, arch: &str) -> Result<Vec<u8>, String> {
-        let idx = self
-            .cache
+        self.cache
             .index(
                 self.fetcher,
                 self.network,
@@ -40,8 +34,7 @@ impl CachedIndexes<'_> {
                 arch,
                 self.check,
             )
-            .map_err(|e| format!("{e:#}"))?;
-        crate::bounded_read::read_regular(&idx.path, MAX_INDEX_FILE)
-            .map_err(|e| format!("cannot read {}: {e}", idx.path.display()))
+            .map(|idx| idx.bytes)
+            .map_err(|e| format!("{e:#}"))
     }
 }
