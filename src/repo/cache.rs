@@ -312,14 +312,12 @@ impl ApkCache {
             .is_some_and(|age| age < self.index_max_age);
         // A young copy that no longer passes the check (damaged, or the keyring changed) is
         // fetched again.
-        if young {
-            if let Ok(bytes) = read_checked(&dest, check) {
-                return Ok(CachedIndex {
-                    path: dest,
-                    bytes,
-                    fresh: false,
-                });
-            }
+        if young && let Ok(bytes) = read_checked(&dest, check) {
+            return Ok(CachedIndex {
+                path: dest,
+                bytes,
+                fresh: false,
+            });
         }
         let url = join(repo, &rel);
         let downloads = Downloads::new("fetching indexes", *printer, 1, 0);
