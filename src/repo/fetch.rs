@@ -238,6 +238,22 @@ impl Fetcher {
         }
     }
 
+    /// The whole file at `url` (a key, a small file) in memory, at most `limit` bytes; local
+    /// locations are read directly.
+    pub fn bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        let err = |e: io::Error| FetchError {
+            url: redact(url),
+            kind: FetchErrorKind::Other,
+            cause: format!("cannot hold the download: {e}"),
+        };
+        let mut f = tempfile::tempfile().map_err(err)?;
+        self.download(url, &mut f, limit, &|_| {})?;
+        let mut out = Vec::new();
+        io::Seek::rewind(&mut f).map_err(err)?;
+        f.read_to_end(&mut out).map_err(err)?;
+        Ok(out)
+    }
+
     /// One try: `Err((kind, cause, worth retrying))`.
     fn attempt(
         &self,

@@ -77,6 +77,33 @@ const SKELETON: &[(&str, u32)] = &[
     ("var/cache/misc", 0o755),
 ];
 
+/// Refuses a `dir` that exists and is not an empty directory (before anything is fetched).
+pub fn check_target(dir: &Path) -> eyre::Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(not_empty(dir));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(
+            Diagnostic::new(dir, format!("cannot use it as the root: {e}"))
+                .hint("name a new or empty directory")
+                .into(),
+        ),
+    }
+}
+
+fn not_empty(dir: &Path) -> eyre::Report {
+    Diagnostic::new(
+        dir,
+        "is not empty; melwrap assembles a root only into a new or empty directory",
+    )
+    .hint("choose a new directory, or remove this one first")
+    .into()
+}
+
 /// Installs `packages` (in order) into `dir` and writes apk's database. Refuses a non-empty
 /// `dir`. An error names the package and, for its contents, the entry; what was unpacked
 /// before it stays (remove the directory and try again).
@@ -88,12 +115,7 @@ pub fn assemble(
     let (root, _) = Dir::create_anchor(dir, 0o755)
         .map_err(|e| Diagnostic::new(dir, format!("cannot create the root: {e}")))?;
     if !root.read_names()?.is_empty() {
-        return Err(Diagnostic::new(
-            dir,
-            "is not empty; melwrap assembles a root only into a new or empty directory",
-        )
-        .hint("choose a new directory, or remove this one first")
-        .into());
+        return Err(not_empty(dir));
     }
     for (path, mode) in SKELETON {
         let d = root.create_dir_all(path, 0o755)?;

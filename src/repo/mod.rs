@@ -10,6 +10,7 @@
 //! | `install` | unpacking verified packages into a new root with apk's database files |
 //! | `installed_db` | `lib/apk/db/installed` entries |
 //! | `finish` | mtimes and xattrs after unpacking |
+//! | `rootfs` | [`rootfs::build_rootfs`]: wanted packages to an assembled root; key files and URLs |
 //! | `source` | [`source::CachedIndexes`]: index bytes for the resolver, through the cache |
 
 pub mod cache;
@@ -19,4 +20,5 @@ pub mod install;
 pub mod installed_db;
 pub mod integrity;
 pub mod progress;
+pub mod rootfs;
 pub mod source;

@@ -567,3 +567,64 @@ fn what_was_verified_is_what_is_installed_even_if_the_cache_file_is_swapped() {
     let text = fs_err::read_to_string(root.join("usr/bin/hello")).unwrap();
     assert!(text.contains("hello from a"), "{text}");
 }
+
+#[test]
+fn build_rootfs_fetches_verifies_and_assembles_with_keys_from_urls() {
+    use melwrap::repo::rootfs::{Sources, build_rootfs, key_files};
+    let f = fixture();
+    let mut files = crate::fixture::served(&f.repo_a, "os/");
+    files.insert(
+        "keys/test.rsa.pub".into(),
+        fs_err::read(&f.public_key).unwrap(),
+    );
+    let server = crate::http::HttpServer::start(files);
+    let repo = server.url("os");
+    let t = tempfile::tempdir().unwrap();
+    let cache = ApkCache::open(&t.path().join("cache")).unwrap();
+    let fetcher = Fetcher::new(FetchOptions::default()).unwrap();
+    let sources = Sources {
+        cache: &cache,
+        fetcher: &fetcher,
+        network: Network::Online,
+        printer: Printer::new(Verbosity::Quiet),
+    };
+    let keys = key_files(&sources, &[server.url("keys/test.rsa.pub")]).unwrap();
+    let config = RootConfig {
+        repositories: vec![repo.clone()],
+        keys,
+        world: vec!["hello-doc".into()],
+        arch: ARCH.into(),
+    };
+    let wanted = wanted(&f.repo_a, &repo);
+
+    // A non-empty target is refused before anything is downloaded.
+    let busy = t.path().join("busy");
+    fs_err::create_dir(&busy).unwrap();
+    fs_err::write(busy.join("x"), "").unwrap();
+    let msg = format!(
+        "{:?}",
+        build_rootfs(&busy, &wanted, &config, &sources).unwrap_err()
+    );
+    assert!(msg.contains("not empty"), "{msg}");
+    assert_eq!(server.hits(&format!("os/{ARCH}/hello-1.2.3-r1.apk")), 0);
+
+    let root = t.path().join("root");
+    let done = build_rootfs(&root, &wanted, &config, &sources).unwrap();
+    assert_eq!(done.packages.len(), 2);
+    assert_eq!(
+        fs_err::read(root.join("etc/apk/keys/test.rsa.pub")).unwrap(),
+        fs_err::read(&f.public_key).unwrap()
+    );
+    assert!(root.join("usr/bin/hello").is_file());
+
+    // Offline, a key URL is named.
+    let offline = Sources {
+        network: Network::Offline,
+        ..sources
+    };
+    let msg = format!(
+        "{:?}",
+        key_files(&offline, &[server.url("keys/test.rsa.pub")]).unwrap_err()
+    );
+    assert!(msg.contains("--no-network"), "{msg}");
+}
