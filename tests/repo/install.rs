@@ -237,6 +237,37 @@ fn apk_tools_reads_the_assembled_root() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("usr/bin/hello-hard"), "{text}");
+    // apk-tools installing the same packages writes the same database, byte for byte.
+    let keys = t.path().join("keys");
+    fs_err::create_dir(&keys).unwrap();
+    fs_err::copy(&f.public_key, keys.join("test.rsa.pub")).unwrap();
+    let theirs = t.path().join("theirs");
+    let out = std::process::Command::new(&apk)
+        .args(["add", "-q", "--root"])
+        .arg(&theirs)
+        .args([
+            "--initdb",
+            "--no-scripts",
+            "--no-cache",
+            "--arch",
+            ARCH,
+            "--keys-dir",
+        ])
+        .arg(&keys)
+        .arg("-X")
+        .arg(&f.repo_a)
+        .args(["hello", "hello-doc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs_err::read_to_string(root.join("lib/apk/db/installed")).unwrap(),
+        fs_err::read_to_string(theirs.join("lib/apk/db/installed")).unwrap()
+    );
     // `audit` compares every file with its Z: checksum: nothing to report.
     let out = std::process::Command::new(&apk)
         .arg("--root")
