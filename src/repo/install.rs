@@ -23,6 +23,7 @@ use color_eyre::eyre::{self, WrapErr};
 
 use super::cache::VerifiedPackage;
 use super::installed_db::{db_entry, list_files};
+use super::owners::{Facts, Owners, disown};
 use crate::apk::read::layout;
 use crate::apk::tar::{self as tarw, Header};
 use crate::apk::unpack::{UnpackOptions, safe_name, unpack_into};
@@ -122,7 +123,12 @@ pub fn assemble(
         d.set_mode(*mode)?;
     }
     let opts = UnpackOptions { keep_set_id: true };
-    let mut db = String::new();
+    let facts: Vec<Facts> = packages
+        .iter()
+        .map(|p| Facts::of(&p.package.info))
+        .collect();
+    let mut owners = Owners::default();
+    let mut listings = Vec::new();
     let mut scripts = Vec::new();
     let mut done = Vec::new();
     let mut metas = Vec::new();
@@ -133,12 +139,16 @@ pub fn assemble(
         // The verified file itself, not whatever its name points at now.
         let contents = p.contents();
         let (lay, control) = layout(&contents).wrap_err_with(|| label.clone())?;
-        let stats = unpack_into(data_reader(&contents, lay.data.start)?, &root, &opts)
-            .wrap_err_with(|| label.clone())?;
+        // Listed first: a file another package owns is refused before anything is written.
         let (files, entry_meta) =
             list_files(&contents, lay.data.start).wrap_err_with(|| label.clone())?;
+        for (prev, dir, file) in owners.claim(listings.len(), &facts, &files)? {
+            disown(&mut listings[prev], &dir, &file);
+        }
+        let stats = unpack_into(data_reader(&contents, lay.data.start)?, &root, &opts)
+            .wrap_err_with(|| label.clone())?;
         metas.extend(entry_meta);
-        db.push_str(&db_entry(p, &files));
+        listings.push(files);
         for e in &control {
             let n = String::from_utf8_lossy(&e.header.name);
             if n.starts_with('.')
@@ -164,6 +174,11 @@ pub fn assemble(
     let xattrs_left_out =
         super::finish::apply(&root, &metas).wrap_err("cannot set the packages' file times")?;
     scripts.extend_from_slice(&tarw::END_OF_ARCHIVE);
+    let db: String = packages
+        .iter()
+        .zip(&listings)
+        .map(|(p, files)| db_entry(p, files))
+        .collect();
     let etc_apk = root.open_dir("etc/apk")?;
     let lib_db = root.open_dir("lib/apk/db")?;
     write_file(&lib_db, "installed", db.as_bytes())?;

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
-use color_eyre::eyre;
+use color_eyre::eyre::{self, WrapErr};
 use sha1::{Digest, Sha1};
 
 use super::cache::VerifiedPackage;
@@ -47,7 +47,8 @@ pub(super) fn list_files(path: &Path, start: u64) -> eyre::Result<(Listing, Vec<
     let mut sums: BTreeMap<String, [u8; 20]> = BTreeMap::new();
     let mut tar = Stream::new(data_reader(path, start)?);
     while let Some(h) = tar.next_header()? {
-        let Some(rel) = safe_name(&h.name)? else {
+        let shown = String::from_utf8_lossy(&h.name).into_owned();
+        let Some(rel) = safe_name(&h.name).wrap_err_with(|| format!("entry `{shown}`"))? else {
             continue;
         };
         let rel = rel.to_string_lossy().into_owned();
@@ -93,7 +94,11 @@ pub(super) fn list_files(path: &Path, start: u64) -> eyre::Result<(Listing, Vec<
                 Some(sum)
             }
             b'1' => {
-                let target = safe_name(&h.link)?.map(|t| t.to_string_lossy().into_owned());
+                // A bad target is the unpacker's to refuse (with the entry named).
+                let target = safe_name(&h.link)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.to_string_lossy().into_owned());
                 target.and_then(|t| sums.get(&t).copied())
             }
             b'2' => Some(Sha1::digest(&h.link).into()),

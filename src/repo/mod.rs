@@ -10,6 +10,7 @@
 //! | `install` | unpacking verified packages into a new root with apk's database files |
 //! | `installed_db` | `lib/apk/db/installed` entries |
 //! | `finish` | mtimes and xattrs after unpacking |
+//! | `owners` | which package owns a file; apk's rule for a later package carrying it |
 //! | `rootfs` | [`rootfs::build_rootfs`]: wanted packages to an assembled root; key files and URLs |
 //! | `source` | [`source::CachedIndexes`]: index bytes for the resolver, through the cache |
 
@@ -19,6 +20,7 @@ pub mod finish;
 pub mod install;
 pub mod installed_db;
 pub mod integrity;
+pub mod owners;
 pub mod progress;
 pub mod rootfs;
 pub mod source;

@@ -659,3 +659,58 @@ fn build_rootfs_fetches_verifies_and_assembles_with_keys_from_urls() {
     );
     assert!(msg.contains("--no-network"), "{msg}");
 }
+
+/// A package written with melwrap's writer: `usr/bin/tool` holding `text`.
+fn tool_package(
+    dir: &Path,
+    name: &str,
+    origin: &str,
+    replaces: &[&str],
+    text: &str,
+) -> VerifiedPackage {
+    let dest = dir.join(format!("dest-{name}"));
+    fs_err::create_dir_all(dest.join("usr/bin")).unwrap();
+    fs_err::write(dest.join("usr/bin/tool"), text).unwrap();
+    let meta = melwrap::apk::PackageMeta {
+        name: name.into(),
+        version: "1.0".into(),
+        arch: ARCH.into(),
+        origin: origin.into(),
+        replaces: replaces.iter().map(|r| r.to_string()).collect(),
+        ..Default::default()
+    };
+    let written = melwrap::apk::write_package(&dest, &meta, &dir.join("out"), None).unwrap();
+    VerifiedPackage::trusting(&written.path, "local").unwrap()
+}
+
+#[test]
+fn a_file_of_another_package_is_refused_unless_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    let a = tool_package(t.path(), "a", "a", &[], "from a\n");
+    let b = tool_package(t.path(), "b", "b", &[], "from b\n");
+    let root = t.path().join("root");
+    let msg = format!(
+        "{:?}",
+        assemble(&root, &[a.clone(), b], &RootConfig::default()).unwrap_err()
+    );
+    assert!(msg.contains("package b-1.0-r0"), "{msg}");
+    assert!(msg.contains("usr/bin/tool"), "{msg}");
+    assert!(msg.contains("package a-1.0-r0"), "{msg}");
+    assert_eq!(
+        fs_err::read_to_string(root.join("usr/bin/tool")).unwrap(),
+        "from a\n",
+        "the refused package wrote nothing"
+    );
+
+    // With `replaces`, the later package takes the file over, in the database too.
+    let c = tool_package(t.path(), "c", "c", &["a<2"], "from c\n");
+    let root = t.path().join("root2");
+    assemble(&root, &[a, c], &RootConfig::default()).unwrap();
+    assert_eq!(
+        fs_err::read_to_string(root.join("usr/bin/tool")).unwrap(),
+        "from c\n"
+    );
+    let db = read_db(&fs_err::read_to_string(root.join("lib/apk/db/installed")).unwrap());
+    assert!(!db["a"].1.contains_key("usr/bin/tool"));
+    assert!(db["c"].1.contains_key("usr/bin/tool"));
+}
