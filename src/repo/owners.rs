@@ -40,7 +40,7 @@ impl Facts {
     }
 
     fn replaces(&self, other: &Facts) -> bool {
-        self.replaces.iter().any(|r| *r == other.name)
+        self.replaces.contains(&other.name)
     }
 }
 
