@@ -326,7 +326,7 @@ impl ApkCache {
             downloads.bytes(n)
         }) {
             Ok(n) => {
-                downloads.file_done(&super::fetch::redact(&url), n);
+                downloads.file_done(&super::fetch::redact(&url), n, false);
                 downloads.finish();
                 let bytes = read_checked(tmp.path(), check)?;
                 persist(tmp, &dest)?;
@@ -409,7 +409,7 @@ impl ApkCache {
                     "the repository is damaged; rebuild the package and index",
                 )
             })?;
-            downloads.file_done(&label, w.expected.size);
+            downloads.file_done(&label, w.expected.size, true);
             return Ok(done(path, pkg, true));
         }
         let arch_dir = self.arch_dir(&w.repo, &w.arch)?;
@@ -419,7 +419,7 @@ impl ApkCache {
         if dest.is_file() {
             match open_and_verify(&dest, &w.expected) {
                 Ok(pkg) => {
-                    downloads.file_done(&label, 0);
+                    downloads.file_done(&label, w.expected.size, true);
                     return Ok(done(dest, pkg, true));
                 }
                 // A damaged or stale cached copy: replaced by a fresh download below.
@@ -449,7 +449,7 @@ impl ApkCache {
                 Ok(mut pkg) => {
                     let file = persist(tmp, &dest)?;
                     pkg.path = dest.clone();
-                    downloads.file_done(&label, n);
+                    downloads.file_done(&label, n, false);
                     return Ok(done(dest, (file, pkg), false));
                 }
                 // Dropping `tmp` deletes the bad download.

@@ -58,12 +58,18 @@ impl Downloads {
         self.draw(&mut s, false);
     }
 
-    /// One file is done (`what` names it for the plain line).
-    pub fn file_done(&self, what: &str, size: u64) {
+    /// One file is done (`what` names it for the plain line); `cached`: nothing was
+    /// downloaded, its `size` bytes count as done.
+    pub fn file_done(&self, what: &str, size: u64, cached: bool) {
         let mut s = self.state.lock().unwrap();
         s.files_done += 1;
+        if cached {
+            s.bytes_done += size;
+        }
         if self.live {
             self.draw(&mut s, true);
+        } else if cached {
+            self.printer.detail(format!("using {what} (cached)"));
         } else {
             self.printer
                 .detail(format!("fetched {what} ({:.1} MiB)", mib(size)));
