@@ -85,14 +85,19 @@ fn holds_pem_private_key(path: &Path) -> bool {
     })
 }
 
+/// The workspace's name inside its private temporary directory.
+const TEMP_WORKSPACE_NAME: &str = "build";
+
 impl Workspace {
     /// A workspace under `dir/<arch>` (melange's layout for `--workspace-dir`), or a fresh
     /// temporary directory when `dir` is `None`. Either way the root is owner-only (0700).
     pub fn create(dir: Option<&Path>, arch: &str) -> eyre::Result<Self> {
         match dir {
             Some(dir) => {
+                // Created owner-only, so other users cannot reach `<arch>` even while a step
+                // has loosened its mode (an existing dir keeps the mode its owner gave it).
                 let (parent, _) =
-                    Dir::create_anchor(dir, 0o755).wrap_err("cannot create the workspace dir")?;
+                    Dir::create_anchor(dir, 0o700).wrap_err("cannot create the workspace dir")?;
                 // `<arch>` may hold what an earlier build's steps left: reached without
                 // following a link.
                 let (root_dir, _) = parent.create_dir(arch, 0o700)?;
@@ -125,12 +130,17 @@ impl Workspace {
                 })
             }
             None => {
+                // The workspace is a directory inside a private (0700) temporary one: a step
+                // owns the workspace root and may loosen its mode while it runs, but it never
+                // sees the parent, which keeps other local users out all the same.
                 let temp = tempfile::Builder::new()
                     .prefix("melwrap-workspace-")
                     .tempdir()
                     .wrap_err("cannot create a temporary workspace")?;
-                let root = fs_err::canonicalize(temp.path())?;
-                let dir = Dir::open_anchor(&root)?;
+                let parent = Dir::open_anchor(temp.path())?;
+                parent.set_mode(0o700)?;
+                let (dir, _) = parent.create_dir(TEMP_WORKSPACE_NAME, 0o700)?;
+                let root = fs_err::canonicalize(temp.path())?.join(TEMP_WORKSPACE_NAME);
                 Ok(Workspace {
                     root,
                     dir,
@@ -138,6 +148,11 @@ impl Workspace {
                 })
             }
         }
+    }
+
+    /// The private directory a temporary workspace sits in (steps never see it), if any.
+    pub fn private_parent(&self) -> Option<&Path> {
+        self.temp.as_ref().map(|t| t.path())
     }
 
     /// The host directory bound at `/home/build`.

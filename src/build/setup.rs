@@ -93,12 +93,17 @@ impl SandboxHost {
         Ok(())
     }
 
-    /// As root: the workspace becomes the build ids' own, mode 0700 (only they and root can
-    /// enter it).
+    /// As root: the workspace (and the private directory a temporary one sits in) becomes the
+    /// build ids' own, mode 0700 (only they and root can enter it).
     pub fn hand_over_workspace(&self, workspace: &Workspace) -> eyre::Result<()> {
-        if let Identity::Root(_) = self.identity {
+        if let Identity::Root(ids) = self.identity {
             workspace.dir().set_mode(0o700)?;
             self.hand_over(workspace.dir())?;
+            // The private parent of a temporary workspace too (owner-only either way), so the
+            // commands a dry run prints can reach the workspace as the build ids.
+            if let Some(parent) = workspace.private_parent() {
+                Dir::open_anchor(parent)?.chown_self(Some(ids.uid), Some(ids.gid))?;
+            }
         }
         Ok(())
     }

@@ -94,6 +94,7 @@ fn size_arg(text: &str) -> Result<u64, String> {
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    check_dirs(&args.command)?;
     let result = match args.command {
         CacheCommand::Info(a) => info(a, verbosity),
         CacheCommand::Prune(a) => prune(a, verbosity),
@@ -109,6 +110,22 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         }
         other => other,
     }
+}
+
+/// `prune` removes and `preload` writes: refuse a system directory or home as the cache (a
+/// slip such as `--cache-dir /` would otherwise prune the system), and a seed that is the
+/// cache or nests with it, as `build` does. `info` only reads.
+fn check_dirs(command: &CacheCommand) -> eyre::Result<()> {
+    use crate::build::dirs::{Place, Role, check_places, system_dirs};
+    let places = match command {
+        CacheCommand::Info(_) => return Ok(()),
+        CacheCommand::Prune(a) => vec![Place::new(Role::Cache, &a.dir.cache_dir)?],
+        CacheCommand::Preload(a) => vec![
+            Place::new(Role::Cache, &a.dir.cache_dir)?,
+            Place::new(Role::CacheSource, &a.cache_source)?,
+        ],
+    };
+    Ok(check_places(&places, &system_dirs())?)
 }
 
 fn entries(n: usize) -> String {

@@ -444,3 +444,73 @@ fn set_id_files_a_test_step_leaves_in_the_cache_lose_their_bits() {
         );
     }
 }
+
+/// A step owns the workspace root and can open it up (`chmod 777 /home/build`) while it runs;
+/// other local users still cannot reach it, because a temporary workspace sits in a private
+/// directory the step never sees. Checked as uid 65534 while the step waits. Needs a second
+/// uid, so it runs when the suite is root (the build as root, the prober as uid 65534).
+#[test]
+fn other_users_cannot_reach_a_workspace_a_step_opened_up() {
+    require_bwrap!();
+    if !crate::unpriv::can_switch_users() {
+        eprintln!("skipped: needs a second uid (run the suite as root)");
+        return;
+    }
+    let t = TestEnv::new();
+    t.config(
+        "pipeline:\n  - runs: |\n      \
+         chmod 777 /home/build\n      \
+         echo secret > /home/build/opened\n      \
+         chmod 644 /home/build/opened\n      \
+         touch /var/cache/melange/ready\n      \
+         n=0; while [ ! -e /var/cache/melange/go ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done\n",
+    );
+    let mut child = t
+        .build_cmd(Who::Root, &["--no-network"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until(std::time::Duration::from_secs(60), || {
+        t.cache().join("ready").exists()
+    });
+    // The workspace: <TMPDIR>/melwrap-workspace-*/build, found as root.
+    let parents: Vec<PathBuf> = fs_err::read_dir(t.tmp())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("melwrap-workspace-")
+        })
+        .collect();
+    // Wherever the step's file is below it (root can see it either way).
+    let probe = parents
+        .iter()
+        .flat_map(|p| [p.join("opened"), p.join("build/opened")])
+        .find(|f| f.exists());
+    // The path down to TMPDIR is open to everyone: only the workspace's own layout is tested.
+    let tmp_open = crate::unpriv::as_nobody("test")
+        .arg("-x")
+        .arg(t.tmp())
+        .status()
+        .unwrap()
+        .success();
+    let reachable = probe
+        .as_ref()
+        .map(|file| crate::unpriv::as_nobody("cat").arg(file).output().unwrap());
+    fs_err::write(t.cache().join("go"), "").unwrap();
+    let status = child.wait().unwrap();
+    assert!(ready, "the step never got ready");
+    assert!(tmp_open, "uid 65534 cannot enter {}", t.tmp().display());
+    let file = probe.expect("the step's file in a temporary workspace in TMPDIR");
+    let out = reachable.unwrap();
+    assert!(
+        !out.status.success(),
+        "uid 65534 read {} while the step ran: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(status.success(), "the build failed");
+}

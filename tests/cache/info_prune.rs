@@ -249,3 +249,35 @@ fn a_lock_file_made_by_another_user_still_locks() {
     assert_eq!(code, 2, "{stderr}");
     drop(holder);
 }
+
+#[test]
+fn prune_and_preload_refuse_system_dirs_home_and_a_seed_equal_to_the_cache() {
+    let tmp = open_tempdir();
+    let home = tmp.path().join("home");
+    fs_err::create_dir_all(home.join("kept")).unwrap();
+    for dir in ["/", "/usr", "/etc", home.to_str().unwrap()] {
+        let (code, _, err) = run(melwrap().env("HOME", &home).args([
+            "cache",
+            "prune",
+            "--older-than",
+            "0s",
+            "--cache-dir",
+            dir,
+        ]));
+        assert_eq!(code, 2, "{dir}: {err}");
+        assert!(
+            err.contains("is a system directory or your home"),
+            "{dir}: {err}"
+        );
+    }
+    assert!(home.join("kept").is_dir(), "nothing pruned in the home");
+
+    let cache = tmp.path().join("cache");
+    let (code, _, err) = run(melwrap()
+        .args(["cache", "preload", "--cache-dir"])
+        .arg(&cache)
+        .arg("--cache-source")
+        .arg(&cache));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("are the same directory"), "{err}");
+}
