@@ -7,6 +7,7 @@ mod http;
 mod unpriv;
 
 mod cache;
+mod crafted;
 mod fixture;
 mod install;
 mod proxy;
