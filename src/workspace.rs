@@ -21,7 +21,7 @@ use color_eyre::eyre::{self, WrapErr, bail};
 use crate::safefs::{CopyOptions, Dir, Existing, ScrubReport};
 
 /// Guest path of the workspace.
-pub const GUEST_WORKSPACE: &str = "/home/build";
+pub const GUEST_WORKSPACE: &str = crate::guest::WORKSPACE;
 
 /// A prepared workspace on the host. Steps write it, so every host-side operation inside it
 /// goes through [`crate::safefs`] relative to the opened root directory.

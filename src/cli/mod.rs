@@ -15,20 +15,9 @@ pub mod shared;
 pub mod test;
 pub mod validate;
 
-/// How melwrap ends. Listed in `--help`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// Everything asked for was done.
-    Success = 0,
-    /// A build step or test failed (the build ran and failed).
-    Failure = 1,
-    /// Bad input or an unusable environment: nothing ran.
-    BadInput = 2,
-    /// Interrupted by SIGINT (Ctrl-C).
-    Interrupted = 130,
-    /// Stopped by SIGTERM.
-    Terminated = 143,
-}
+pub use crate::printer::Verbosity;
+use crate::status::exit_status_for;
+pub use crate::status::{ExitStatus, StatusError};
 
 const EXIT_CODES_HELP: &str = "\
 Examples:
@@ -126,51 +115,6 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Index(args) => index::run(args, verbosity),
     }
 }
-
-/// How much to print on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    Debug,
-}
-
-impl Verbosity {
-    pub fn from_flags(verbose: u8, quiet: bool) -> Self {
-        match (quiet, verbose) {
-            (true, _) => Verbosity::Quiet,
-            (false, 0) => Verbosity::Normal,
-            (false, 1) => Verbosity::Verbose,
-            (false, _) => Verbosity::Debug,
-        }
-    }
-}
-
-/// Errors about the user's input exit 2; the rest exit 1.
-fn exit_status_for(report: &eyre::Report) -> ExitStatus {
-    for cause in report.chain() {
-        if cause.is::<crate::diag::Diagnostic>() || cause.is::<crate::diag::Diagnostics>() {
-            return ExitStatus::BadInput;
-        }
-        if let Some(status) = cause.downcast_ref::<StatusError>() {
-            return status.0;
-        }
-    }
-    ExitStatus::Failure
-}
-
-/// An error that carries the exit status it should end the process with.
-#[derive(Debug)]
-pub struct StatusError(pub ExitStatus, pub String);
-
-impl std::fmt::Display for StatusError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-
-impl std::error::Error for StatusError {}
 
 /// The error chain as plain text: the outermost message, then each cause on its own line.
 fn render_report(report: &eyre::Report) -> String {

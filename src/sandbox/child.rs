@@ -378,7 +378,7 @@ mod tests {
         let mut args = vec![
             Arg::Bind {
                 src: ws.clone(),
-                dest: guest("/home/build"),
+                dest: guest(crate::guest::WORKSPACE),
             },
             Arg::RoBind {
                 src: ws.clone(),

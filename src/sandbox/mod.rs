@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`spec`] | [`Arg`], [`SandboxConfig`], [`StepCommand`], [`bwrap_args`], [`to_argv`] | none |
 //! | [`root`] | the guest root: which host entries appear where, and splicing around read-only dirs | only through a [`RootTree`] passed in |
-//! | [`env`](mod@env) | the step environment (semantics 3.8) and the CA-bundle variables | none |
+//! | [`env`](mod@env) | the CA-bundle variables (the step environment's layers are [`crate::guest::env`]) | none |
 //! | [`shell`] | the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
@@ -30,7 +30,7 @@
 //! let sandbox = Sandbox::prepare(config)?;           // reads the rootfs once
 //! let shell = sandbox.shell();
 //! let env = step_environment(&Default::default(), &Default::default(), &sandbox.env_defaults());
-//! let step = StepCommand::script(&shell, GuestPath::new("/home/build")?, "make", env, false);
+//! let step = StepCommand::script(&shell, GuestPath::new(melwrap::guest::WORKSPACE)?, "make", env, false);
 //! let launch = sandbox.launch(&step);                 // arguments plus the child's setup
 //! let mut sink = run::VecSink::default();
 //! let outcome = run::run(&bwrap.path, &launch.args, &launch.child, &mut sink, run::RunLimits::default())?;
@@ -53,9 +53,10 @@ pub mod sink;
 pub mod spec;
 pub mod termfilter;
 
+pub use crate::guest::env::{DEFAULT_PATH, step_environment};
 pub use build_ids::{BUILD_UID_ENV, BuildIds, DEFAULT_BUILD_ID};
 pub use child::ChildSetup;
-pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
+pub use env::{CA_GUEST_PATH, CA_VARIABLES, ca_bundle_env};
 pub use limits::Resources;
 pub use prepare::{Launch, Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
 pub use root::{MemTree, RootTree};

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::spec::{GuestPath, Rootfs, StepCommand, WORKSPACE_GUEST};
+use super::spec::{GuestPath, Rootfs, StepCommand};
 
 /// The command prefix that runs a script, ending in `-c` (the script comes next).
 ///
@@ -88,7 +88,7 @@ pub fn debug_shell_command(
         .iter()
         .rev()
         .find(|(k, _)| k == "HOME")
-        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
+        .map_or(crate::guest::HOME, |(_, v)| v.as_str());
     let mut env: Vec<(String, String)> = failed
         .env
         .iter()

@@ -20,15 +20,10 @@ use std::path::{Path, PathBuf};
 use super::build_ids::BuildIds;
 use super::limits::Resources;
 use super::root::{self, MountKind, MountRequest, RootTree};
+use crate::guest;
 
 /// The file descriptor `run` gives bwrap for its JSON status (`--json-status-fd`).
 pub const STATUS_FD: i32 = 3;
-
-/// Where the workspace appears in the guest, and the default working directory.
-pub const WORKSPACE_GUEST: &str = "/home/build";
-
-/// Where the cache dir appears in the guest.
-pub const CACHE_GUEST: &str = "/var/cache/melange";
 
 /// An absolute path on the host. Only host paths can be the source of a bind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -412,13 +407,13 @@ impl SandboxConfig {
             MountRequest::new(MountKind::Tmpfs, guest("/tmp")),
             MountRequest::new(
                 MountKind::Bind(self.workspace.clone()),
-                guest(WORKSPACE_GUEST),
+                guest(guest::WORKSPACE),
             ),
         ];
         if let Some(cache) = &self.cache {
             reqs.push(MountRequest::new(
                 MountKind::Bind(cache.clone()),
-                guest(CACHE_GUEST),
+                guest(guest::CACHE),
             ));
         }
         if self.network
@@ -570,7 +565,7 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
         args.push(Arg::JsonStatusFd(STATUS_FD));
     }
     args.push(Arg::Chdir(
-        GuestPath::new(WORKSPACE_GUEST).expect("constant guest path"),
+        GuestPath::new(guest::WORKSPACE).expect("constant guest path"),
     ));
 
     // Command.

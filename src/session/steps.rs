@@ -245,6 +245,21 @@ impl StepRunner<'_> {
     }
 }
 
+/// Print the last lines a failed step wrote.
+pub fn report_failure(failure: &StepFailure, printer: Printer) {
+    if failure.tail.is_empty() {
+        return;
+    }
+    printer.error(format!(
+        "last {} line(s) of `{}`:",
+        failure.tail.len(),
+        failure.step
+    ));
+    for (_, line) in &failure.tail {
+        printer.raw(&format!("  {line}"));
+    }
+}
+
 /// What a step is called in logs: its name, or its `uses`, or the first line of its script.
 fn step_label(step: &Step) -> String {
     if !step.name.is_empty() {
@@ -368,7 +383,7 @@ mod tests {
                 file: "m.yaml".into(),
                 line: 3,
             },
-            workdir: "/home/build".into(),
+            workdir: crate::guest::WORKSPACE.into(),
             environment: BTreeMap::new(),
             script: script.into(),
         }

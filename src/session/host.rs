@@ -1,15 +1,13 @@
-//! Setting up a run, shared by `melwrap build` and `melwrap test`: the sandbox basics (bwrap,
-//! guest root, CA bundle), the cache (opened, locked, optionally seeded), the sandbox over a
-//! workspace, and what a failed or interrupted step turns into.
+//! The host side of a session: the sandbox basics (bwrap, guest root, CA bundle, build ids,
+//! limits), handing the cache and workspace to the build ids, the cache (opened, locked,
+//! optionally seeded), and what an interrupted step turns into.
 
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{self, WrapErr};
 
-use super::StepFailure;
+use super::Limits;
 use crate::cache::{self, CacheDir, CacheLock};
-use crate::cli::shared::LimitArgs;
-use crate::cli::{ExitStatus, StatusError};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 use crate::safefs::Dir;
@@ -20,6 +18,7 @@ use crate::sandbox::{
     BuildIds, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig, probe,
     resolve_ca_bundle,
 };
+use crate::status::{ExitStatus, StatusError};
 use crate::workspace::Workspace;
 
 /// What the sandbox needs from the host, checked before anything is created.
@@ -39,7 +38,7 @@ impl SandboxHost {
     pub fn resolve(
         rootfs: &str,
         ca_bundle: Option<&Path>,
-        limits: &LimitArgs,
+        limits: &Limits,
     ) -> eyre::Result<SandboxHost> {
         let bad = |flag: &str, e: String| Diagnostic::new(flag, e);
         let mut identity = Identity::for_current_user();
@@ -224,21 +223,6 @@ pub fn open_cache(
         ));
     }
     Ok((cache, lock))
-}
-
-/// Print the last lines a failed step wrote.
-pub fn report_failure(failure: &StepFailure, printer: Printer) {
-    if failure.tail.is_empty() {
-        return;
-    }
-    printer.error(format!(
-        "last {} line(s) of `{}`:",
-        failure.tail.len(),
-        failure.step
-    ));
-    for (_, line) in &failure.tail {
-        printer.raw(&format!("  {line}"));
-    }
 }
 
 /// How melwrap exits after a step was stopped by signal `sig`.
