@@ -1,7 +1,7 @@
 //! What melwrap tells people on stderr. stdout is reserved for data (`compile`, `--dry-run`).
 //!
 //! One `Printer` decides what is shown for a verbosity and whether to use colour (only on a
-//! terminal, never with `NO_COLOR` set or under `CI=true`-style dumb output).
+//! terminal, never with `NO_COLOR` set or with `TERM=dumb`).
 //!
 //! Everything it prints passes through the terminal filter ([`TermFilter`], log mode): step
 //! output is filtered where it is read already, but step names, package names and paths come

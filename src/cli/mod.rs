@@ -85,7 +85,9 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(status) => status as i32,
         Err(report) => {
-            eprintln!("error: {}", render_report(&report));
+            // Through the printer: an error can quote a config's strings or file names, which
+            // may hold terminal escapes.
+            crate::printer::Printer::new(Verbosity::Normal).error(render_report(&report));
             exit_status_for(&report) as i32
         }
     }
