@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sandbox::root::MemTree;
+use crate::sandbox::{BuildIds, display_command, to_argv};
 
 /// One bwrap operation per line, as it would be typed.
 fn render(args: &[Arg]) -> String {

@@ -15,8 +15,8 @@ use crate::sandbox::limits::{parse_memory, parse_pids};
 use crate::sandbox::probe::Bwrap;
 use crate::sandbox::run::exit_code_for_signal;
 use crate::sandbox::{
-    BuildIds, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig, probe,
-    resolve_ca_bundle,
+    BuildIds, HostDefaults, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig,
+    host_resolv_conf, probe, resolve_ca_bundle,
 };
 use crate::status::{ExitStatus, StatusError};
 use crate::workspace::Workspace;
@@ -166,15 +166,16 @@ impl SandboxHost {
         cache: &CacheDir,
         network: bool,
     ) -> eyre::Result<SandboxConfig> {
-        let mut config = SandboxConfig::new(
-            self.rootfs.clone(),
-            absolute(workspace.root(), "workspace")?,
-        );
+        let defaults = HostDefaults {
+            identity: self.identity,
+            resources: self.resources,
+            resolv_conf: host_resolv_conf(),
+        };
+        let workspace = absolute(workspace.root(), "workspace")?;
+        let mut config = SandboxConfig::new(self.rootfs.clone(), workspace, &defaults);
         config.cache = Some(absolute(cache.path(), "--cache-dir")?);
         config.network = network;
         config.ca_bundle = self.ca_bundle.clone();
-        config.identity = self.identity;
-        config.resources = self.resources;
         Ok(config)
     }
 }

@@ -239,7 +239,7 @@ impl StepRunner<'_> {
         ));
         let term = std::env::var("TERM").ok();
         let launch = self.sandbox.launch_interactive(failed, term.as_deref());
-        let outcome = run::run_interactive(self.bwrap, &launch.args, &launch.child)
+        let outcome = crate::sandbox::pty::run_interactive(self.bwrap, &launch.args, &launch.child)
             .wrap_err("cannot start the debug shell")?;
         Ok(Some(outcome.status))
     }
