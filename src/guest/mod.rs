@@ -1,5 +1,5 @@
 //! The guest: every path a step sees that melwrap decides, and the layering of the step
-//! environment ([`env`]), each defined once. The compiler (`${{targets.destdir}}`, working
+//! environment ([`env`](mod@env)), each defined once. The compiler (`${{targets.destdir}}`, working
 //! directories), the sandbox (its mounts), the workspace, the cache and `melwrap test` all
 //! take them from here.
 

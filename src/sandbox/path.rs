@@ -129,7 +129,7 @@ impl std::error::Error for PathError {}
 /// What the guest's `/` is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rootfs {
-    /// The host's system directories, read-only: [`root::HOST_SYSTEM_DIRS`] that exist, with
+    /// The host's system directories, read-only: [`super::root::HOST_SYSTEM_DIRS`] that exist, with
     /// merged-`/usr` symlinks recreated as symlinks. Nothing of `/home`, `/root`, `/run`,
     /// `/var`, `/srv`, `/mnt` or `/tmp`.
     Host,

@@ -5,9 +5,9 @@
 //! root, system mounts, workspace, cache, host files, read-only remounts, identity,
 //! environment, namespaces and lifetime, command. bwrap applies mount operations in the order
 //! given, so a later mount shadows an earlier one; the order here is part of the contract and
-//! is tested. [`bwrap_args`] and [`to_argv`] are pure: they see the rootfs only through the
+//! is tested. [`bwrap_args`] and [`to_argv`](super::arg::to_argv) are pure: they see the rootfs only through the
 //! [`RootTree`] the caller passes in, and the host's defaults (resolv.conf, identity, limits)
-//! come in with [`HostDefaults`](super::host::HostDefaults): nothing here reads the host.
+//! come in with [`HostDefaults`]: nothing here reads the host.
 //!
 //! melange's equivalent is `pkg/container/bubblewrap_runner.go` (semantics section 5.1). The
 //! differences are deliberate and listed in the README: a read-only guest root, a private

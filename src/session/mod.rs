@@ -1,7 +1,7 @@
 //! One run of steps, shared by `melwrap build` and `melwrap test`: the host probe, the cache
 //! (opened, locked, seeded), the workspace (filled, handed to the build ids), the sandbox over
 //! them, signals, step driving and, on every way out once a step may have run, the cache
-//! scrub and the securing of a kept workspace ([`secure`]). The drivers in
+//! scrub and the securing of a kept workspace (`session/secure.rs`). The drivers in
 //! [`crate::driver`] say only what differs: which steps run, and what happens after.
 
 pub mod dirs;

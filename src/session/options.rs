@@ -9,7 +9,7 @@ pub struct SessionOptions {
     pub cache_dir: PathBuf,
     /// Seed cache: entries missing from `cache_dir` are copied from here first.
     pub cache_source: Option<PathBuf>,
-    /// Workspace root (the run uses DIR/<arch>), kept afterwards; default: a temporary one.
+    /// Workspace root (the run uses `DIR/<arch>`), kept afterwards; default: a temporary one.
     pub workspace_dir: Option<PathBuf>,
     /// Where packages are written (build) or read (test); never copied into the workspace.
     pub out_dir: PathBuf,
