@@ -20,8 +20,8 @@ use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::{Identity, Sandbox};
 use crate::session::{
-    Ending, Fill, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions, StepRunner,
-    prepare_sandbox, report_failure, restore_workspace_mode,
+    Ending, Fill, Finished, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions,
+    StepRunner, prepare_sandbox, report_failure, restore_workspace_mode,
 };
 use crate::status::ExitStatus;
 
@@ -78,13 +78,9 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         true => None,
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
     };
-    // Files named by a flag are the user's secrets (or trust anchors): never a step's to read.
-    let mut secrets = opts.plan.env_files.clone();
-    secrets.extend(opts.signing_key.clone());
-    secrets.extend(s.ca_bundle.clone());
     let fill = Fill {
         source: Some(&source_dir),
-        secrets,
+        secrets: secrets(&opts),
         home_links: true,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
@@ -97,27 +93,45 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         let runner = session.runner(&sandbox, prepared.plan.environment.clone(), deadline);
         run_steps(session, &runner, &prepared, packager.as_ref())
     })?;
-    if let Ending::Done = finished.ending {
-        let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
-        if let Some(before) = &finished.cache_before {
-            let report = cache::summarize(before, &finished.cache_after);
-            printer.info(report.with_fetch_sources(wanted.cloned()).render_line());
-        }
-        printer.info(format!(
-            "built {} package(s) for {} in {}",
-            prepared.plan.packages.len(),
-            prepared.arch.apk,
-            format_duration(started.elapsed())
-        ));
-    } else if let (Ending::Failed(_), Some(path)) = (&finished.ending, &finished.kept) {
-        printer.info(format!("workspace kept for inspection: {}", path.display()));
-    }
+    report(&finished, &prepared, started, printer);
     let status = finished.status("build", printer)?;
     if opts.test && status == ExitStatus::Success {
         let test = crate::driver::test::TestOptions::after_build(&opts);
         return crate::driver::test::run_prepared(&prepared, &test, printer);
     }
     Ok(status)
+}
+
+/// Files named by a flag are the user's secrets (or trust anchors): never a step's to read.
+fn secrets(opts: &BuildOptions) -> Vec<PathBuf> {
+    let mut secrets = opts.plan.env_files.clone();
+    secrets.extend(opts.signing_key.clone());
+    secrets.extend(opts.session.ca_bundle.clone());
+    secrets
+}
+
+/// After the steps: the cache report and the summary line, or where the failed build's
+/// workspace is.
+fn report(finished: &Finished, prepared: &Prepared, started: Instant, printer: Printer) {
+    match (&finished.ending, &finished.kept) {
+        (Ending::Done, _) => {
+            let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
+            if let Some(before) = &finished.cache_before {
+                let report = cache::summarize(before, &finished.cache_after);
+                printer.info(report.with_fetch_sources(wanted.cloned()).render_line());
+            }
+            printer.info(format!(
+                "built {} package(s) for {} in {}",
+                prepared.plan.packages.len(),
+                prepared.arch.apk,
+                format_duration(started.elapsed())
+            ));
+        }
+        (Ending::Failed(_), Some(path)) => {
+            printer.info(format!("workspace kept for inspection: {}", path.display()));
+        }
+        _ => {}
+    }
 }
 
 /// Each package's steps in its turn, then (all done) the packages.

@@ -154,22 +154,20 @@ pub fn run_prepared(
     }
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
-    let mut results = Vec::new();
     let finished = session.drive(|session| {
-        for job in &jobs {
-            let sandbox = job_sandbox(session, job, &unpacked)?;
-            let env = test_environment(&prepared.plan.environment, keep_sde, &job.test.environment);
-            let runner = session.runner(&sandbox, env, deadline);
-            let t0 = Instant::now();
-            let outcome = runner.run_steps(&job.test.name, &job.test.steps)?;
-            if let Some(ending) = record(job, outcome, t0.elapsed(), &mut results, printer) {
-                print_summary(&results, started.elapsed(), printer);
-                return Ok(ending);
-            }
-        }
+        let mut results = Vec::new();
+        let ending = run_jobs(
+            session,
+            &jobs,
+            &unpacked,
+            deadline,
+            keep_sde,
+            prepared,
+            &mut results,
+        );
         print_summary(&results, started.elapsed(), printer);
         drop(unpacked);
-        Ok(summary_ending(&results))
+        Ok(ending?.unwrap_or_else(|| summary_ending(&results)))
     })?;
     let announce = match finished.ending {
         Ending::Failed(_) => true,
@@ -180,6 +178,30 @@ pub fn run_prepared(
         printer.info(format!("workspace kept: {}", kept.display()));
     }
     finished.status("tests", printer)
+}
+
+/// Each job in a fresh sandbox, carrying on after a failure; `Some` when a signal stopped
+/// the run.
+fn run_jobs(
+    session: &Session,
+    jobs: &[Job<'_>],
+    unpacked: &Unpacked,
+    deadline: Option<Instant>,
+    keep_sde: bool,
+    prepared: &Prepared,
+    results: &mut Vec<TestResult>,
+) -> eyre::Result<Option<Ending>> {
+    for job in jobs {
+        let sandbox = job_sandbox(session, job, unpacked)?;
+        let env = test_environment(&prepared.plan.environment, keep_sde, &job.test.environment);
+        let runner = session.runner(&sandbox, env, deadline);
+        let t0 = Instant::now();
+        let outcome = runner.run_steps(&job.test.name, &job.test.steps)?;
+        if let Some(ending) = record(job, outcome, t0.elapsed(), results, session.printer) {
+            return Ok(Some(ending));
+        }
+    }
+    Ok(None)
 }
 
 /// The tests to run: every package's with steps, or only `only`'s. `None` when there are none
