@@ -26,17 +26,3 @@ impl std::fmt::Display for StatusError {
 }
 
 impl std::error::Error for StatusError {}
-
-/// The exit status an error ends the process with: errors about the user's input
-/// ([`crate::diag`] diagnostics) exit 2, a [`StatusError`] its own, the rest 1.
-pub fn exit_status_for(report: &color_eyre::eyre::Report) -> ExitStatus {
-    for cause in report.chain() {
-        if cause.is::<crate::diag::Diagnostic>() || cause.is::<crate::diag::Diagnostics>() {
-            return ExitStatus::BadInput;
-        }
-        if let Some(status) = cause.downcast_ref::<StatusError>() {
-            return status.0;
-        }
-    }
-    ExitStatus::Failure
-}

@@ -16,7 +16,6 @@ pub mod test;
 pub mod validate;
 
 pub use crate::printer::Verbosity;
-use crate::status::exit_status_for;
 pub use crate::status::{ExitStatus, StatusError};
 
 const EXIT_CODES_HELP: &str = "\
@@ -116,6 +115,20 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Keygen(args) => keygen::run(args, verbosity),
         Command::Index(args) => index::run(args, verbosity),
     }
+}
+
+/// The exit status an error ends the process with: errors about the user's input
+/// ([`crate::diag`] diagnostics) exit 2, a [`StatusError`] its own, the rest 1.
+fn exit_status_for(report: &eyre::Report) -> ExitStatus {
+    for cause in report.chain() {
+        if cause.is::<crate::diag::Diagnostic>() || cause.is::<crate::diag::Diagnostics>() {
+            return ExitStatus::BadInput;
+        }
+        if let Some(status) = cause.downcast_ref::<StatusError>() {
+            return status.0;
+        }
+    }
+    ExitStatus::Failure
 }
 
 /// The error chain as plain text: the outermost message, then each cause on its own line.
