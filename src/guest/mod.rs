@@ -5,23 +5,27 @@
 
 pub mod env;
 
-/// A guest path below the workspace or the cache, as a constant.
+/// A guest path as a literal: the workspace or the cache itself, or a path below one of them
+/// (a macro, so that derived paths are constants too).
 macro_rules! concat_guest {
-    (workspace $rel:literal) => {
-        concat!("/home/build", "/", $rel)
+    (workspace) => {
+        "/home/build"
     };
-    (cache $rel:literal) => {
-        concat!("/var/cache/melange", "/", $rel)
+    (cache) => {
+        "/var/cache/melange"
+    };
+    ($base:ident $rel:literal) => {
+        concat!(concat_guest!($base), "/", $rel)
     };
 }
 pub(crate) use concat_guest;
 
 /// Where the workspace is mounted in the guest: the build user's home, `HOME` and the
 /// default working directory (`${{package.srcdir}}`).
-pub const WORKSPACE: &str = "/home/build";
+pub const WORKSPACE: &str = concat_guest!(workspace);
 
 /// Where the cache dir is mounted in the guest.
-pub const CACHE: &str = "/var/cache/melange";
+pub const CACHE: &str = concat_guest!(cache);
 
 /// The workspace directory that holds every package's destdir, relative to [`WORKSPACE`].
 pub const OUT_DIR_NAME: &str = "melange-out";

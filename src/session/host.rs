@@ -108,8 +108,14 @@ impl SandboxHost {
         if let Identity::Root(_) = self.identity {
             let out = workspace
                 .dir()
-                .open_dir("melange-out")
-                .wrap_err_with(|| format!("{}/melange-out", workspace.root().display()))?;
+                .open_dir(crate::guest::OUT_DIR_NAME)
+                .wrap_err_with(|| {
+                    workspace
+                        .root()
+                        .join(crate::guest::OUT_DIR_NAME)
+                        .display()
+                        .to_string()
+                })?;
             self.hand_over(&out)?;
         }
         Ok(())
