@@ -175,23 +175,18 @@ impl Session {
             _lock,
             ..
         } = self;
-        let ending = match result {
-            Ok(ending) => ending,
-            Err(e) => {
-                if let Err(scrub) = scrub_cache(&cache, cache_mode, printer) {
+        // The scrub comes first, whatever happened; an error in the steps or in the scrub
+        // keeps the workspace (secured) for inspection.
+        let (ending, scan) = match (result, scrub_cache(&cache, cache_mode, printer)) {
+            (Ok(ending), Ok(scan)) => (ending, scan),
+            (Err(e), scrubbed) => {
+                if let Err(scrub) = scrubbed {
                     printer.warn(format!("{scrub:#}"));
                 }
-                match finish_workspace(workspace, false, printer) {
-                    Ok(Some(path)) => {
-                        printer.info(format!("workspace kept for inspection: {}", path.display()))
-                    }
-                    Ok(None) => {}
-                    Err(secure) => printer.warn(format!("{secure:#}")),
-                }
-                return Err(e);
+                return Err(keep_after_error(workspace, e, printer));
             }
+            (Ok(_), Err(scrub)) => return Err(keep_after_error(workspace, scrub, printer)),
         };
-        let scan = scrub_cache(&cache, cache_mode, printer)?;
         let cache_after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
         let remove = !matches!(ending, Ending::Failed(_));
         let kept = finish_workspace(workspace, remove, printer)?;
@@ -202,6 +197,18 @@ impl Session {
             kept,
         })
     }
+}
+
+/// Secure and keep the workspace after `error`, saying where it is; returns `error`.
+fn keep_after_error(workspace: Workspace, error: eyre::Report, printer: Printer) -> eyre::Report {
+    match finish_workspace(workspace, false, printer) {
+        Ok(Some(path)) => {
+            printer.info(format!("workspace kept for inspection: {}", path.display()))
+        }
+        Ok(None) => {}
+        Err(secure) => printer.warn(format!("{secure:#}")),
+    }
+    error
 }
 
 impl Finished {
