@@ -12,18 +12,21 @@
 
 pub mod apk;
 pub mod bounded_read;
-pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod diag;
+pub mod driver;
+pub mod guest;
+pub mod inputs;
 pub mod limits;
 pub mod pipelines;
 pub mod printer;
 pub mod repo;
 pub mod safefs;
 pub mod sandbox;
+pub mod session;
+pub mod status;
 pub mod subst;
-pub mod test_run;
 pub mod workspace;

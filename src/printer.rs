@@ -1,7 +1,7 @@
 //! What melwrap tells people on stderr. stdout is reserved for data (`compile`, `--dry-run`).
 //!
 //! One `Printer` decides what is shown for a verbosity and whether to use colour (only on a
-//! terminal, never with `NO_COLOR` set or under `CI=true`-style dumb output).
+//! terminal, never with `NO_COLOR` set or with `TERM=dumb`).
 //!
 //! Everything it prints passes through the terminal filter ([`TermFilter`], log mode): step
 //! output is filtered where it is read already, but step names, package names and paths come
@@ -10,8 +10,27 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use crate::cli::Verbosity;
 use crate::sandbox::termfilter::{Mode, TermFilter};
+
+/// How much to print on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    Debug,
+}
+
+impl Verbosity {
+    pub fn from_flags(verbose: u8, quiet: bool) -> Self {
+        match (quiet, verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            (false, 1) => Verbosity::Verbose,
+            (false, _) => Verbosity::Debug,
+        }
+    }
+}
 
 /// Stderr printer shared by the commands.
 #[derive(Debug, Clone, Copy)]

@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{self, WrapErr, bail};
 
+use crate::guest::OUT_DIR_NAME;
 use crate::safefs::{CopyOptions, Dir, Existing, ScrubReport};
 
 /// Guest path of the workspace.
-pub const GUEST_WORKSPACE: &str = "/home/build";
+pub const GUEST_WORKSPACE: &str = crate::guest::WORKSPACE;
 
 /// A prepared workspace on the host. Steps write it, so every host-side operation inside it
 /// goes through [`crate::safefs`] relative to the opened root directory.
@@ -102,15 +103,15 @@ impl Workspace {
                 // following a link.
                 let (root_dir, _) = parent.create_dir(arch, 0o700)?;
                 let root = fs_err::canonicalize(dir)?.join(arch);
-                match root_dir.stat_at("melange-out") {
+                match root_dir.stat_at(OUT_DIR_NAME) {
                     Ok(st) if st.is_dir() => {
-                        if !root_dir.open_dir("melange-out")?.read_names()?.is_empty() {
+                        if !root_dir.open_dir(OUT_DIR_NAME)?.read_names()?.is_empty() {
                             bail!(
                                 "workspace {} already holds `melange-out/` from an earlier \
                                  build\n  hint: remove {} or choose another `--workspace-dir`; \
                                  melwrap will not package stale files",
                                 root.display(),
-                                root.join("melange-out").display()
+                                root.join(OUT_DIR_NAME).display()
                             );
                         }
                     }
@@ -167,14 +168,14 @@ impl Workspace {
 
     /// Host path of a package's destdir (`melange-out/<name>`).
     pub fn destdir(&self, package: &str) -> PathBuf {
-        self.root.join("melange-out").join(package)
+        self.root.join(OUT_DIR_NAME).join(package)
     }
 
     /// Create a package's destdir (melange does this just before the package's pipeline). An
     /// earlier step may have put a symlink at `melange-out` or the destdir: it is refused.
     pub fn make_destdir(&self, package: &str) -> eyre::Result<PathBuf> {
         self.dir
-            .create_dir_all(Path::new("melange-out").join(package), 0o755)?;
+            .create_dir_all(Path::new(OUT_DIR_NAME).join(package), 0o755)?;
         Ok(self.destdir(package))
     }
 

@@ -288,7 +288,11 @@ fn sigint_child() {
     let ws = std::env::var("MELWRAP_TEST_WS").unwrap();
     let marker = std::env::var("MELWRAP_TEST_MARKER").unwrap();
     run::install_signal_handlers();
-    let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(&ws).unwrap());
+    let mut cfg = SandboxConfig::new(
+        Rootfs::Host,
+        HostPath::new(&ws).unwrap(),
+        &melwrap::sandbox::HostDefaults::read(),
+    );
     cfg.identity = Identity::for_current_user();
     let sandbox = Sandbox::prepare(cfg).unwrap();
     let (outcome, _) = run_step(

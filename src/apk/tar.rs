@@ -1,4 +1,5 @@
-//! A small, deterministic tar encoder (and the matching reader) for apk sections.
+//! A small, deterministic tar encoder for apk sections (the matching reader is
+//! [`super::tar_read`], re-exported here).
 //!
 //! Headers are laid out the way Go's `archive/tar` writes them, because melange writes its
 //! packages with it (`pkg/tarball/write.go`): USTAR when every field fits, otherwise a PAX

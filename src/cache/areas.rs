@@ -8,8 +8,10 @@
 
 use std::fmt;
 
+use crate::guest::concat_guest;
+
 /// The directory the cache is mounted at inside the sandbox (melange's fixed path).
-pub const GUEST_CACHE_DIR: &str = "/var/cache/melange";
+pub const GUEST_CACHE_DIR: &str = crate::guest::CACHE;
 
 /// One part of the cache, named after the directory it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -95,22 +97,11 @@ pub fn is_blob_name(name: &str) -> bool {
     }
 }
 
-/// The guest environment defaults for the cache areas, applied by the build only when the
-/// config leaves the variable missing or empty (melange's `setIfEmpty` rule).
-///
-/// The first five are melange's own (`pkg/config/config.go`). `GOCACHE` is melwrap's: Go's
-/// build cache is keyed by a hash of every input (compiler, flags, sources, environment) and
-/// is written with its own locking, so sharing it between builds cannot change what is built,
-/// only skip recompiling identical packages. Go trims entries unused for five days itself.
+/// The guest environment defaults that point into the cache, applied only where the config
+/// leaves the variable missing or empty (defined with the other layers in
+/// [`crate::guest::env`]).
 pub fn default_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("GOMODCACHE", "/var/cache/melange/gomodcache"),
-        ("UV_CACHE_DIR", "/var/cache/melange/uv"),
-        ("PIP_CACHE_DIR", "/var/cache/melange/pip"),
-        ("COMPOSER_CACHE_DIR", "/var/cache/melange/composer"),
-        ("npm_config_cache", "/var/cache/melange/npm"),
-        ("GOCACHE", "/var/cache/melange/go"),
-    ]
+    crate::guest::env::cache_variables().collect()
 }
 
 /// A symlink the build may create under the guest's `$HOME` (`/home/build`), so a tool that
@@ -136,19 +127,19 @@ pub fn home_links() -> &'static [HomeLink] {
     &[
         HomeLink {
             link: ".m2/repository",
-            target: "/var/cache/melange/m2repository",
+            target: concat_guest!(cache "m2repository"),
         },
         HomeLink {
             link: ".cargo/registry",
-            target: "/var/cache/melange/cargo/registry",
+            target: concat_guest!(cache "cargo/registry"),
         },
         HomeLink {
             link: ".cargo/git",
-            target: "/var/cache/melange/cargo/git",
+            target: concat_guest!(cache "cargo/git"),
         },
         HomeLink {
             link: ".cargo/.package-cache",
-            target: "/var/cache/melange/cargo/.package-cache",
+            target: concat_guest!(cache "cargo/.package-cache"),
         },
     ]
 }

@@ -6,6 +6,9 @@ use color_eyre::eyre;
 
 use super::shared::{ConfigArgs, SandboxArgs};
 use super::{ExitStatus, Verbosity};
+use crate::driver::build::BuildOptions;
+use crate::inputs::PlanInputs;
+use crate::session::SessionOptions;
 
 const BUILD_EXAMPLES: &str = "\
 Examples:
@@ -109,7 +112,38 @@ pub struct Args {
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
-    crate::build::run(args, crate::printer::Printer::new(verbosity))
+    crate::driver::build::run(args.into(), crate::printer::Printer::new(verbosity))
+}
+
+impl From<Args> for BuildOptions {
+    fn from(args: Args) -> BuildOptions {
+        let session = SessionOptions {
+            cache_dir: args.cache_dir,
+            cache_source: args.cache_source,
+            workspace_dir: args.workspace_dir,
+            out_dir: args.out_dir,
+            rootfs: args.rootfs,
+            debug: args.debug,
+            ..args.sandbox.session_options()
+        };
+        BuildOptions {
+            plan: PlanInputs {
+                vars: args.vars,
+                build_options: args.build_options,
+                build_date: args.build_date,
+                ..args.input.plan_inputs()
+            },
+            config: args.input.config,
+            arch: args.arch,
+            session,
+            source_dir: args.source_dir,
+            signing_key: args.signing_key,
+            generate_index: args.generate_index,
+            dry_run: args.dry_run,
+            timeout: args.timeout,
+            test: args.test,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use color_eyre::eyre;
 use super::{ExitStatus, StatusError, Verbosity};
 use crate::cache::units::{format_age, format_bytes, parse_duration, parse_size};
 use crate::cache::{self, Area, AreaUsage, CacheDir, PruneOptions};
+use crate::printer::Printer;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -185,12 +186,12 @@ fn info(args: InfoArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
             }
         }
     }
-    if !snap.unreadable.is_empty() && verbosity > Verbosity::Quiet {
-        eprintln!(
-            "warning: {} paths could not be read, so the sizes may be low; the first is {}",
+    if !snap.unreadable.is_empty() {
+        Printer::new(verbosity).warn(format!(
+            "{} paths could not be read, so the sizes may be low; the first is {}",
             snap.unreadable.len(),
             snap.unreadable[0].display()
-        );
+        ));
     }
     Ok(ExitStatus::Success)
 }
@@ -222,12 +223,10 @@ fn prune(args: PruneArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
             Ok(lock) => lock,
             Err(busy) if !args.wait => return Err(busy.into()),
             Err(_) => {
-                if verbosity > Verbosity::Quiet {
-                    eprintln!(
-                        "waiting for the builds using {} to finish",
-                        cache.path().display()
-                    );
-                }
+                Printer::new(verbosity).info(format!(
+                    "waiting for the builds using {} to finish",
+                    cache.path().display()
+                ));
                 cache.lock_exclusive(true)?
             }
         };
@@ -261,7 +260,7 @@ fn prune(args: PruneArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         }
     }
     for (e, why) in &failed {
-        eprintln!("error: could not remove {}: {why}", e.key);
+        Printer::new(verbosity).error(format!("could not remove {}: {why}", e.key));
     }
     let left = scan.entries.iter().map(|e| e.bytes).sum::<u64>() - freed;
     if removed.is_empty() && failed.is_empty() {
@@ -296,12 +295,10 @@ fn preload(args: PreloadArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> 
     let _lock = match cache.try_lock_shared()? {
         Some(lock) => lock,
         None => {
-            if verbosity > Verbosity::Quiet {
-                eprintln!(
-                    "waiting for a prune of {} to finish",
-                    cache.path().display()
-                );
-            }
+            Printer::new(verbosity).info(format!(
+                "waiting for a prune of {} to finish",
+                cache.path().display()
+            ));
             cache.lock_shared()?
         }
     };

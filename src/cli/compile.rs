@@ -1,17 +1,17 @@
 //! `melwrap compile`: print the compiled plan of one or more build files.
 //!
 //! stdout is data only: the plan as YAML (default) or JSON, deterministic (maps are sorted).
-//! Diagnostics go to stderr; any config that fails makes the exit status 2.
+//! Diagnostics go to stderr; any config that fails makes the exit status 2. The plan comes
+//! from the same route as `melwrap build`'s ([`crate::inputs`]).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use color_eyre::eyre;
 
 use super::{ExitStatus, StatusError, Verbosity};
-use crate::compile::{self, Arch, CompileOptions};
-use crate::pipelines::Library;
+use crate::compile;
+use crate::inputs::{PlanInputs, PlanRoute, resolve_arch};
 
 /// Output format of `melwrap compile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,8 +36,8 @@ pub struct Args {
     pub arch: Option<String>,
 
     /// Set or override a variable (`vars.KEY`); repeatable.
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 
     /// Enable a build option declared under `options:`; repeatable.
     #[arg(long = "build-option", value_name = "NAME")]
@@ -47,9 +47,20 @@ pub struct Args {
     #[arg(long = "pipeline-dir", value_name = "DIR")]
     pub pipeline_dirs: Vec<PathBuf>,
 
-    /// `SOURCE_DATE_EPOCH` in the plan environment.
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-    pub source_date_epoch: u64,
+    /// dotenv file merged into environment.environment (repeatable; the YAML wins), as in
+    /// `melwrap build`.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+
+    /// Build date (RFC 3339) for SOURCE_DATE_EPOCH, as in `melwrap build`. SOURCE_DATE_EPOCH
+    /// in the environment wins.
+    #[arg(long, value_name = "DATE")]
+    pub build_date: Option<String>,
+
+    /// `SOURCE_DATE_EPOCH` of the plan, over SOURCE_DATE_EPOCH in the environment and
+    /// `--build-date` [default: as `melwrap build`: SOURCE_DATE_EPOCH, else --build-date, else 0].
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<u64>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Yaml)]
@@ -61,40 +72,24 @@ pub struct Args {
     pub repeat: u32,
 }
 
-fn parse_var(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
-pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
-    let arch = match &args.arch {
-        Some(a) => a.clone(),
-        None => Arch::host().map(|a| a.apk.to_string()).ok_or_else(|| {
-            StatusError(
-                ExitStatus::BadInput,
-                format!(
-                    "this machine's architecture `{}` is not one melange builds for; pass `--arch`",
-                    std::env::consts::ARCH
-                ),
-            )
-        })?,
-    };
-    let opts = CompileOptions {
-        arch,
-        vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    let printer = crate::printer::Printer::new(verbosity);
+    let arch = resolve_arch(args.arch.as_deref().unwrap_or("host"))?;
+    let inputs = PlanInputs {
+        pipeline_dirs: args.pipeline_dirs.clone(),
+        env_files: args.env_files.clone(),
+        vars: args.vars.clone(),
         build_options: args.build_options.clone(),
+        build_date: args.build_date.clone(),
         source_date_epoch: args.source_date_epoch,
-        ..Default::default()
     };
-    let lib = Library::new(args.pipeline_dirs.clone());
+    let route = inputs.route(&arch)?;
     let single = args.configs.len() == 1;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = 0usize;
     for path in &args.configs {
-        let result = compile_one(path, &lib, &opts, args.repeat);
+        let result = compile_one(path, &route, args.repeat);
         match result {
             Ok(plan) => {
                 let text = match args.format {
@@ -110,7 +105,7 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
             Err(diags) if single => return Err(diags.into()),
             Err(diags) => {
                 failed += 1;
-                eprintln!("error: {diags}");
+                printer.error(diags.to_string());
             }
         }
     }
@@ -130,27 +125,13 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 
 fn compile_one(
     path: &std::path::Path,
-    lib: &Library,
-    opts: &CompileOptions,
+    route: &PlanRoute,
     repeat: u32,
 ) -> Result<compile::Plan, crate::diag::Diagnostics> {
     let mut last = None;
     for _ in 0..repeat.max(1) {
         let loaded = crate::config::load(path)?;
-        last = Some(compile::compile(&loaded, lib, opts)?);
+        last = Some(route.plan(&loaded)?);
     }
     Ok(last.expect("at least one round"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn var_flags_need_a_key_and_an_equals_sign() {
-        assert_eq!(parse_var("a=b=c").unwrap(), ("a".into(), "b=c".into()));
-        assert_eq!(parse_var("a=").unwrap(), ("a".into(), String::new()));
-        assert!(parse_var("a").is_err());
-        assert!(parse_var("=b").is_err());
-    }
 }

@@ -180,6 +180,7 @@ fn check_step(r: &mut Report, bwrap: &probe::Bwrap, rootfs: &Rootfs) {
         let mut cfg = SandboxConfig::new(
             rootfs.clone(),
             HostPath::new(ws.path()).map_err(|e| e.to_string())?,
+            &crate::sandbox::HostDefaults::read(),
         );
         cfg.network = false;
         if let Identity::Root(ids) = cfg.identity {

@@ -42,6 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    let printer = crate::printer::Printer::new(verbosity);
     // Load the key first: a bad key should stop before any work.
     let signer = args
         .signing_key
@@ -60,13 +61,11 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         if let Some(arch) = &args.arch
             && p.arch() != arch
         {
-            if verbosity > Verbosity::Quiet {
-                eprintln!(
-                    "warning: skipping {}: its arch is {}, not {arch}",
-                    f.display(),
-                    p.arch()
-                );
-            }
+            printer.warn(format!(
+                "skipping {}: its arch is {}, not {arch}",
+                f.display(),
+                p.arch()
+            ));
             continue;
         }
         entries.push(IndexEntry::from_package(&p));
@@ -83,14 +82,12 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     };
     idx.merge(entries);
     idx.write(&output, signer.as_ref())?;
-    if verbosity > Verbosity::Quiet {
-        eprintln!(
-            "wrote {} ({} packages{})",
-            output.display(),
-            idx.entries.len(),
-            if signer.is_some() { ", signed" } else { "" }
-        );
-    }
+    printer.info(format!(
+        "wrote {} ({} packages{})",
+        output.display(),
+        idx.entries.len(),
+        if signer.is_some() { ", signed" } else { "" }
+    ));
     Ok(ExitStatus::Success)
 }
 

@@ -34,13 +34,11 @@ pub struct Args {
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let pair = keys::generate(&args.name, args.key_size, args.force)?;
-    if verbosity > Verbosity::Quiet {
-        eprintln!(
-            "wrote private key {} (mode 0600) and public key {}",
-            pair.private.display(),
-            pair.public.display()
-        );
-    }
+    crate::printer::Printer::new(verbosity).info(format!(
+        "wrote private key {} (mode 0600) and public key {}",
+        pair.private.display(),
+        pair.public.display()
+    ));
     Ok(ExitStatus::Success)
 }
 

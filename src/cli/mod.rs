@@ -15,20 +15,8 @@ pub mod shared;
 pub mod test;
 pub mod validate;
 
-/// How melwrap ends. Listed in `--help`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// Everything asked for was done.
-    Success = 0,
-    /// A build step or test failed (the build ran and failed).
-    Failure = 1,
-    /// Bad input or an unusable environment: nothing ran.
-    BadInput = 2,
-    /// Interrupted by SIGINT (Ctrl-C).
-    Interrupted = 130,
-    /// Stopped by SIGTERM.
-    Terminated = 143,
-}
+pub use crate::printer::Verbosity;
+pub use crate::status::{ExitStatus, StatusError};
 
 const EXIT_CODES_HELP: &str = "\
 Examples:
@@ -96,7 +84,9 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(status) => status as i32,
         Err(report) => {
-            eprintln!("error: {}", render_report(&report));
+            // Through the printer: an error can quote a config's strings or file names, which
+            // may hold terminal escapes.
+            crate::printer::Printer::new(Verbosity::Normal).error(render_report(&report));
             exit_status_for(&report) as i32
         }
     }
@@ -127,27 +117,8 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
     }
 }
 
-/// How much to print on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    Debug,
-}
-
-impl Verbosity {
-    pub fn from_flags(verbose: u8, quiet: bool) -> Self {
-        match (quiet, verbose) {
-            (true, _) => Verbosity::Quiet,
-            (false, 0) => Verbosity::Normal,
-            (false, 1) => Verbosity::Verbose,
-            (false, _) => Verbosity::Debug,
-        }
-    }
-}
-
-/// Errors about the user's input exit 2; the rest exit 1.
+/// The exit status an error ends the process with: errors about the user's input
+/// ([`crate::diag`] diagnostics) exit 2, a [`StatusError`] its own, the rest 1.
 fn exit_status_for(report: &eyre::Report) -> ExitStatus {
     for cause in report.chain() {
         if cause.is::<crate::diag::Diagnostic>() || cause.is::<crate::diag::Diagnostics>() {
@@ -159,18 +130,6 @@ fn exit_status_for(report: &eyre::Report) -> ExitStatus {
     }
     ExitStatus::Failure
 }
-
-/// An error that carries the exit status it should end the process with.
-#[derive(Debug)]
-pub struct StatusError(pub ExitStatus, pub String);
-
-impl std::fmt::Display for StatusError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-
-impl std::error::Error for StatusError {}
 
 /// The error chain as plain text: the outermost message, then each cause on its own line.
 fn render_report(report: &eyre::Report) -> String {

@@ -42,7 +42,7 @@ pub enum Action {
     },
 }
 
-pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     for dir in &args.pipeline_dirs {
         if !dir.is_dir() {
             return Err(bad_input(format!(
@@ -54,7 +54,11 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let library = Library::new(args.pipeline_dirs.clone());
     match args.action {
         Some(Action::Show { name }) => show(&library, &name),
-        None => list(&library, args.format),
+        None => list(
+            &library,
+            args.format,
+            crate::printer::Printer::new(verbosity),
+        ),
     }
 }
 
@@ -139,7 +143,11 @@ fn entries(library: &Library) -> Vec<Entry> {
         .collect()
 }
 
-fn list(library: &Library, format: Format) -> eyre::Result<ExitStatus> {
+fn list(
+    library: &Library,
+    format: Format,
+    printer: crate::printer::Printer,
+) -> eyre::Result<ExitStatus> {
     let entries = entries(library);
     let failed = entries.iter().filter(|e| e.error.is_some()).count();
     match format {
@@ -147,7 +155,7 @@ fn list(library: &Library, format: Format) -> eyre::Result<ExitStatus> {
         Format::Table => print!("{}", table(&entries)),
     }
     for entry in entries.iter().filter(|e| e.error.is_some()) {
-        eprintln!("error: {}", entry.error.as_deref().unwrap_or_default());
+        printer.error(entry.error.as_deref().unwrap_or_default());
     }
     Ok(if failed > 0 {
         ExitStatus::BadInput

@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+use crate::inputs::PlanInputs;
+use crate::session::{Limits, SessionOptions};
+
 /// The build file and what it is compiled with: the positional config, `--pipeline-dir` and
 /// `--env-file`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -69,4 +72,32 @@ pub struct LimitArgs {
     /// none].
     #[arg(long, value_name = "SIZE", help_heading = "Sandbox")]
     pub memory: Option<String>,
+}
+
+impl ConfigArgs {
+    /// The plan inputs these flags give (`--pipeline-dir`, `--env-file`).
+    pub fn plan_inputs(&self) -> PlanInputs {
+        PlanInputs {
+            pipeline_dirs: self.pipeline_dirs.clone(),
+            env_files: self.env_files.clone(),
+            ..PlanInputs::default()
+        }
+    }
+}
+
+impl SandboxArgs {
+    /// The session options these flags give; the directories are the command's own.
+    pub fn session_options(self) -> SessionOptions {
+        SessionOptions {
+            network: !self.no_network,
+            ca_bundle: self.ca_bundle,
+            interactive: self.interactive,
+            limits: Limits {
+                build_uid: self.limits.build_uid,
+                pids: self.limits.pids,
+                memory: self.limits.memory,
+            },
+            ..SessionOptions::default()
+        }
+    }
 }

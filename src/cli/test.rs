@@ -6,8 +6,8 @@ use color_eyre::eyre;
 
 use super::shared::{ConfigArgs, SandboxArgs};
 use super::{ExitStatus, Verbosity};
-use crate::build::PrepareArgs;
-use crate::test_run::TestOptions;
+use crate::driver::test::TestOptions;
+use crate::session::SessionOptions;
 
 const TEST_EXAMPLES: &str = "\
 Examples:
@@ -89,38 +89,30 @@ pub struct Args {
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let printer = crate::printer::Printer::new(verbosity);
-    // The config is loaded and compiled exactly as `melwrap build` would with the same config,
-    // arch, pipeline dirs and env files, every other build option at its default.
-    let prepare_args = PrepareArgs::new(&args.input, &args.arch);
-    let Some(prepared) = crate::build::prepare(prepare_args, printer)? else {
-        return Ok(ExitStatus::Success);
-    };
     let timeout = match &args.timeout {
+        Some(text) => crate::inputs::parse_timeout(text, "90s, 10m or 1h30m")?,
         None => None,
-        Some(text) => Some(
-            crate::config::rules::parse_go_duration(text).ok_or_else(|| {
-                crate::diag::Diagnostic::new("--timeout", format!("`{text}` is not a duration"))
-                    .hint("write it like 90s, 10m or 1h30m")
-            })?,
-        )
-        .filter(|d| !d.is_zero()),
     };
-    let opts = TestOptions {
+    let session = SessionOptions {
         out_dir: args.out_dir,
         cache_dir: args.cache_dir,
-        rootfs: args.rootfs,
-        network: !args.sandbox.no_network,
-        ca_bundle: args.sandbox.ca_bundle,
-        interactive: args.sandbox.interactive,
-        debug: args.debug,
-        source_dir: args.source_dir,
         workspace_dir: args.workspace_dir,
-        env_files: args.input.env_files,
+        rootfs: args.rootfs,
+        debug: args.debug,
+        ..args.sandbox.session_options()
+    };
+    // The config is compiled exactly as `melwrap build` would with the same config, arch,
+    // pipeline dirs and env files, every other build input at its default.
+    let opts = TestOptions {
+        plan: args.input.plan_inputs(),
+        config: args.input.config,
+        arch: args.arch,
+        session,
+        source_dir: args.source_dir,
         only: args.package,
         timeout,
-        limits: args.sandbox.limits,
     };
-    crate::test_run::run(&prepared, &opts, printer)
+    crate::driver::test::run(opts, printer)
 }
 
 #[cfg(test)]

@@ -16,16 +16,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::model::Subpackage;
+use crate::guest;
 use crate::limits::MAX_VAR_CHAIN;
 use crate::subst::{self, Budget, Lookup, Metered, Scope, transforms};
 
 use super::arch::Arch;
 use super::{CompileOptions, Sink};
-
-/// `/home/build`, where the workspace is mounted in the guest.
-pub const WORKDIR: &str = "/home/build";
-/// `/home/build/melange-out`, the parent of every destdir.
-pub const OUTDIR: &str = "/home/build/melange-out";
 
 /// A subpackage after `range:` expansion.
 #[derive(Debug)]
@@ -47,7 +43,7 @@ pub struct Context<'c> {
 /// The overlay a subpackage adds to the package map (`SubstitutionMap.Subpackage`).
 pub fn subpackage_scope<'s>(parent: &'s Scope<'s>, sub: &Expanded) -> Scope<'s> {
     let mut s = Scope::child(parent);
-    let dir = format!("{OUTDIR}/{}", sub.name);
+    let dir = guest::destdir(&sub.name);
     s.set("subpkg.name", sub.name.clone());
     s.set("context.name", sub.name.clone());
     s.set("targets.subpkgdir", dir.clone());
@@ -80,10 +76,10 @@ pub(crate) fn build<'c>(
         format!("{}-r{}", pkg.version, pkg.epoch),
     );
     put("package.description", pkg.description.clone());
-    put("package.srcdir", WORKDIR.to_string());
-    put("targets.outdir", OUTDIR.to_string());
-    put("targets.destdir", format!("{OUTDIR}/{}", pkg.name));
-    put("targets.contextdir", format!("{OUTDIR}/{}", pkg.name));
+    put("package.srcdir", guest::WORKSPACE.to_string());
+    put("targets.outdir", guest::OUT_DIR.to_string());
+    put("targets.destdir", guest::destdir(&pkg.name));
+    put("targets.contextdir", guest::destdir(&pkg.name));
     put("context.name", pkg.name.clone());
     let libc = if opts.host_libc.is_empty() {
         "gnu"
@@ -158,12 +154,12 @@ pub(crate) fn build<'c>(
     let subpackages = expand(config, &map, budget, sink)?;
     map.insert(
         format!("targets.package.{}", pkg.name),
-        format!("{OUTDIR}/{}", pkg.name),
+        guest::destdir(&pkg.name),
     );
     for sp in &subpackages {
         map.insert(
             format!("targets.package.{}", sp.name),
-            format!("{OUTDIR}/{}", sp.name),
+            guest::destdir(&sp.name),
         );
     }
     Some(Context { map, subpackages })

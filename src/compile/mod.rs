@@ -8,7 +8,6 @@
 
 pub mod arch;
 pub mod context;
-pub mod env;
 mod metadata;
 pub mod plan;
 mod steps;
@@ -21,8 +20,8 @@ use crate::limits::{MAX_PLAN_BYTES, MAX_STEPS};
 use crate::pipelines::Library;
 use crate::subst::{self, Budget, Scope, SubstErrors};
 
+pub use crate::guest::env::build_environment;
 pub use arch::Arch;
-pub use env::build_environment;
 pub use plan::{Origin, PackageMetadata, PackagePlan, Plan, Step, TestPlan};
 
 /// What a compile needs besides the config and the pipeline library.
@@ -108,7 +107,7 @@ pub fn compile(
     let metadata = metadata::for_main(&mut sink, &root, config);
     packages.push(PackagePlan {
         name: config.package.name.clone(),
-        destdir: format!("{}/{}", context::OUTDIR, config.package.name),
+        destdir: crate::guest::destdir(&config.package.name),
         steps: main.steps,
         needs: main.needs,
         fetches: main.fetches,
@@ -165,7 +164,7 @@ pub fn compile(
             let metadata = metadata::for_sub(&mut sink, &scope, config, sub);
             packages.push(PackagePlan {
                 name: sub.name.clone(),
-                destdir: format!("{}/{}", context::OUTDIR, sub.name),
+                destdir: crate::guest::destdir(&sub.name),
                 steps: compiled.steps,
                 needs: compiled.needs,
                 fetches: compiled.fetches,

@@ -18,9 +18,9 @@ use crate::config::model::{Pipeline, Test};
 use crate::limits::{MAX_STEP_DEPTH, MAX_USES_DEPTH};
 use crate::subst::{self, Lookup, Scope, SubstErrors, cond};
 
-use super::context::WORKDIR;
 use super::plan::{Origin, Step, TestPlan};
 use super::{Sink, substitute_map};
+use crate::guest::WORKSPACE as WORKDIR;
 
 /// Where a step sits, for messages: the nearest step written in the build file, and the chain
 /// of `uses:` definitions entered since.
@@ -612,10 +612,10 @@ mod tests {
 
     #[test]
     fn workdirs_join_home_build_never_the_parent() {
-        assert_eq!(absolute_workdir(""), "/home/build");
+        assert_eq!(absolute_workdir(""), crate::guest::WORKSPACE);
         assert_eq!(absolute_workdir("bar"), "/home/build/bar");
         assert_eq!(absolute_workdir("./a//b/"), "/home/build/a/b");
-        assert_eq!(absolute_workdir("."), "/home/build");
+        assert_eq!(absolute_workdir("."), crate::guest::WORKSPACE);
         assert_eq!(absolute_workdir("../x"), "/home/x");
         assert_eq!(absolute_workdir("/tmp/x/"), "/tmp/x/");
     }

@@ -80,6 +80,37 @@ impl BuildIds {
     }
 }
 
+/// Who the step runs as (melange `pkg/build/build.go`, semantics 5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// melwrap runs as root: bwrap runs as the unprivileged build ids (see
+    /// [`super::build_ids`]) and maps the step's uid and gid 0 onto them in a user namespace,
+    /// with every capability dropped. The step is "root" to itself (melange runs steps as
+    /// root) and an ordinary user to the host.
+    Root(BuildIds),
+    /// An ordinary user: a user namespace maps the invoking user to `uid`/`gid` inside, so
+    /// files written to the workspace and cache belong to the invoking user on the host.
+    Build { uid: u32, gid: u32 },
+}
+
+impl Identity {
+    /// melange's choice for the current process: [`Identity::Root`] when the effective uid is
+    /// 0 (with the build ids from `$MELWRAP_BUILD_UID` or the default; a bad value is
+    /// reported by the commands that run steps), otherwise uid/gid 1000 (hard-coded in
+    /// melange, whatever the `build` user's uid).
+    pub fn for_current_user() -> Identity {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            Identity::Root(BuildIds::from_env().unwrap_or_default())
+        } else {
+            Identity::Build {
+                uid: 1000,
+                gid: 1000,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,9 +26,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::arg::Arg;
 use super::build_ids::BuildIds;
 use super::limits::{self, Resources};
-use super::spec::{Arg, HostPath};
+use super::path::HostPath;
 
 /// Host directories that can hold the staging tmpfs, first existing one wins. bwrap needs
 /// none of them itself (it uses `/tmp`, `/proc` and `/dev`), and every bind source is staged,
@@ -367,7 +368,7 @@ fn join_fresh_session_keyring() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::spec::GuestPath;
+    use crate::sandbox::path::GuestPath;
 
     #[test]
     fn bind_sources_are_opened_once_and_rewritten_to_their_staged_paths() {
@@ -378,7 +379,7 @@ mod tests {
         let mut args = vec![
             Arg::Bind {
                 src: ws.clone(),
-                dest: guest("/home/build"),
+                dest: guest(crate::guest::WORKSPACE),
             },
             Arg::RoBind {
                 src: ws.clone(),

@@ -4,13 +4,16 @@
 //!
 //! | file | owns | I/O |
 //! |---|---|---|
-//! | [`spec`] | [`Arg`], [`SandboxConfig`], [`StepCommand`], [`bwrap_args`], [`to_argv`] | none |
+//! | [`path`] | [`HostPath`], [`GuestPath`], [`Rootfs`] (a leaf) | none |
+//! | [`arg`] | [`Arg`]: one bwrap operation, [`to_argv`], [`display_command`] | none |
+//! | [`spec`] | [`SandboxConfig`], [`bwrap_args`], [`interactive_args`] | none |
+//! | [`host`] | [`HostDefaults`]: the identity, limits and resolv.conf a config starts from | reads the host |
 //! | [`root`] | the guest root: which host entries appear where, and splicing around read-only dirs | only through a [`RootTree`] passed in |
-//! | [`env`](mod@env) | the step environment (semantics 3.8) and the CA-bundle variables | none |
-//! | [`shell`] | the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
+//! | [`env`](mod@env) | the CA-bundle variables (the step environment's layers are [`crate::guest::env`]) | none |
+//! | [`shell`] | [`StepCommand`], the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
-//! | [`build_ids`] | the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
+//! | [`build_ids`] | [`Identity`] and the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
 //! | [`child`] | bwrap's process before exec: staged bind sources, build ids, keyring, limits | system calls in the child |
 //! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
@@ -26,11 +29,11 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bwrap = probe::probe()?;                       // once per process
 //! run::install_signal_handlers();
-//! let config = SandboxConfig::new(Rootfs::Host, HostPath::new("/tmp/ws")?);
+//! let config = SandboxConfig::new(Rootfs::Host, HostPath::new("/tmp/ws")?, &HostDefaults::read());
 //! let sandbox = Sandbox::prepare(config)?;           // reads the rootfs once
 //! let shell = sandbox.shell();
 //! let env = step_environment(&Default::default(), &Default::default(), &sandbox.env_defaults());
-//! let step = StepCommand::script(&shell, GuestPath::new("/home/build")?, "make", env, false);
+//! let step = StepCommand::script(&shell, GuestPath::new(melwrap::guest::WORKSPACE)?, "make", env, false);
 //! let launch = sandbox.launch(&step);                 // arguments plus the child's setup
 //! let mut sink = run::VecSink::default();
 //! let outcome = run::run(&bwrap.path, &launch.args, &launch.child, &mut sink, run::RunLimits::default())?;
@@ -38,11 +41,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arg;
 pub mod build_ids;
 pub mod child;
 pub mod env;
+pub mod host;
 pub mod limits;
 pub mod output;
+pub mod path;
 pub mod prepare;
 pub mod probe;
 pub mod pty;
@@ -53,14 +59,18 @@ pub mod sink;
 pub mod spec;
 pub mod termfilter;
 
-pub use build_ids::{BUILD_UID_ENV, BuildIds, DEFAULT_BUILD_ID};
+pub use crate::guest::env::{DEFAULT_PATH, step_environment};
+pub use arg::{Arg, Namespace, STATUS_FD, display_command, to_argv};
+pub use build_ids::{BUILD_UID_ENV, BuildIds, DEFAULT_BUILD_ID, Identity};
 pub use child::ChildSetup;
-pub use env::{CA_GUEST_PATH, CA_VARIABLES, DEFAULT_PATH, ca_bundle_env, step_environment};
+pub use env::{CA_GUEST_PATH, CA_VARIABLES, ca_bundle_env};
+pub use host::{HostDefaults, host_resolv_conf};
 pub use limits::Resources;
-pub use prepare::{Launch, Sandbox, SandboxError, host_resolv_conf, resolve_ca_bundle};
+pub use path::{GuestPath, HostPath, PathError, Rootfs};
+pub use prepare::{Launch, Sandbox, SandboxError, resolve_ca_bundle};
 pub use root::{MemTree, RootTree};
-pub use shell::{shell_for, wrap_script};
-pub use spec::{
-    Arg, GuestPath, HostPath, Identity, Namespace, Rootfs, STATUS_FD, SandboxConfig, StepCommand,
-    bwrap_args, display_command, interactive_args, to_argv,
-};
+pub use shell::{StepCommand, shell_for, wrap_script};
+pub use spec::{SandboxConfig, bwrap_args, interactive_args};
+
+// Imports among these files point one way: `path` and `arg` are leaves, `spec` builds on
+// them, `root`, `shell` and `host`, and `prepare` on `spec` (no cycles).

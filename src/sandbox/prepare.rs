@@ -9,11 +9,15 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::arg::{self, Arg};
+use super::build_ids::Identity;
 use super::child::{ChildSetup, Staging};
 use super::env::{CA_BUNDLE_ENV, ca_bundle_env};
 use super::limits::Resources;
+use super::path::{GuestPath, HostPath, Rootfs};
 use super::root::{LiveTree, MemTree, Node, RootTree};
-use super::spec::{self, Arg, GuestPath, HostPath, Identity, Rootfs, SandboxConfig, StepCommand};
+use super::shell::StepCommand;
+use super::spec::{self, SandboxConfig};
 
 /// A sandbox problem found before anything ran, with the fix. melwrap exits 2 for these.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +161,7 @@ impl Sandbox {
             staging.rewrite(&mut args);
         }
         Launch {
-            args: spec::to_argv(&args),
+            args: arg::to_argv(&args),
             child: self.child_setup(),
         }
     }
@@ -226,17 +230,6 @@ fn has_sh(tree: &dyn RootTree) -> bool {
     super::root::resolve(tree, &sh).node == Node::File
 }
 
-/// The host file to show at `/etc/resolv.conf`: the real path behind the host's
-/// `/etc/resolv.conf` (often a symlink into `/run`), or `None` when there is none.
-pub fn host_resolv_conf() -> Option<HostPath> {
-    let real = fs_err::canonicalize("/etc/resolv.conf").ok()?;
-    if real.is_file() {
-        HostPath::new(real).ok()
-    } else {
-        None
-    }
-}
-
 /// The CA bundle for a build: `flag` (`--ca-bundle FILE`), else `$MELWRAP_CA_BUNDLE`, else
 /// none. The file must exist; its real path is returned. A CA bundle is never picked up from
 /// the host's own TLS settings (`SSL_CERT_FILE` and friends) without being asked for.
@@ -267,10 +260,11 @@ pub fn resolve_ca_bundle(flag: Option<&Path>) -> Result<Option<HostPath>, Sandbo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::spec::Identity;
+    use crate::sandbox::HostDefaults;
+    use crate::sandbox::build_ids::Identity;
 
     fn config(rootfs: Rootfs, ws: &Path) -> SandboxConfig {
-        let mut c = SandboxConfig::new(rootfs, HostPath::new(ws).unwrap());
+        let mut c = SandboxConfig::new(rootfs, HostPath::new(ws).unwrap(), &HostDefaults::read());
         c.identity = Identity::Build {
             uid: 1000,
             gid: 1000,

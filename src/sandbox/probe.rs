@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use super::arg::{Arg, Namespace, to_argv};
+use super::build_ids::Identity;
 use super::child::ChildSetup;
-use super::spec::{Arg, GuestPath, HostPath, Identity, Namespace, to_argv};
+use super::path::{GuestPath, HostPath};
 
 /// The environment variable that names the bwrap binary, overriding `PATH`.
 pub const BWRAP_ENV: &str = "MELWRAP_BWRAP";

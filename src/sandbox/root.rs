@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::spec::{GuestPath, HostPath, Rootfs};
+use super::path::{GuestPath, HostPath, Rootfs};
 
 /// Top-level host directories that [`Rootfs::Host`] shows read-only, when they exist.
 pub const HOST_SYSTEM_DIRS: &[&str] = &[
@@ -93,7 +93,7 @@ impl MountKind {
 #[derive(Debug, Default)]
 pub(crate) struct MountPlan {
     /// The root bind or the spliced directories, in order.
-    pub root: Vec<super::spec::Arg>,
+    pub root: Vec<super::arg::Arg>,
     /// The requests kept, each with its resolved guest path, in request order.
     pub requests: Vec<(MountRequest, GuestPath)>,
     /// Spliced tmpfs directories to remount read-only once all mounts exist.
@@ -102,7 +102,7 @@ pub(crate) struct MountPlan {
 
 /// Plan the root and the mount points for `requests`.
 pub(crate) fn plan(rootfs: &Rootfs, tree: &dyn RootTree, requests: &[MountRequest]) -> MountPlan {
-    use super::spec::Arg;
+    use super::arg::Arg;
 
     let host_view = HostView(tree);
     let tree: &dyn RootTree = match rootfs {

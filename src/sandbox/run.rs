@@ -28,7 +28,7 @@
 //! - If melwrap itself is killed with SIGKILL (no handler runs), `--die-with-parent` still
 //!   takes the sandbox down.
 //!
-//! An interactive debug shell ([`run_interactive`], in [`super::pty`]) is the exception: it
+//! An interactive debug shell ([`super::pty::run_interactive`]) is the exception: it
 //! runs on its own pseudo-terminal in its own session, Ctrl-C there belongs to the shell, and
 //! melwrap forgets any SIGINT that arrives while it runs (as melange ignores SIGINT then).
 //!
@@ -52,11 +52,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use super::arg::STATUS_FD;
 use super::child::ChildSetup;
 use super::output::{CHANNEL_LINES, Msg, spawn_reader};
-use super::spec::STATUS_FD;
 
-pub use super::pty::run_interactive;
 pub use super::sink::{OutputSink, Stream, TailSink, VecSink};
 
 /// Limits on one sandbox run.

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::spec::{GuestPath, Rootfs, StepCommand, WORKSPACE_GUEST};
+use super::path::{GuestPath, Rootfs};
 
 /// The command prefix that runs a script, ending in `-c` (the script comes next).
 ///
@@ -88,7 +88,7 @@ pub fn debug_shell_command(
         .iter()
         .rev()
         .find(|(k, _)| k == "HOME")
-        .map_or(WORKSPACE_GUEST, |(_, v)| v.as_str());
+        .map_or(crate::guest::HOME, |(_, v)| v.as_str());
     let mut env: Vec<(String, String)> = failed
         .env
         .iter()
@@ -123,6 +123,34 @@ pub fn debug_shell_command(
         argv,
         env,
         workdir: failed.workdir.clone(),
+    }
+}
+
+/// The command one step runs, with its final environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepCommand {
+    /// Program and arguments, run inside the guest (the program is a guest path).
+    pub argv: Vec<String>,
+    /// The complete environment, in `--setenv` order; nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    /// The step's working directory. The wrapper script creates it and `cd`s there; bwrap
+    /// itself starts in `/home/build`, which always exists.
+    pub workdir: GuestPath,
+}
+
+impl StepCommand {
+    /// `SHELL... WRAPPED-SCRIPT`: the step's script inside melange's wrapper (semantics 3.6),
+    /// run by `shell` (from [`shell_for`], ending in `-c`).
+    pub fn script(
+        shell: &[String],
+        workdir: GuestPath,
+        script: &str,
+        env: Vec<(String, String)>,
+        debug: bool,
+    ) -> StepCommand {
+        let mut argv = shell.to_vec();
+        argv.push(wrap_script(&workdir, script, debug));
+        StepCommand { argv, env, workdir }
     }
 }
 

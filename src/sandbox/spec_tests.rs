@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sandbox::root::MemTree;
+use crate::sandbox::{BuildIds, display_command, to_argv};
 
 /// One bwrap operation per line, as it would be typed.
 fn render(args: &[Arg]) -> String {
@@ -286,7 +287,7 @@ fn invariants_hold_for_every_variant() {
         let args = bwrap_args(&cfg, &tree, &step());
         let text = render(&args);
         let is_cache =
-            |a: &Arg| matches!(a, Arg::Bind { dest, .. } if dest.as_str() == CACHE_GUEST);
+            |a: &Arg| matches!(a, Arg::Bind { dest, .. } if dest.as_str() == crate::guest::CACHE);
         let is_root = |a: &Arg| match a {
             Arg::RoBind { dest, .. } | Arg::Symlink { link: dest, .. } => {
                 dest.components().count() <= 1
@@ -344,7 +345,8 @@ fn invariants_hold_for_every_variant() {
         for a in &args {
             if let Arg::Bind { dest, .. } = a {
                 assert!(
-                    dest.as_str() == WORKSPACE_GUEST || dest.as_str() == CACHE_GUEST,
+                    dest.as_str() == crate::guest::WORKSPACE
+                        || dest.as_str() == crate::guest::CACHE,
                     "{text}"
                 );
             }
@@ -369,7 +371,7 @@ fn host_rootfs_shows_only_system_dirs() {
             let top = dest.components().next().unwrap_or("");
             assert!(
                 root::HOST_SYSTEM_DIRS.contains(&top)
-                    || [WORKSPACE_GUEST, CACHE_GUEST].contains(&dest.as_str()),
+                    || [crate::guest::WORKSPACE, crate::guest::CACHE].contains(&dest.as_str()),
                 "{dest} is shown"
             );
         }

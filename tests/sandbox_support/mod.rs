@@ -73,7 +73,11 @@ impl Scratch {
 
     /// A config for `who` over the host rootfs, with this workspace and cache.
     pub fn config(&self, who: Who) -> SandboxConfig {
-        let mut cfg = SandboxConfig::new(Rootfs::Host, HostPath::new(self.ws()).unwrap());
+        let mut cfg = SandboxConfig::new(
+            Rootfs::Host,
+            HostPath::new(self.ws()).unwrap(),
+            &melwrap::sandbox::HostDefaults::read(),
+        );
         cfg.cache = Some(HostPath::new(self.cache()).unwrap());
         cfg.identity = match who {
             Who::Root => Identity::for_current_user(),

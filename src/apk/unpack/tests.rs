@@ -257,5 +257,5 @@ fn paths_longer_than_path_max_are_unpacked() {
     let mut text = String::new();
     d.open_file("f").unwrap().read_to_string(&mut text).unwrap();
     assert_eq!(text, "ok");
-    crate::test_run::extract::remove_unpacked(&s.t.path().join("root"));
+    crate::driver::test::extract::remove_unpacked(&s.t.path().join("root"));
 }

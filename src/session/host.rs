@@ -1,15 +1,13 @@
-//! Setting up a run, shared by `melwrap build` and `melwrap test`: the sandbox basics (bwrap,
-//! guest root, CA bundle), the cache (opened, locked, optionally seeded), the sandbox over a
-//! workspace, and what a failed or interrupted step turns into.
+//! The host side of a session: the sandbox basics (bwrap, guest root, CA bundle, build ids,
+//! limits), handing the cache and workspace to the build ids, the cache (opened, locked,
+//! optionally seeded), and what an interrupted step turns into.
 
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{self, WrapErr};
 
-use super::StepFailure;
+use super::Limits;
 use crate::cache::{self, CacheDir, CacheLock};
-use crate::cli::shared::LimitArgs;
-use crate::cli::{ExitStatus, StatusError};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 use crate::safefs::Dir;
@@ -17,9 +15,10 @@ use crate::sandbox::limits::{parse_memory, parse_pids};
 use crate::sandbox::probe::Bwrap;
 use crate::sandbox::run::exit_code_for_signal;
 use crate::sandbox::{
-    BuildIds, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig, probe,
-    resolve_ca_bundle,
+    BuildIds, HostDefaults, HostPath, Identity, Resources, Rootfs, Sandbox, SandboxConfig,
+    host_resolv_conf, probe, resolve_ca_bundle,
 };
+use crate::status::{ExitStatus, StatusError};
 use crate::workspace::Workspace;
 
 /// What the sandbox needs from the host, checked before anything is created.
@@ -39,7 +38,7 @@ impl SandboxHost {
     pub fn resolve(
         rootfs: &str,
         ca_bundle: Option<&Path>,
-        limits: &LimitArgs,
+        limits: &Limits,
     ) -> eyre::Result<SandboxHost> {
         let bad = |flag: &str, e: String| Diagnostic::new(flag, e);
         let mut identity = Identity::for_current_user();
@@ -114,8 +113,14 @@ impl SandboxHost {
         if let Identity::Root(_) = self.identity {
             let out = workspace
                 .dir()
-                .open_dir("melange-out")
-                .wrap_err_with(|| format!("{}/melange-out", workspace.root().display()))?;
+                .open_dir(crate::guest::OUT_DIR_NAME)
+                .wrap_err_with(|| {
+                    workspace
+                        .root()
+                        .join(crate::guest::OUT_DIR_NAME)
+                        .display()
+                        .to_string()
+                })?;
             self.hand_over(&out)?;
         }
         Ok(())
@@ -172,15 +177,16 @@ impl SandboxHost {
         cache: &CacheDir,
         network: bool,
     ) -> eyre::Result<SandboxConfig> {
-        let mut config = SandboxConfig::new(
-            self.rootfs.clone(),
-            absolute(workspace.root(), "workspace")?,
-        );
+        let defaults = HostDefaults {
+            identity: self.identity,
+            resources: self.resources,
+            resolv_conf: host_resolv_conf(),
+        };
+        let workspace = absolute(workspace.root(), "workspace")?;
+        let mut config = SandboxConfig::new(self.rootfs.clone(), workspace, &defaults);
         config.cache = Some(absolute(cache.path(), "--cache-dir")?);
         config.network = network;
         config.ca_bundle = self.ca_bundle.clone();
-        config.identity = self.identity;
-        config.resources = self.resources;
         Ok(config)
     }
 }
@@ -229,21 +235,6 @@ pub fn open_cache(
         ));
     }
     Ok((cache, lock))
-}
-
-/// Print the last lines a failed step wrote.
-pub fn report_failure(failure: &StepFailure, printer: Printer) {
-    if failure.tail.is_empty() {
-        return;
-    }
-    printer.error(format!(
-        "last {} line(s) of `{}`:",
-        failure.tail.len(),
-        failure.step
-    ));
-    for (_, line) in &failure.tail {
-        printer.raw(&format!("  {line}"));
-    }
 }
 
 /// How melwrap exits after a step was stopped by signal `sig`.

@@ -11,7 +11,7 @@
 //! are reported as not installable, as for builds.
 //!
 //! Order: check every package file exists before anything runs (exit 2 otherwise), then for
-//! each tested package run its steps with `build`'s [`StepRunner`], carry on after a failure,
+//! each tested package run its steps in the [`Session`], carry on after a failure,
 //! and print a summary. melange stops at the first failing package; melwrap reports them all.
 
 pub mod extract;
@@ -23,66 +23,53 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
 
-use crate::build::setup::absolute;
-use crate::build::{
-    PackageOutcome, Prepared, SandboxHost, StepRunner, open_cache, prepare_sandbox, report_failure,
-    scrub_cache, status_for_signal,
-};
-use crate::cache;
-use crate::cli::{ExitStatus, StatusError};
-use crate::compile::env::fill_defaults;
 use crate::compile::{PackagePlan, TestPlan};
 use crate::diag::Diagnostic;
+use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::root::LiveTree;
-use crate::sandbox::run as sandbox_run;
-use crate::sandbox::{CA_GUEST_PATH, HostPath, Rootfs};
-use crate::workspace::Workspace;
+use crate::sandbox::{CA_GUEST_PATH, HostPath, Rootfs, Sandbox};
+use crate::session::{
+    Ending, Fill, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions, absolute,
+    prepare_sandbox, report_failure,
+};
+use crate::status::ExitStatus;
 
-/// How to run the tests: the flags `melwrap test` and `melwrap build --test` share.
-#[derive(Debug, Clone)]
+/// What `melwrap test` (and `melwrap build --test`) is asked to do.
+#[derive(Debug, Clone, Default)]
 pub struct TestOptions {
-    /// Where the packages are (`<out_dir>/<arch>/*.apk`).
-    pub out_dir: PathBuf,
-    /// Mounted read-write at /var/cache/melange (created when missing).
-    pub cache_dir: PathBuf,
-    /// `host` or a directory.
-    pub rootfs: String,
-    pub network: bool,
-    pub ca_bundle: Option<PathBuf>,
-    pub interactive: bool,
-    pub debug: bool,
+    /// The build file; default: melange's names in the current directory.
+    pub config: Option<PathBuf>,
+    /// `host` or an architecture name.
+    pub arch: String,
+    /// The config is compiled exactly as `melwrap build` would with these inputs.
+    pub plan: PlanInputs,
+    /// `out_dir` is where the packages are (`<out_dir>/<arch>/*.apk`).
+    pub session: SessionOptions,
     /// Copied into the workspace when given; otherwise the workspace is empty (melange).
     pub source_dir: Option<PathBuf>,
-    pub workspace_dir: Option<PathBuf>,
-    /// The `--env-file`s the config was compiled with (to tell whether `SOURCE_DATE_EPOCH`
-    /// came from the user).
-    pub env_files: Vec<PathBuf>,
     /// Test only this package (melange's `[package-name]` argument).
     pub only: Option<String>,
     /// Stop the whole test run after this long.
-    pub timeout: Option<std::time::Duration>,
-    /// `--build-uid`, `--pids`, `--memory`.
-    pub limits: crate::cli::shared::LimitArgs,
+    pub timeout: Option<Duration>,
 }
 
 impl TestOptions {
-    /// The options `melwrap build --test` runs the tests with: the build's out dir, cache,
-    /// rootfs, network, CA bundle, `--interactive`, `--debug` and `--source-dir`.
-    pub fn from_build(args: &crate::cli::build::Args) -> TestOptions {
+    /// The options `melwrap build --test` runs the tests with: the build's session (out dir,
+    /// cache, rootfs, network, CA bundle, `--interactive`, `--debug`) and `--source-dir`, a
+    /// temporary workspace, every package, no timeout.
+    pub fn after_build(build: &crate::driver::build::BuildOptions) -> TestOptions {
         TestOptions {
-            out_dir: args.out_dir.clone(),
-            cache_dir: args.cache_dir.clone(),
-            limits: args.sandbox.limits.clone(),
-            rootfs: args.rootfs.clone(),
-            network: !args.sandbox.no_network,
-            ca_bundle: args.sandbox.ca_bundle.clone(),
-            interactive: args.sandbox.interactive,
-            debug: args.debug,
+            config: build.config.clone(),
+            arch: build.arch.clone(),
+            plan: build.plan.clone(),
+            session: SessionOptions {
+                workspace_dir: None,
+                cache_source: None,
+                ..build.session.clone()
+            },
             // As `melange test`: the workspace is filled only from an explicit `--source-dir`.
-            source_dir: args.source_dir.clone(),
-            workspace_dir: None,
-            env_files: args.input.env_files.clone(),
+            source_dir: build.source_dir.clone(),
             only: None,
             timeout: None,
         }
@@ -106,46 +93,141 @@ pub struct TestResult {
     pub failure: Option<String>,
 }
 
-/// Run every `test:` of the compiled config against the packages in `opts.out_dir`.
-pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+/// `melwrap test`: load and compile the config as `melwrap build` would, then test.
+pub fn run(opts: TestOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    let prepared = inputs::prepare(
+        opts.config.as_deref(),
+        &opts.arch,
+        &opts.plan,
+        None,
+        printer,
+    )?;
+    match prepared {
+        Some(prepared) => run_prepared(&prepared, &opts, printer),
+        None => Ok(ExitStatus::Success),
+    }
+}
+
+/// Run every `test:` of the compiled config against the packages in the out dir.
+pub fn run_prepared(
+    prepared: &Prepared,
+    opts: &TestOptions,
+    printer: Printer,
+) -> eyre::Result<ExitStatus> {
     // The same directory rules as a build's, before anything is created (the out dir holds
     // the packages to install, so a step must not be able to write there either).
-    crate::build::dirs::check_run(&crate::build::dirs::RunPaths {
-        source: opts.source_dir.as_deref().map(|s| (s, true)),
-        cache: Some(&opts.cache_dir),
-        workspace: opts.workspace_dir.as_deref(),
-        out: Some(&opts.out_dir),
-        config: Some(&prepared.loaded.path),
-        env_files: &opts.env_files,
-        ca_bundle: opts.ca_bundle.as_deref(),
-        rootfs: Some(Path::new(&opts.rootfs)).filter(|r| *r != Path::new("host")),
-        temporary_workspace: true,
-        ..Default::default()
+    let s = &opts.session;
+    s.check_dirs(&NamedPaths {
+        config: &prepared.loaded.path,
+        source: opts.source_dir.as_deref().map(|source| (source, true)),
+        pipeline_dirs: &[],
+        env_files: &opts.plan.env_files,
+        signing_key: None,
     })?;
+    let Some(tests) = selected_tests(prepared, opts.only.as_deref(), printer)? else {
+        return Ok(ExitStatus::Success);
+    };
+    let jobs = checked_jobs(prepared, &tests, &s.out_dir, printer)?;
+    let host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
+    let keep_sde = user_sets_source_date_epoch(prepared, &opts.plan.env_files)?;
+    if let Some(source) = &opts.source_dir {
+        fs_err::create_dir_all(source)?;
+    }
+    let fill = Fill {
+        source: opts.source_dir.as_deref(),
+        secrets: opts
+            .plan
+            .env_files
+            .iter()
+            .chain(&s.ca_bundle)
+            .cloned()
+            .collect(),
+        home_links: false,
+    };
+    let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
+    // The packages' files, unpacked once each.
+    let unpacked = Unpacked::new()?;
+    for job in &jobs {
+        for (name, file) in &job.installs {
+            unpacked.add(name, file, printer)?;
+        }
+    }
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+    let finished = session.drive(|session| {
+        let mut results = Vec::new();
+        let ending = run_jobs(
+            session,
+            &jobs,
+            &unpacked,
+            deadline,
+            keep_sde,
+            prepared,
+            &mut results,
+        );
+        print_summary(&results, started.elapsed(), printer);
+        drop(unpacked);
+        Ok(ending?.unwrap_or_else(|| summary_ending(&results)))
+    })?;
+    let announce = match finished.ending {
+        Ending::Failed(_) => true,
+        Ending::Done => s.workspace_dir.is_some(),
+        Ending::Interrupted(_) => false,
+    };
+    if let Some(kept) = finished.kept.as_ref().filter(|_| announce) {
+        printer.info(format!("workspace kept: {}", kept.display()));
+    }
+    finished.status("tests", printer)
+}
+
+/// Each job in a fresh sandbox, carrying on after a failure; `Some` when a signal stopped
+/// the run.
+fn run_jobs(
+    session: &Session,
+    jobs: &[Job<'_>],
+    unpacked: &Unpacked,
+    deadline: Option<Instant>,
+    keep_sde: bool,
+    prepared: &Prepared,
+    results: &mut Vec<TestResult>,
+) -> eyre::Result<Option<Ending>> {
+    for job in jobs {
+        let sandbox = job_sandbox(session, job, unpacked)?;
+        let env = test_environment(&prepared.plan.environment, keep_sde, &job.test.environment);
+        let runner = session.runner(&sandbox, env, deadline);
+        let t0 = Instant::now();
+        let outcome = runner.run_steps(&job.test.name, &job.test.steps)?;
+        if let Some(ending) = record(job, outcome, t0.elapsed(), results, session.printer) {
+            return Ok(Some(ending));
+        }
+    }
+    Ok(None)
+}
+
+/// The tests to run: every package's with steps, or only `only`'s. `None` when there are none
+/// (said so).
+fn selected_tests<'p>(
+    prepared: &'p Prepared,
+    only: Option<&str>,
+    printer: Printer,
+) -> eyre::Result<Option<Vec<&'p TestPlan>>> {
     let plan = &prepared.plan;
-    let tests: Vec<&TestPlan> = plan
-        .tests
-        .iter()
-        .filter(|t| !t.steps.is_empty())
-        .filter(|t| opts.only.as_ref().is_none_or(|only| &t.name == only))
+    let with_steps = || plan.tests.iter().filter(|t| !t.steps.is_empty());
+    let tests: Vec<&TestPlan> = with_steps()
+        .filter(|t| only.is_none_or(|only| t.name == only))
         .collect();
-    if let Some(only) = &opts.only
+    if let Some(only) = only
         && tests.is_empty()
     {
-        let with_tests: Vec<&str> = plan
-            .tests
-            .iter()
-            .filter(|t| !t.steps.is_empty())
-            .map(|t| t.name.as_str())
-            .collect();
-        return Err(crate::diag::Diagnostic::new(
+        let names: Vec<&str> = with_steps().map(|t| t.name.as_str()).collect();
+        return Err(Diagnostic::new(
             &prepared.loaded.path,
             format!("package `{only}` has no `test:` pipeline in this config"),
         )
-        .hint(if with_tests.is_empty() {
+        .hint(if names.is_empty() {
             "this config has no tests at all".to_string()
         } else {
-            format!("packages with tests: {}", with_tests.join(", "))
+            format!("packages with tests: {}", names.join(", "))
         })
         .into());
     }
@@ -154,12 +236,21 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             "{}: no `test:` pipelines: nothing to test",
             prepared.loaded.path.display()
         ));
-        return Ok(ExitStatus::Success);
+        return Ok(None);
     }
+    Ok(Some(tests))
+}
 
-    // Every package file must be there before anything runs.
-    let arch_dir = opts.out_dir.join(prepared.arch.apk);
-    let files: BTreeMap<&str, PathBuf> = plan
+/// The jobs, once every package file they install is known to be there.
+fn checked_jobs<'a>(
+    prepared: &Prepared,
+    tests: &[&'a TestPlan],
+    out_dir: &Path,
+    printer: Printer,
+) -> eyre::Result<Vec<Job<'a>>> {
+    let arch_dir = out_dir.join(prepared.arch.apk);
+    let files: BTreeMap<&str, PathBuf> = prepared
+        .plan
         .packages
         .iter()
         .map(|p| {
@@ -169,7 +260,7 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             )
         })
         .collect();
-    let (jobs, missing, foreign) = plan_jobs(&tests, &files);
+    let (jobs, missing, foreign) = plan_jobs(tests, &files);
     if !missing.is_empty() {
         return Err(missing_packages(&missing, prepared).into());
     }
@@ -180,151 +271,90 @@ pub fn run(prepared: &Prepared, opts: &TestOptions, printer: Printer) -> eyre::R
             foreign.join(", ")
         ));
     }
+    Ok(jobs)
+}
 
-    let host = SandboxHost::resolve(&opts.rootfs, opts.ca_bundle.as_deref(), &opts.limits)?;
-    let keep_sde = user_sets_source_date_epoch(prepared, &opts.env_files)?;
-
-    let (cache, _lock) = open_cache(&opts.cache_dir, None, printer)?;
-    let cache_mode = cache.mode().wrap_err("cannot read the cache dir's mode")?;
-    let workspace = Workspace::create(opts.workspace_dir.as_deref(), prepared.arch.apk)?;
-    host.hand_over_cache(&cache, false, printer)?;
-    if let Some(source) = &opts.source_dir {
-        fs_err::create_dir_all(source)?;
-        let mut exclude = vec![cache.path().to_path_buf(), opts.out_dir.clone()];
-        exclude.extend(opts.workspace_dir.clone());
-        let mut secrets = opts.env_files.clone();
-        secrets.extend(opts.ca_bundle.clone());
-        let copied = workspace.populate(source, &exclude, &secrets)?;
-        printer.detail(format!(
-            "workspace {}: {} files from {}",
-            workspace.root().display(),
-            copied.files,
-            source.display()
-        ));
-        crate::build::note_withheld(&copied.withheld, printer);
+/// A fresh sandbox for `job`: the session's, with the job's packages layered over the root.
+fn job_sandbox(session: &Session, job: &Job<'_>, unpacked: &Unpacked) -> eyre::Result<Sandbox> {
+    let printer = session.printer;
+    let names: Vec<&str> = job.installs.iter().map(|(n, _)| n.as_str()).collect();
+    printer.info(format!(
+        "==> testing `{}` (installed: {})",
+        job.test.name,
+        names.join(", ")
+    ));
+    let trees: Vec<(String, LiveTree)> = job
+        .installs
+        .iter()
+        .map(|(n, _)| Ok((n.clone(), LiveTree::new(&Rootfs::Dir(unpacked.root(n)?)))))
+        .collect::<eyre::Result<_>>()?;
+    let packages: Vec<install::Package> = trees
+        .iter()
+        .map(|(name, tree)| install::Package { name, tree })
+        .collect();
+    let host = &session.host;
+    let live = LiveTree::new(&host.rootfs);
+    let view = install::GuestView {
+        tree: &live,
+        host: host.rootfs == Rootfs::Host,
+    };
+    let ca_guest = host.ca_bundle.as_ref().map(|_| CA_GUEST_PATH);
+    let layers = install::plan(&view, &packages, ca_guest);
+    for note in &layers.notes {
+        printer.warn(note);
     }
+    let mut config = session.sandbox_config()?;
+    config.extra_ro_binds = layers.binds;
+    config.extra_symlinks = layers.symlinks;
+    prepare_sandbox(config)
+}
 
-    host.hand_over_workspace(&workspace)?;
-
-    // The packages' files, unpacked once each.
-    let unpacked = Unpacked::new()?;
-    for job in &jobs {
-        for (name, file) in &job.installs {
-            unpacked.add(name, file, printer)?;
+/// Record how `job` ended; `Some` when the run stops here (a signal).
+fn record(
+    job: &Job<'_>,
+    outcome: PackageOutcome,
+    duration: Duration,
+    results: &mut Vec<TestResult>,
+    printer: Printer,
+) -> Option<Ending> {
+    let package = job.test.name.clone();
+    let failure = match outcome {
+        PackageOutcome::Done => None,
+        PackageOutcome::Failed(failure) => {
+            report_failure(&failure, printer);
+            printer.error(format!("test of `{package}` failed: {failure}"));
+            Some(format!(
+                "step `{}` failed ({}) at {}",
+                failure.step, failure.status, failure.origin
+            ))
         }
-    }
+        PackageOutcome::Interrupted(sig) => return Some(Ending::Interrupted(sig)),
+    };
+    results.push(TestResult {
+        package,
+        passed: failure.is_none(),
+        duration,
+        failure,
+    });
+    None
+}
 
-    sandbox_run::install_signal_handlers();
-    let started = Instant::now();
-    let deadline = opts.timeout.map(|t| started + t);
-    let mut results = Vec::new();
-    let mut interrupted = None;
-    for job in &jobs {
-        let t0 = Instant::now();
-        let names: Vec<&str> = job.installs.iter().map(|(n, _)| n.as_str()).collect();
-        printer.info(format!(
-            "==> testing `{}` (installed: {})",
-            job.test.name,
-            names.join(", ")
-        ));
-        let trees: Vec<(String, LiveTree)> = job
-            .installs
-            .iter()
-            .map(|(n, _)| Ok((n.clone(), LiveTree::new(&Rootfs::Dir(unpacked.root(n)?)))))
-            .collect::<eyre::Result<_>>()?;
-        let packages: Vec<install::Package> = trees
-            .iter()
-            .map(|(name, tree)| install::Package { name, tree })
-            .collect();
-        let live = LiveTree::new(&host.rootfs);
-        let view = install::GuestView {
-            tree: &live,
-            host: host.rootfs == Rootfs::Host,
-        };
-        let ca_guest = host.ca_bundle.as_ref().map(|_| CA_GUEST_PATH);
-        let layers = install::plan(&view, &packages, ca_guest);
-        for note in &layers.notes {
-            printer.warn(note);
-        }
-
-        let mut config = host.config(&workspace, &cache, opts.network)?;
-        config.extra_ro_binds = layers.binds;
-        config.extra_symlinks = layers.symlinks;
-        let sandbox = prepare_sandbox(config)?;
-        let runner = StepRunner {
-            sandbox: &sandbox,
-            bwrap: &host.bwrap.path,
-            printer,
-            base_env: test_environment(&plan.environment, keep_sde, &job.test.environment),
-            debug: opts.debug,
-            interactive: opts.interactive,
-            deadline,
-        };
-        let outcome = runner.run_steps(&job.test.name, &job.test.steps)?;
-        let duration = t0.elapsed();
-        match outcome {
-            PackageOutcome::Done => results.push(TestResult {
-                package: job.test.name.clone(),
-                passed: true,
-                duration,
-                failure: None,
-            }),
-            PackageOutcome::Failed(failure) => {
-                report_failure(&failure, printer);
-                printer.error(format!("test of `{}` failed: {failure}", job.test.name));
-                results.push(TestResult {
-                    package: job.test.name.clone(),
-                    passed: false,
-                    duration,
-                    failure: Some(format!(
-                        "step `{}` failed ({}) at {}",
-                        failure.step, failure.status, failure.origin
-                    )),
-                });
-            }
-            PackageOutcome::Interrupted(sig) => {
-                interrupted = Some(sig);
-                break;
-            }
-        }
-    }
-
-    print_summary(&results, started.elapsed(), printer);
-    drop(unpacked);
-    // Test steps write the cache as build steps do.
-    scrub_cache(&cache, cache_mode, printer)?;
+/// Every test ran: a failure names the packages that failed.
+fn summary_ending(results: &[TestResult]) -> Ending {
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| !r.passed)
         .map(|r| r.package.as_str())
         .collect();
-    if let Some(sig) = interrupted {
-        printer.warn(format!(
-            "interrupted by {}: stopping the tests",
-            sandbox_run::signal_name(sig)
-        ));
-        workspace.finish(true)?;
-        return Ok(status_for_signal(sig));
-    }
-    if let Some(kept) = workspace.finish(failed.is_empty())?
-        && (!failed.is_empty() || opts.workspace_dir.is_some())
-    {
-        printer.info(format!("workspace kept: {}", kept.display()));
-    }
     if failed.is_empty() {
-        Ok(ExitStatus::Success)
-    } else {
-        Err(StatusError(
-            ExitStatus::Failure,
-            format!(
-                "{} of {} test(s) failed: {}",
-                failed.len(),
-                results.len(),
-                failed.join(", ")
-            ),
-        )
-        .into())
+        return Ending::Done;
     }
+    Ending::Failed(format!(
+        "{} of {} test(s) failed: {}",
+        failed.len(),
+        results.len(),
+        failed.join(", ")
+    ))
 }
 
 /// `<name>-<version>-r<epoch>.apk`, exactly as the packager names it.
@@ -377,9 +407,10 @@ fn missing_packages(missing: &[(String, PathBuf)], prepared: &Prepared) -> Diagn
 
 /// melange's test environment (`pkg/build/test.go`, `buildWorkspaceConfig`): the config's
 /// `environment.environment` (with its defaults and env files) with `test.environment.environment`
-/// on top, and no `SOURCE_DATE_EPOCH` unless the user set one there. melwrap's cache defaults
-/// fill missing or empty keys as for builds, since the cache is mounted. `PATH` and the steps'
-/// own variables are added per step by the runner.
+/// on top, and no `SOURCE_DATE_EPOCH` unless the user set one there. The plan environment
+/// already holds the guest defaults (cache variables included, since the cache is mounted);
+/// `PATH` and the steps' own variables are added per step by the runner
+/// (layers: [`crate::guest::env`]).
 pub fn test_environment(
     plan_env: &BTreeMap<String, String>,
     keep_source_date_epoch: bool,
@@ -389,7 +420,6 @@ pub fn test_environment(
     if !keep_source_date_epoch {
         env.remove("SOURCE_DATE_EPOCH");
     }
-    fill_defaults(&mut env, &cache::default_env());
     env.extend(test_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }
@@ -408,7 +438,7 @@ fn user_sets_source_date_epoch(prepared: &Prepared, env_files: &[PathBuf]) -> ey
         return Ok(true);
     }
     for file in env_files {
-        if crate::build::envfile::read(file)?.contains_key(KEY) {
+        if inputs::envfile::read(file)?.contains_key(KEY) {
             return Ok(true);
         }
     }
@@ -510,24 +540,21 @@ impl Drop for Unpacked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::env::map as m;
+    use crate::guest::env::{build_environment, map as m};
+    use crate::guest::{CACHE, HOME};
 
     #[test]
     fn test_env_is_the_config_env_with_the_test_env_on_top_and_no_build_date() {
-        let plan_env = m(&[
-            ("SOURCE_DATE_EPOCH", "0"),
-            ("HOME", "/home/build"),
-            ("SHARED", "config"),
-            ("OVERRIDDEN", "config"),
-        ]);
+        let yaml = m(&[("SHARED", "config"), ("OVERRIDDEN", "config")]);
+        let plan_env = build_environment(&yaml, &[], 0);
         let test_env = m(&[("OVERRIDDEN", "test"), ("ONLY_TEST", "1")]);
         let env = test_environment(&plan_env, false, &test_env);
         assert!(!env.contains_key("SOURCE_DATE_EPOCH"));
         assert_eq!(env["SHARED"], "config");
         assert_eq!(env["OVERRIDDEN"], "test");
         assert_eq!(env["ONLY_TEST"], "1");
-        assert_eq!(env["HOME"], "/home/build");
-        assert_eq!(env["GOCACHE"], "/var/cache/melange/go");
+        assert_eq!(env["HOME"], HOME);
+        assert_eq!(env["GOCACHE"], format!("{CACHE}/go"));
         // A SOURCE_DATE_EPOCH the user set in environment.environment is passed on.
         let kept = test_environment(&plan_env, true, &test_env);
         assert_eq!(kept["SOURCE_DATE_EPOCH"], "0");

@@ -239,9 +239,24 @@ impl StepRunner<'_> {
         ));
         let term = std::env::var("TERM").ok();
         let launch = self.sandbox.launch_interactive(failed, term.as_deref());
-        let outcome = run::run_interactive(self.bwrap, &launch.args, &launch.child)
+        let outcome = crate::sandbox::pty::run_interactive(self.bwrap, &launch.args, &launch.child)
             .wrap_err("cannot start the debug shell")?;
         Ok(Some(outcome.status))
+    }
+}
+
+/// Print the last lines a failed step wrote.
+pub fn report_failure(failure: &StepFailure, printer: Printer) {
+    if failure.tail.is_empty() {
+        return;
+    }
+    printer.error(format!(
+        "last {} line(s) of `{}`:",
+        failure.tail.len(),
+        failure.step
+    ));
+    for (_, line) in &failure.tail {
+        printer.raw(&format!("  {line}"));
     }
 }
 
@@ -368,7 +383,7 @@ mod tests {
                 file: "m.yaml".into(),
                 line: 3,
             },
-            workdir: "/home/build".into(),
+            workdir: crate::guest::WORKSPACE.into(),
             environment: BTreeMap::new(),
             script: script.into(),
         }

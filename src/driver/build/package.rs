@@ -126,7 +126,7 @@ impl Packager {
 /// Opens `melange-out/<name>` below the workspace root; a symlink on the way is an error
 /// naming it.
 fn open_destdir(root: &Dir, name: &str) -> eyre::Result<Dir> {
-    let rel = Path::new("melange-out").join(name);
+    let rel = Path::new(crate::guest::OUT_DIR_NAME).join(name);
     root.open_dir(&rel).map_err(|e| {
         let context = format!("cannot package `{name}`");
         if safefs::is_link_refused(&e) {

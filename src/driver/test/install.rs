@@ -21,8 +21,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::guest;
 use crate::sandbox::root::{Node, RootTree, resolve};
-use crate::sandbox::spec::{CACHE_GUEST, WORKSPACE_GUEST};
 use crate::sandbox::{GuestPath, HostPath};
 
 /// What makes the packages' files appear: binds then symlinks, plus notes on what was left out.
@@ -34,7 +34,7 @@ pub struct Layers {
 }
 
 /// Guest trees the sandbox mounts itself: package entries there are left out.
-const MOUNTED_TREES: &[&str] = &["/dev", "/proc", WORKSPACE_GUEST, CACHE_GUEST];
+const MOUNTED_TREES: &[&str] = &["/dev", "/proc", guest::WORKSPACE, guest::CACHE];
 
 /// Guest paths the sandbox mounts over; package directories above them are walked into, never
 /// bound whole (a whole bind would hide the mount).
