@@ -117,7 +117,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 /// slip such as `--cache-dir /` would otherwise prune the system), and a seed that is the
 /// cache or nests with it, as `build` does. `info` only reads.
 fn check_dirs(command: &CacheCommand) -> eyre::Result<()> {
-    use crate::build::dirs::{Place, Role, check_places, system_dirs};
+    use crate::session::dirs::{Place, Role, check_places, system_dirs};
     let places = match command {
         CacheCommand::Info(_) => return Ok(()),
         CacheCommand::Prune(a) => vec![Place::new(Role::Cache, &a.dir.cache_dir)?],
