@@ -21,6 +21,7 @@ pub mod diag;
 pub mod limits;
 pub mod pipelines;
 pub mod printer;
+pub mod repo;
 pub mod safefs;
 pub mod sandbox;
 pub mod subst;

@@ -1,0 +1,117 @@
+//! Reading an `APKINDEX.tar.gz` from bytes: the signature member (when there is one), the
+//! offset where the signed data starts, and the entries (parsed by `apk::index`, which knows
+//! every field: C P V A S I T U L o m t c D p i k).
+
+use std::io::Read;
+
+use crate::apk::index::{Index, IndexEntry};
+use crate::apk::tar;
+
+use super::verify::Signature;
+
+/// Largest decompressed index accepted (Alpine's community index is about 10 MB).
+const MAX_INDEX_BYTES: u64 = 300 << 20;
+
+/// An index split as apk reads it.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedIndex {
+    pub signatures: Vec<Signature>,
+    /// Offset in the file where the signed bytes (everything after the signature member)
+    /// begin; 0 when unsigned.
+    pub signed_from: usize,
+    pub entries: Vec<IndexEntry>,
+    pub description: String,
+}
+
+/// Parse the bytes of an `APKINDEX.tar.gz`. Errors say what is wrong, not where the bytes came
+/// from (the caller names the repository).
+pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
+    let mut out = ParsedIndex::default();
+    // First member alone: a signature member is a tar of `.SIGN.*` entries, no end blocks.
+    let mut first = flate2::bufread::GzDecoder::new(bytes);
+    let mut head = Vec::new();
+    (&mut first)
+        .take(1 << 20)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("not a gzip stream: {e}"))?;
+    let rest = first.into_inner();
+    let mut r = tar::Reader::new(&head[..], 1 << 20);
+    let mut only_signatures = true;
+    let mut sigs = Vec::new();
+    while let Ok(Some(e)) = r.next_entry() {
+        let name = String::from_utf8_lossy(&e.header.name).into_owned();
+        match Signature::from_entry(&name, e.data) {
+            Some(s) => sigs.push(s),
+            None => {
+                only_signatures = false;
+                break;
+            }
+        }
+    }
+    let body: &[u8] = if only_signatures && !sigs.is_empty() {
+        out.signatures = sigs;
+        out.signed_from = bytes.len() - rest.len();
+        rest
+    } else {
+        bytes
+    };
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(body)
+        .take(MAX_INDEX_BYTES)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("not a complete gzip stream: {e}"))?;
+    let mut r = tar::Reader::new(&raw[..], MAX_INDEX_BYTES);
+    let mut found = false;
+    while let Some(e) = r.next_entry().map_err(|e| format!("bad tar data: {e}"))? {
+        match e.header.name.as_slice() {
+            b"APKINDEX" => {
+                out.entries = Index::parse_text(&String::from_utf8_lossy(&e.data))
+                    .map_err(|e| e.to_string())?;
+                found = true;
+            }
+            b"DESCRIPTION" => out.description = String::from_utf8_lossy(&e.data).into(),
+            _ => {}
+        }
+    }
+    if !found {
+        return Err("no APKINDEX entry in the archive".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> IndexEntry {
+        IndexEntry {
+            checksum: vec![1; 20],
+            name: name.into(),
+            version: "1-r0".into(),
+            ..IndexEntry::default()
+        }
+    }
+
+    #[test]
+    fn reads_an_unsigned_index() {
+        let idx = Index {
+            entries: vec![entry("a"), entry("b")],
+            description: "d".into(),
+        };
+        let p = parse(&idx.to_unsigned_bytes().unwrap()).unwrap();
+        assert!(p.signatures.is_empty());
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(p.description, "d");
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors() {
+        assert!(parse(b"nope").is_err());
+        let idx = Index {
+            entries: vec![entry("a")],
+            description: String::new(),
+        };
+        let b = idx.to_unsigned_bytes().unwrap();
+        assert!(parse(&b[..b.len() / 2]).is_err());
+    }
+}

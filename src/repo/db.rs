@@ -1,0 +1,223 @@
+//! The package database the solver reads: every index entry once, names with their providers,
+//! reverse dependency and install_if links, and repository tags (apk-tools `database.c`).
+
+use std::collections::HashMap;
+
+use crate::apk::index::IndexEntry;
+
+use super::dep::Dep;
+use super::repository::LoadedRepo;
+
+pub type NameId = usize;
+pub type PkgId = usize;
+
+/// A dependency with its name interned.
+#[derive(Debug, Clone)]
+pub struct DepRef {
+    pub name: NameId,
+    pub dep: Dep,
+}
+
+impl DepRef {
+    /// apk `apk_dep_is_provided` against a chosen provider (`None`: nothing chosen).
+    pub fn is_provided(&self, db: &Db, p: Option<Provider>) -> bool {
+        match p {
+            None => self.dep.matches_nothing(),
+            Some(p) => self.dep.matches(db.provider_version(p)),
+        }
+    }
+}
+
+/// A package offering a name: as itself (`own`) or through its `p:` entry `provides[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provider {
+    pub pkg: PkgId,
+    /// `None`: the package's own name and version; `Some(i)`: its `provides[i]`.
+    pub via: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pkg {
+    pub name: NameId,
+    pub entry: IndexEntry,
+    pub depends: Vec<DepRef>,
+    /// (name, version) of each `p:`; `None` for a provide without a version.
+    pub provides: Vec<(NameId, Option<String>)>,
+    pub install_if: Vec<DepRef>,
+    /// Bit `i` set when repository `i` carries this exact package (same checksum).
+    pub repos: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Name {
+    pub name: String,
+    pub providers: Vec<Provider>,
+    /// Names of packages (and their provides) that depend on this name.
+    pub rdepends: Vec<NameId>,
+    pub rinstall_if: Vec<NameId>,
+}
+
+/// The repositories' packages, interned.
+#[derive(Debug, Clone, Default)]
+pub struct Db {
+    pub names: Vec<Name>,
+    pub pkgs: Vec<Pkg>,
+    pub by_name: HashMap<String, NameId>,
+    /// Repository locations, in order (bit `i` of `Pkg::repos`).
+    pub repos: Vec<String>,
+    /// Tag 0 is the default (untagged repositories); then `@tag`s in order of appearance.
+    pub tags: Vec<(String, u64)>,
+}
+
+impl Db {
+    /// Intern every package of `repos`, in repository then index order.
+    pub fn new(repos: &[LoadedRepo]) -> Db {
+        let mut db = Db {
+            tags: vec![(String::new(), 0)],
+            ..Db::default()
+        };
+        let mut by_sum: HashMap<Vec<u8>, PkgId> = HashMap::new();
+        for (i, r) in repos.iter().enumerate().take(63) {
+            let bit = 1u64 << i;
+            db.repos.push(r.repository.location.clone());
+            let tag = db.tag_id(r.repository.tag.as_deref().unwrap_or(""));
+            db.tags[tag].1 |= bit;
+            for e in &r.entries {
+                if !e.checksum.is_empty()
+                    && let Some(&p) = by_sum.get(&e.checksum)
+                {
+                    db.pkgs[p].repos |= bit;
+                    continue;
+                }
+                let id = db.add_pkg(e, bit);
+                if !e.checksum.is_empty() {
+                    by_sum.insert(e.checksum.clone(), id);
+                }
+            }
+        }
+        for p in 0..db.pkgs.len() {
+            db.link_reverse(p);
+        }
+        db
+    }
+
+    /// The id of `tag` (without `@`; "" is the default), created when new.
+    pub fn tag_id(&mut self, tag: &str) -> usize {
+        match self.tags.iter().position(|(t, _)| t == tag) {
+            Some(i) => i,
+            None => {
+                self.tags.push((tag.to_string(), 0));
+                self.tags.len() - 1
+            }
+        }
+    }
+
+    /// The repositories allowed by a pinning mask (bit per tag).
+    pub fn mask_repos(&self, pinning: u64) -> u64 {
+        self.tags
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| pinning & (1 << i) != 0)
+            .fold(0, |acc, (_, (_, r))| acc | r)
+    }
+
+    pub fn name_id(&mut self, name: &str) -> NameId {
+        if let Some(&n) = self.by_name.get(name) {
+            return n;
+        }
+        self.names.push(Name {
+            name: name.to_string(),
+            ..Name::default()
+        });
+        self.by_name.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    pub fn dep_ref(&mut self, dep: Dep) -> DepRef {
+        DepRef {
+            name: self.name_id(&dep.name),
+            dep,
+        }
+    }
+
+    fn add_pkg(&mut self, e: &IndexEntry, bit: u64) -> PkgId {
+        let id = self.pkgs.len();
+        let name = self.name_id(&e.name);
+        // apk stops at an atom it cannot parse; keeping the valid ones is the same for every
+        // index apk itself writes.
+        let deps = |db: &mut Db, list: &[String]| -> Vec<DepRef> {
+            list.iter()
+                .filter_map(|s| Dep::parse(s).ok())
+                .map(|d| db.dep_ref(d))
+                .collect()
+        };
+        let depends = deps(self, &e.depends);
+        let install_if = deps(self, &e.install_if);
+        let provides = e
+            .provides
+            .iter()
+            .filter_map(|s| Dep::parse(s).ok())
+            .map(|d| (self.name_id(&d.name), d.version))
+            .collect::<Vec<_>>();
+        self.names[name]
+            .providers
+            .push(Provider { pkg: id, via: None });
+        for (i, (n, _)) in provides.iter().enumerate() {
+            self.names[*n].providers.push(Provider {
+                pkg: id,
+                via: Some(i),
+            });
+        }
+        self.pkgs.push(Pkg {
+            name,
+            entry: e.clone(),
+            depends,
+            provides,
+            install_if,
+            repos: bit,
+        });
+        id
+    }
+
+    fn link_reverse(&mut self, p: PkgId) {
+        let pkg = &self.pkgs[p];
+        let mut owners = vec![pkg.name];
+        owners.extend(pkg.provides.iter().map(|(n, _)| *n));
+        let deps: Vec<NameId> = pkg.depends.iter().map(|d| d.name).collect();
+        let iifs: Vec<NameId> = pkg.install_if.iter().map(|d| d.name).collect();
+        for d in deps {
+            for &o in &owners {
+                if !self.names[d].rdepends.contains(&o) {
+                    self.names[d].rdepends.push(o);
+                }
+            }
+        }
+        for d in iifs {
+            for &o in &owners {
+                if !self.names[d].rinstall_if.contains(&o) {
+                    self.names[d].rinstall_if.push(o);
+                }
+            }
+        }
+    }
+
+    /// The version a provider offers (`None`: provided without a version).
+    pub fn provider_version(&self, p: Provider) -> Option<&str> {
+        let pkg = &self.pkgs[p.pkg];
+        match p.via {
+            None => Some(pkg.entry.version.as_str()),
+            Some(i) => pkg.provides[i].1.as_deref(),
+        }
+    }
+
+    /// `name-version` of a package.
+    pub fn label(&self, p: PkgId) -> String {
+        let e = &self.pkgs[p].entry;
+        format!("{}-{}", e.name, e.version)
+    }
+
+    /// The first repository (lowest bit) carrying the package.
+    pub fn first_repo(&self, p: PkgId) -> usize {
+        self.pkgs[p].repos.trailing_zeros() as usize
+    }
+}
