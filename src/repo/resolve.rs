@@ -99,7 +99,15 @@ impl Universe {
                 },
             };
             match db.by_name.get(&d.name) {
-                Some(&name) => world.push((DepRef { name, dep: d }, tag)),
+                // A later request for the same name replaces the earlier one, as `apk add`
+                // does (`apk_deps_add`).
+                Some(&name) => match world
+                    .iter_mut()
+                    .find(|(w, _): &&mut (DepRef, usize)| w.name == name)
+                {
+                    Some(w) => *w = (DepRef { name, dep: d }, tag),
+                    None => world.push((DepRef { name, dep: d }, tag)),
+                },
                 // Conflicting with a name nothing provides is always satisfied.
                 None if d.conflict => {}
                 None => reasons.push(format!(

@@ -41,11 +41,9 @@ fn next_token(t: &mut Token, s: &mut &[u8]) {
         match s[0] {
             b'.' => n = Token::DigitOrZero,
             b'_' => n = Token::Suffix,
-            b'-' => {
-                if s.len() > 1 && s[1] == b'r' {
-                    n = Token::RevisionNo;
-                    *s = &s[1..];
-                }
+            b'-' if s.len() > 1 && s[1] == b'r' => {
+                n = Token::RevisionNo;
+                *s = &s[1..];
             }
             _ => {}
         }

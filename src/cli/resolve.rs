@@ -1,0 +1,180 @@
+//! `melwrap resolve`: the package set a config's build environment resolves to, as
+//! `apk add --simulate` on an empty root would choose it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use color_eyre::eyre;
+
+use super::{ExitStatus, StatusError, Verbosity};
+use crate::repo::{self, Environment, LocalSource, Universe};
+
+const EXAMPLES: &str = "\
+Examples:
+  melwrap resolve melange.yaml
+  melwrap resolve --arch aarch64 --format json melange.yaml
+  melwrap resolve --repository-append ./packages --keyring-append melange.rsa.pub \\
+      --package-append busybox
+
+Repositories are local directories holding <arch>/APKINDEX.tar.gz (`@tag DIR` for a tagged
+one; `name@tag` installs from it). Every index must be signed by a key in the keyring.";
+
+/// Print the packages a config's build environment resolves to, one NAME-VERSION per line.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct Args {
+    /// The build file [default: the first of .melange.yaml, .melange.yml, melange.yaml,
+    /// melange.yml here; none needed when --repository-append and --package-append are given].
+    pub config: Option<PathBuf>,
+
+    /// The architecture whose indexes are read (any name: nothing runs) [default: the host's].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+
+    /// A repository added after the config's (repeatable; `@tag DIR` for a tagged one).
+    #[arg(long = "repository-append", short = 'r', value_name = "REPO")]
+    pub repository_append: Vec<String>,
+
+    /// A public key file added to the config's keyring (repeatable).
+    #[arg(long = "keyring-append", short = 'k', value_name = "KEY")]
+    pub keyring_append: Vec<String>,
+
+    /// A package added to the config's list (repeatable; `name`, `name>=1.2`, `name@tag`).
+    #[arg(long = "package-append", value_name = "PKG")]
+    pub package_append: Vec<String>,
+
+    /// Use indexes whose signature is missing or does not verify (with a warning).
+    #[arg(long)]
+    pub ignore_signatures: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn bad(msg: impl Into<String>) -> eyre::Report {
+    StatusError(ExitStatus::BadInput, msg.into()).into()
+}
+
+pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    let flags_only = args.config.is_none()
+        && !args.repository_append.is_empty()
+        && !args.package_append.is_empty();
+    let (mut repos, mut keys, mut pkgs) = (Vec::new(), Vec::new(), Vec::new());
+    if !flags_only || args.config.is_some() {
+        let path = match crate::build::find_config(args.config.as_deref()) {
+            Ok(p) => p,
+            Err(d) if args.config.is_none() && !args.repository_append.is_empty() => {
+                let _ = d;
+                PathBuf::new()
+            }
+            Err(d) => return Err(d.into()),
+        };
+        if !path.as_os_str().is_empty() {
+            let loaded = crate::config::load(&path)?;
+            let c = &loaded.config.environment.contents;
+            repos = c.repositories.clone();
+            keys = c.keyring.clone();
+            pkgs = c.packages.clone();
+        }
+    }
+    repos.extend(args.repository_append.iter().cloned());
+    keys.extend(args.keyring_append.iter().cloned());
+    pkgs.extend(args.package_append.iter().cloned());
+    let env = Environment::from_lists(&repos, &keys, &pkgs).map_err(bad)?;
+    if env.repositories.is_empty() {
+        return Err(bad(
+            "no repositories: name one in environment.contents.repositories or with \
+             --repository-append",
+        ));
+    }
+    let arch = args
+        .arch
+        .clone()
+        .or_else(|| crate::compile::arch::Arch::host().map(|a| a.apk.to_string()))
+        .ok_or_else(|| bad("cannot tell the host's architecture; pass --arch"))?;
+    let keyring = repo::load_keyring(&env.keyring).map_err(bad)?;
+    let mut warn = |m: String| {
+        if verbosity > Verbosity::Quiet {
+            eprintln!("warning: {m}");
+        }
+    };
+    let loaded = repo::load_repositories(
+        &LocalSource,
+        &env.repositories,
+        &arch,
+        &keyring,
+        args.ignore_signatures,
+        &mut warn,
+    )
+    .map_err(bad)?;
+    let universe = Universe::new(&loaded);
+    let set = universe
+        .resolve(&env.packages)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Text => {
+            for p in &set {
+                writeln!(out, "{}-{}", p.name, p.version)?;
+            }
+        }
+        Format::Json => {
+            let items: Vec<serde_json::Value> = set
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "name": p.name,
+                        "version": p.version,
+                        "arch": p.arch,
+                        "repository": p.repository,
+                        "size": p.size,
+                        "checksum": p.checksum,
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Command, parse_subcommand};
+
+    #[test]
+    fn parses_appends_and_format() {
+        let Command::Resolve(a) = parse_subcommand(
+            "resolve",
+            &[
+                "--arch",
+                "riscv64",
+                "--repository-append",
+                "/r",
+                "--repository-append",
+                "@t /s",
+                "--keyring-append",
+                "k.pub",
+                "--package-append",
+                "busybox",
+                "--ignore-signatures",
+                "--format",
+                "json",
+            ],
+        ) else {
+            panic!("not resolve")
+        };
+        assert_eq!(a.arch.as_deref(), Some("riscv64"));
+        assert_eq!(a.repository_append, vec!["/r", "@t /s"]);
+        assert!(a.ignore_signatures);
+        assert_eq!(a.format, super::Format::Json);
+    }
+}
