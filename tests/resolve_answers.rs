@@ -97,7 +97,7 @@ fn every_apk_tools_answer_matches() {
                 &mut |_| {},
             )
             .unwrap_or_else(|e| panic!("{}: {e}", c.name));
-            universes.push((key.clone(), Universe::new(&loaded)));
+            universes.push((key.clone(), Universe::new(loaded)));
         }
         let u = &universes.iter().find(|(k, _)| *k == key).unwrap().1;
         let got = u.resolve(&c.packages).map(|s| {

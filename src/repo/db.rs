@@ -71,33 +71,35 @@ pub struct Db {
 
 impl Db {
     /// Intern every package of `repos`, in repository then index order.
-    pub fn new(repos: &[LoadedRepo]) -> Db {
+    pub fn new(repos: Vec<LoadedRepo>) -> Db {
         let mut db = Db {
             tags: vec![(String::new(), 0)],
             ..Db::default()
         };
         let mut by_sum: HashMap<Vec<u8>, PkgId> = HashMap::new();
-        for (i, r) in repos.iter().enumerate().take(63) {
+        for (i, r) in repos.into_iter().enumerate().take(63) {
             let bit = 1u64 << i;
             db.repos.push(r.repository.location.clone());
             let tag = db.tag_id(r.repository.tag.as_deref().unwrap_or(""));
             db.tags[tag].1 |= bit;
-            for e in &r.entries {
+            for e in r.entries {
                 if !e.checksum.is_empty()
                     && let Some(&p) = by_sum.get(&e.checksum)
                 {
                     db.pkgs[p].repos |= bit;
                     continue;
                 }
+                let sum = e.checksum.clone();
                 let id = db.add_pkg(e, bit);
-                if !e.checksum.is_empty() {
-                    by_sum.insert(e.checksum.clone(), id);
+                if !sum.is_empty() {
+                    by_sum.insert(sum, id);
                 }
             }
         }
         for p in 0..db.pkgs.len() {
             db.link_reverse(p);
         }
+        db.dedup_reverse();
         db
     }
 
@@ -140,7 +142,7 @@ impl Db {
         }
     }
 
-    fn add_pkg(&mut self, e: &IndexEntry, bit: u64) -> PkgId {
+    fn add_pkg(&mut self, e: IndexEntry, bit: u64) -> PkgId {
         let id = self.pkgs.len();
         let name = self.name_id(&e.name);
         // apk stops at an atom it cannot parse; keeping the valid ones is the same for every
@@ -170,7 +172,7 @@ impl Db {
         }
         self.pkgs.push(Pkg {
             name,
-            entry: e.clone(),
+            entry: e,
             depends,
             provides,
             install_if,
@@ -179,24 +181,35 @@ impl Db {
         id
     }
 
+    /// apk's `apk_db_pkg_rdepends`, duplicates removed afterwards by [`Db::dedup_reverse`].
     fn link_reverse(&mut self, p: PkgId) {
         let pkg = &self.pkgs[p];
-        let mut owners = vec![pkg.name];
-        owners.extend(pkg.provides.iter().map(|(n, _)| *n));
+        let owners: Vec<NameId> = std::iter::once(pkg.name)
+            .chain(pkg.provides.iter().map(|(n, _)| *n))
+            .collect();
         let deps: Vec<NameId> = pkg.depends.iter().map(|d| d.name).collect();
         let iifs: Vec<NameId> = pkg.install_if.iter().map(|d| d.name).collect();
         for d in deps {
-            for &o in &owners {
-                if !self.names[d].rdepends.contains(&o) {
-                    self.names[d].rdepends.push(o);
-                }
-            }
+            self.names[d].rdepends.extend(&owners);
         }
         for d in iifs {
-            for &o in &owners {
-                if !self.names[d].rinstall_if.contains(&o) {
-                    self.names[d].rinstall_if.push(o);
-                }
+            self.names[d].rinstall_if.extend(&owners);
+        }
+    }
+
+    /// Keep the first occurrence of each name in every reverse list (linear, with stamps).
+    fn dedup_reverse(&mut self) {
+        let mut stamp = vec![usize::MAX; self.names.len()];
+        let mut k = 0;
+        for n in 0..self.names.len() {
+            for list in [0, 1] {
+                k += 1;
+                let v = if list == 0 {
+                    &mut self.names[n].rdepends
+                } else {
+                    &mut self.names[n].rinstall_if
+                };
+                v.retain(|&o| std::mem::replace(&mut stamp[o], k) != k);
             }
         }
     }

@@ -61,7 +61,8 @@ pub struct Universe {
 }
 
 impl Universe {
-    pub fn new(repos: &[LoadedRepo]) -> Universe {
+    /// Intern the repositories' packages (taking their entries: each index is parsed once).
+    pub fn new(repos: Vec<LoadedRepo>) -> Universe {
         Universe { db: Db::new(repos) }
     }
 
@@ -155,6 +156,8 @@ fn describe(db: &Db, p: PkgId) -> ResolvedPackage {
     }
 }
 
+const GENERIC: &str = "conflicts with another selected package";
+
 /// Chains from each failing request to a cause a person can act on.
 fn explain(db: &Db, out: &Outcome, world: &[(DepRef, usize)]) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -164,6 +167,10 @@ fn explain(db: &Db, out: &Outcome, world: &[(DepRef, usize)]) -> Vec<String> {
         if let Some(r) = explain_dep(db, out, d, *tag, &mut path, &mut seen) {
             reasons.push(r);
         }
+    }
+    // A package marked broken only because of another problem says nothing new.
+    if reasons.iter().any(|r| !r.ends_with(GENERIC)) {
+        reasons.retain(|r| !r.ends_with(GENERIC));
     }
     if reasons.is_empty() {
         // Errors the walk did not reach (two chosen packages providing one name).
@@ -286,7 +293,7 @@ fn explain_dep(
                     return Some(r);
                 }
             }
-            let r = chain(path, "conflicts with another selected package".into());
+            let r = chain(path, GENERIC.into());
             path.pop();
             Some(r)
         }
@@ -298,6 +305,21 @@ fn explain_dep(
                 db.label(c.pkg)
             ),
         )),
+        None if matching.iter().all(|p| {
+            db.provider_version(**p).is_none() && db.pkgs[p.pkg].entry.provider_priority == 0
+        }) =>
+        {
+            let cands: Vec<String> = matching.iter().map(|p| db.label(p.pkg)).collect();
+            Some(chain(
+                path,
+                format!(
+                    "{}: a virtual name provided by {} without a provider_priority; \
+                     request one of them by name",
+                    d.dep,
+                    cands.join(", ")
+                ),
+            ))
+        }
         None => {
             let cands: Vec<String> = matching.iter().map(|p| db.label(p.pkg)).collect();
             Some(chain(
