@@ -55,7 +55,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
     } else {
         bytes
     };
-    let mut raw = Vec::new();
+    // The gzip trailer's ISIZE (the last member's size mod 2^32) sizes the buffer once.
+    let hint = body
+        .len()
+        .checked_sub(4)
+        .map(|i| u32::from_le_bytes(body[i..].try_into().unwrap_or([0; 4])) as usize)
+        .unwrap_or(0);
+    let mut raw = Vec::with_capacity(hint.min(MAX_INDEX_BYTES as usize) + 1024);
     flate2::read::MultiGzDecoder::new(body)
         .take(MAX_INDEX_BYTES)
         .read_to_end(&mut raw)
@@ -65,8 +71,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
     while let Some(e) = r.next_entry().map_err(|e| format!("bad tar data: {e}"))? {
         match e.header.name.as_slice() {
             b"APKINDEX" => {
-                out.entries = Index::parse_text(&String::from_utf8_lossy(&e.data))
-                    .map_err(|e| e.to_string())?;
+                out.entries = parse_entries(&String::from_utf8_lossy(&e.data))?;
                 found = true;
             }
             b"DESCRIPTION" => out.description = String::from_utf8_lossy(&e.data).into(),
@@ -75,6 +80,47 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
     }
     if !found {
         return Err("no APKINDEX entry in the archive".into());
+    }
+    Ok(out)
+}
+
+/// `Index::parse_text` on large texts split at package boundaries across the machine's cores
+/// (the entries keep their order). A real index is a few MB; parsing is most of a resolution.
+fn parse_entries(text: &str) -> Result<Vec<IndexEntry>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || text.len() < (256 << 10) {
+        return Index::parse_text(text).map_err(|e| e.to_string());
+    }
+    let mut chunks = Vec::new();
+    let mut rest = text;
+    for i in (1..threads).rev() {
+        let want = rest.len() / (i + 1);
+        match rest[want..].find("\n\n") {
+            Some(at) => {
+                let (a, b) = rest.split_at(want + at + 2);
+                chunks.push(a);
+                rest = b;
+            }
+            None => break,
+        }
+    }
+    chunks.push(rest);
+    let parts: Vec<Result<Vec<IndexEntry>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|c| s.spawn(move || Index::parse_text(c).map_err(|e| e.to_string())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("index parser panicked".into()))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
     }
     Ok(out)
 }
@@ -102,6 +148,16 @@ mod tests {
         assert!(p.signatures.is_empty());
         assert_eq!(p.entries.len(), 2);
         assert_eq!(p.description, "d");
+    }
+
+    #[test]
+    fn split_parsing_keeps_every_entry_in_order() {
+        let text: String = (0..20000)
+            .map(|i| format!("P:p{i}\nV:1.{i}-r0\nD:a b\n\n"))
+            .collect();
+        let all = parse_entries(&text).unwrap();
+        assert_eq!(all, Index::parse_text(&text).unwrap());
+        assert_eq!(all.len(), 20000);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reverse dependency and install_if links, and repository tags (apk-tools `database.c`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::apk::index::IndexEntry;
 
@@ -57,12 +58,37 @@ pub struct Name {
     pub rinstall_if: Vec<NameId>,
 }
 
+/// FNV-1a: names are short and not attacker-chosen in a way that matters here (a hostile
+/// index can only slow its own resolution), and SipHash was a visible share of the time.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FastHash = BuildHasherDefault<Fnv>;
+
 /// The repositories' packages, interned.
 #[derive(Debug, Clone, Default)]
 pub struct Db {
     pub names: Vec<Name>,
     pub pkgs: Vec<Pkg>,
-    pub by_name: HashMap<String, NameId>,
+    pub by_name: HashMap<String, NameId, FastHash>,
     /// Repository locations, in order (bit `i` of `Pkg::repos`).
     pub repos: Vec<String>,
     /// Tag 0 is the default (untagged repositories); then `@tag`s in order of appearance.
@@ -76,7 +102,7 @@ impl Db {
             tags: vec![(String::new(), 0)],
             ..Db::default()
         };
-        let mut by_sum: HashMap<Vec<u8>, PkgId> = HashMap::new();
+        let mut by_sum: HashMap<Vec<u8>, PkgId, FastHash> = HashMap::default();
         for (i, r) in repos.into_iter().enumerate().take(63) {
             let bit = 1u64 << i;
             db.repos.push(r.repository.location.clone());
