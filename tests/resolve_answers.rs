@@ -427,3 +427,58 @@ fn make_hand_indexes() {
         idx.write(&dir.join("APKINDEX.tar.gz"), Some(&s)).unwrap();
     }
 }
+
+#[test]
+fn the_config_names_repositories_keys_and_packages() {
+    let d = data();
+    let t = tempfile::tempdir().unwrap();
+    let cfg = t.path().join("melange.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "package:\n  name: x\n  version: 1.0.0\n  epoch: 0\n\
+             environment:\n  contents:\n    repositories:\n      - {}\n      - '@edge {}'\n\
+             \x20   keyring:\n      - {}\n    packages:\n      - a@edge\n      - base\n\
+             pipeline:\n  - runs: 'true'\n",
+            d.join("hand/main").display(),
+            d.join("hand/edge").display(),
+            d.join("hand/keys/melwrap-test.rsa.pub").display(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let out = melwrap(&[
+        "resolve",
+        "--arch",
+        "x86_64",
+        &cfg,
+        "--package-append",
+        "docs",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // a@edge from the tagged repository; base-doc by install_if once docs is appended.
+    let mut want = answer("hand-tag-pinned").unwrap();
+    want.extend(answer("hand-install-if").unwrap());
+    want.sort();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want.join("\n") + "\n");
+    // Without the key the index is refused, naming the repository and the key it needs.
+    let bare = t.path().join("bare.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let cut = text.replace(
+        &format!(
+            "    keyring:\n      - {}\n",
+            d.join("hand/keys/melwrap-test.rsa.pub").display()
+        ),
+        "",
+    );
+    std::fs::write(&bare, cut).unwrap();
+    let out = melwrap(&["resolve", "--arch", "x86_64", bare.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hand/main") && err.contains("melwrap-test.rsa.pub"),
+        "{err}"
+    );
+    assert!(err.contains("--keyring-append"), "{err}");
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use color_eyre::eyre;
 
 use super::{ExitStatus, StatusError, Verbosity};
-use crate::repo::{self, Environment, LocalSource, Universe};
+use crate::repo::{self, Environment, LocalSource};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -63,61 +63,36 @@ fn bad(msg: impl Into<String>) -> eyre::Report {
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
-    let flags_only = args.config.is_none()
-        && !args.repository_append.is_empty()
-        && !args.package_append.is_empty();
-    let (mut repos, mut keys, mut pkgs) = (Vec::new(), Vec::new(), Vec::new());
-    if !flags_only || args.config.is_some() {
-        let path = match crate::build::find_config(args.config.as_deref()) {
-            Ok(p) => p,
-            Err(d) if args.config.is_none() && !args.repository_append.is_empty() => {
-                let _ = d;
-                PathBuf::new()
-            }
-            Err(d) => return Err(d.into()),
-        };
-        if !path.as_os_str().is_empty() {
-            let loaded = crate::config::load(&path)?;
-            let c = &loaded.config.environment.contents;
-            repos = c.repositories.clone();
-            keys = c.keyring.clone();
-            pkgs = c.packages.clone();
-        }
-    }
-    repos.extend(args.repository_append.iter().cloned());
-    keys.extend(args.keyring_append.iter().cloned());
-    pkgs.extend(args.package_append.iter().cloned());
-    let env = Environment::from_lists(&repos, &keys, &pkgs).map_err(bad)?;
-    if env.repositories.is_empty() {
-        return Err(bad(
-            "no repositories: name one in environment.contents.repositories or with \
-             --repository-append",
-        ));
-    }
+    // The config is optional when the flags name both repositories and packages.
+    let config = match crate::build::find_config(args.config.as_deref()) {
+        Ok(p) => Some(p),
+        Err(_) if args.config.is_none() && !args.repository_append.is_empty() => None,
+        Err(d) => return Err(d.into()),
+    };
+    let contents = match &config {
+        Some(p) => crate::config::load(p)?.config.environment.contents,
+        None => Default::default(),
+    };
+    let env = Environment::from_contents(
+        &contents,
+        &args.repository_append,
+        &args.keyring_append,
+        &args.package_append,
+    )
+    .map_err(bad)?;
     let arch = args
         .arch
         .clone()
         .or_else(|| crate::compile::arch::Arch::host().map(|a| a.apk.to_string()))
         .ok_or_else(|| bad("cannot tell the host's architecture; pass --arch"))?;
-    let keyring = repo::load_keyring(&env.keyring).map_err(bad)?;
     let mut warn = |m: String| {
         if verbosity > Verbosity::Quiet {
             eprintln!("warning: {m}");
         }
     };
-    let loaded = repo::load_repositories(
-        &LocalSource,
-        &env.repositories,
-        &arch,
-        &keyring,
-        args.ignore_signatures,
-        &mut warn,
-    )
-    .map_err(bad)?;
-    let universe = Universe::new(loaded);
-    let set = universe
-        .resolve(&env.packages)
-        .map_err(|e| bad(e.to_string()))?;
+    let (universe, set) =
+        repo::resolve_environment(&env, &arch, &LocalSource, args.ignore_signatures, &mut warn)
+            .map_err(bad)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Text => {

@@ -30,3 +30,55 @@ pub use repository::{
 };
 pub use resolve::{ResolveError, ResolvedPackage, Universe};
 pub use verify::{Keyring, VerifyError};
+
+use crate::config::model::ImageContents;
+
+impl Environment {
+    /// A config's `environment.contents` (repositories, keyring, packages) followed by the
+    /// command line's `--repository-append`, `--keyring-append` and `--package-append`.
+    pub fn from_contents(
+        contents: &ImageContents,
+        repository_append: &[String],
+        keyring_append: &[String],
+        package_append: &[String],
+    ) -> Result<Environment, String> {
+        let cat =
+            |a: &[String], b: &[String]| -> Vec<String> { a.iter().chain(b).cloned().collect() };
+        Environment::from_lists(
+            &cat(&contents.repositories, repository_append),
+            &cat(&contents.keyring, keyring_append),
+            &cat(&contents.packages, package_append),
+        )
+    }
+}
+
+/// Load, verify and resolve an environment in one call: the keyring from `env.keyring` (files),
+/// every repository's index for `arch` through `source`, then the requested packages. Returns
+/// the universe (reusable for other requests over the same indexes) and the sorted set.
+pub fn resolve_environment(
+    env: &Environment,
+    arch: &str,
+    source: &dyn IndexSource,
+    ignore_signatures: bool,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Universe, Vec<ResolvedPackage>), String> {
+    if env.repositories.is_empty() {
+        return Err(
+            "no repositories: name one in environment.contents.repositories or with \
+                    --repository-append"
+                .into(),
+        );
+    }
+    let keyring = load_keyring(&env.keyring)?;
+    let loaded = load_repositories(
+        source,
+        &env.repositories,
+        arch,
+        &keyring,
+        ignore_signatures,
+        warn,
+    )?;
+    let universe = Universe::new(loaded);
+    let set = universe.resolve(&env.packages).map_err(|e| e.to_string())?;
+    Ok((universe, set))
+}

@@ -333,3 +333,129 @@ fn explain_dep(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apk::index::IndexEntry;
+    use crate::repo::Repository;
+
+    fn pkg(spec: &str) -> IndexEntry {
+        // "name version [D:a,b] [p:x,y] [i:u,v] [k:N]"
+        let mut w = spec.split_whitespace();
+        let mut e = IndexEntry {
+            name: w.next().unwrap().into(),
+            version: w.next().unwrap().into(),
+            installed_size: 1,
+            arch: "x86_64".into(),
+            ..IndexEntry::default()
+        };
+        for f in w {
+            let list = |v: &str| v.split(',').map(String::from).collect();
+            match f.split_at(2) {
+                ("D:", v) => e.depends = list(v),
+                ("p:", v) => e.provides = list(v),
+                ("i:", v) => e.install_if = list(v),
+                ("k:", v) => e.provider_priority = v.parse().unwrap(),
+                _ => panic!("{f}"),
+            }
+        }
+        e.checksum = format!("{}-{}", e.name, e.version).into_bytes();
+        e
+    }
+
+    fn repo(loc: &str, tag: Option<&str>, pkgs: &[&str]) -> LoadedRepo {
+        LoadedRepo {
+            repository: Repository {
+                location: loc.into(),
+                tag: tag.map(String::from),
+            },
+            entries: pkgs.iter().map(|s| pkg(s)).collect(),
+            verified_by: None,
+        }
+    }
+
+    fn names(u: &Universe, req: &[&str]) -> Vec<String> {
+        let req: Vec<String> = req.iter().map(|s| s.to_string()).collect();
+        u.resolve(&req)
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}-{}@{}", p.name, p.version, p.repository))
+            .collect()
+    }
+
+    #[test]
+    fn highest_version_then_first_repository() {
+        let mut second = repo("/r2", None, &["a 2", "b 1"]);
+        // The same b (same checksum) in both repositories is one package from the first.
+        let u = Universe::new(vec![repo("/r1", None, &["a 1", "b 1"]), second.clone()]);
+        assert_eq!(names(&u, &["a", "b"]), ["a-2@/r2", "b-1@/r1"]);
+        // Equal versions, different builds: the first repository wins.
+        second.entries[1].checksum = b"other".to_vec();
+        let u = Universe::new(vec![repo("/r1", None, &["b 1"]), second]);
+        assert_eq!(names(&u, &["b"]), ["b-1@/r1"]);
+    }
+
+    #[test]
+    fn provides_priority_and_install_if() {
+        let u = Universe::new(vec![repo(
+            "/r",
+            None,
+            &[
+                "x 1 p:v k:1",
+                "y 1 p:v k:5",
+                "app 1 D:v,so:l.so",
+                "lib 1 p:so:l.so=1",
+                "app-doc 1 i:app,docs",
+                "docs 1",
+            ],
+        )]);
+        assert_eq!(names(&u, &["app"]), ["app-1@/r", "lib-1@/r", "y-1@/r"]);
+        assert_eq!(
+            names(&u, &["app", "docs"]),
+            [
+                "app-1@/r",
+                "app-doc-1@/r",
+                "docs-1@/r",
+                "lib-1@/r",
+                "y-1@/r"
+            ]
+        );
+    }
+
+    #[test]
+    fn tagged_repositories_need_a_pin() {
+        let u = Universe::new(vec![
+            repo("/r", None, &["a 1"]),
+            repo("/e", Some("edge"), &["a 2", "n 1"]),
+        ]);
+        assert_eq!(names(&u, &["a"]), ["a-1@/r"]);
+        assert_eq!(names(&u, &["a@edge"]), ["a-2@/e"]);
+        let err = u.resolve(&["n".into()]).unwrap_err().to_string();
+        assert!(err.contains("pin it as n@edge"), "{err}");
+        let err = u.resolve(&["a@nope".into()]).unwrap_err().to_string();
+        assert!(err.contains("no repository is tagged @nope"), "{err}");
+    }
+
+    #[test]
+    fn the_reason_is_a_chain_to_the_cause() {
+        let u = Universe::new(vec![
+            repo(
+                "/r1",
+                None,
+                &["build-base 1 D:gcc", "gcc 1 D:so:libisl.so.23"],
+            ),
+            repo("/r2", None, &["c 1 D:!gcc"]),
+        ]);
+        let err = u.resolve(&["build-base".into()]).unwrap_err();
+        assert_eq!(
+            err.reasons,
+            ["build-base → gcc → so:libisl.so.23: no package provides it in the 2 repositories"]
+        );
+        let err = u.resolve(&["c".into(), "gcc".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("!gcc: conflicts with gcc-1"),
+            "{err}"
+        );
+    }
+}
