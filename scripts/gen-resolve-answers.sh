@@ -1,9 +1,10 @@
 #!/bin/sh
 # Regenerate testdata/repo/answers/*.txt: what apk-tools 2.14 installs for each case of
-# testdata/repo/cases.txt (`apk add --simulate` on an empty root, repositories given with -X in
-# order, no other repositories, no network). Needs an apk-tools 2.14 binary (APK=...; built from
-# the v2.14.x sources with `make LUA=no static`, giving src/apk.static); CI does not run this:
-# the answers are committed and tests/resolve_answers.rs compares melwrap with them.
+# testdata/repo/cases.txt (`apk add --simulate` on an empty root, the case's repositories in a
+# repositories file in order, no other repositories, no network). Needs an apk-tools 2.14 binary
+# (APK=...; built from the v2.14.x sources with `make LUA=no static`, giving src/apk.static); CI
+# does not run this: the answers are committed and tests/resolve_answers.rs compares melwrap
+# with them.
 #
 #   APK=/path/to/apk.static scripts/gen-resolve-answers.sh
 #
@@ -25,13 +26,15 @@ grep -v '^#' "$data/cases.txt" | grep -v '^$' | while IFS='|' read -r name arch 
     : > "$root/etc/apk/world"
     : > "$root/lib/apk/db/installed"
     : > "$root/lib/apk/db/triggers"
-    set --
+    # A repositories file keeps the order (apk puts each -X before the earlier ones).
+    : > "$root/repositories"
     for r in $repos; do
         case $r in
-            @*=*) tag=${r%%=*}; set -- "$@" -X "$tag $data/${r#*=}" ;;
-            *) set -- "$@" -X "$data/$r" ;;
+            @*=*) echo "${r%%=*} $data/${r#*=}" >> "$root/repositories" ;;
+            *) echo "$data/$r" >> "$root/repositories" ;;
         esac
     done
+    set --
     if [ "$keys" = - ]; then
         set -- "$@" --allow-untrusted
     else
@@ -39,7 +42,7 @@ grep -v '^#' "$data/cases.txt" | grep -v '^$' | while IFS='|' read -r name arch 
     fi
     # shellcheck disable=SC2086 # the package list is split on purpose
     if "$APK" add --simulate --root "$root" --no-network --no-progress --no-cache \
-        --repositories-file /dev/null --arch "$arch" "$@" $pkgs >"$tmp/out" 2>&1; then
+        --repositories-file "$root/repositories" --arch "$arch" "$@" $pkgs >"$tmp/out" 2>&1; then
         # `Installing NAME[@TAG] (VERSION)`: the tag is apk's display of a pinned package.
         sed -n 's/^([0-9]*\/[0-9]*) Installing \([^ @]*\)\(@[^ ]*\)\{0,1\} (\(.*\))$/\1-\3/p' "$tmp/out" |
             LC_ALL=C sort >"$data/answers/$name.txt"

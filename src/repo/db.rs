@@ -122,10 +122,7 @@ impl Db {
                 }
             }
         }
-        for p in 0..db.pkgs.len() {
-            db.link_reverse(p);
-        }
-        db.dedup_reverse();
+        db.link_reverse();
         db
     }
 
@@ -179,14 +176,16 @@ impl Db {
                 .map(|d| db.dep_ref(d))
                 .collect()
         };
+        // Names are created in the order apk meets them in an index written by abuild
+        // (P, D, p, i): the order decides ties in apk's name hash, see `link_reverse`.
         let depends = deps(self, &e.depends);
-        let install_if = deps(self, &e.install_if);
         let provides = e
             .provides
             .iter()
             .filter_map(|s| Dep::parse(s).ok())
             .map(|d| (self.name_id(&d.name), d.version))
             .collect::<Vec<_>>();
+        let install_if = deps(self, &e.install_if);
         self.names[name]
             .providers
             .push(Provider { pkg: id, via: None });
@@ -207,35 +206,37 @@ impl Db {
         id
     }
 
-    /// apk's `apk_db_pkg_rdepends`, duplicates removed afterwards by [`Db::dedup_reverse`].
-    fn link_reverse(&mut self, p: PkgId) {
-        let pkg = &self.pkgs[p];
-        let owners: Vec<NameId> = std::iter::once(pkg.name)
-            .chain(pkg.provides.iter().map(|(n, _)| *n))
+    /// apk's `apk_db_name_rdepends`: for every name, in the iteration order of apk's name hash
+    /// table, each provider's dependencies and install_if names get this name once. The order
+    /// of these lists decides the order in which the solver revisits names, so it is apk's:
+    /// murmur3 (seed 5381) modulo 20000 buckets, newest name first within a bucket.
+    fn link_reverse(&mut self) {
+        let mut order: Vec<(u32, std::cmp::Reverse<NameId>)> = (0..self.names.len())
+            .map(|n| {
+                let bucket = murmur3_32(self.names[n].name.as_bytes(), 5381) % 20000;
+                (bucket, std::cmp::Reverse(n))
+            })
             .collect();
-        let deps: Vec<NameId> = pkg.depends.iter().map(|d| d.name).collect();
-        let iifs: Vec<NameId> = pkg.install_if.iter().map(|d| d.name).collect();
-        for d in deps {
-            self.names[d].rdepends.extend(&owners);
-        }
-        for d in iifs {
-            self.names[d].rinstall_if.extend(&owners);
-        }
-    }
-
-    /// Keep the first occurrence of each name in every reverse list (linear, with stamps).
-    fn dedup_reverse(&mut self) {
-        let mut stamp = vec![usize::MAX; self.names.len()];
-        let mut k = 0;
-        for n in 0..self.names.len() {
-            for list in [0, 1] {
-                k += 1;
-                let v = if list == 0 {
-                    &mut self.names[n].rdepends
-                } else {
-                    &mut self.names[n].rinstall_if
-                };
-                v.retain(|&o| std::mem::replace(&mut stamp[o], k) != k);
+        order.sort_unstable();
+        let mut dep_stamp = vec![usize::MAX; self.names.len()];
+        let mut iif_stamp = vec![usize::MAX; self.names.len()];
+        for (_, std::cmp::Reverse(n)) in order {
+            for i in 0..self.names[n].providers.len() {
+                let pkg = self.names[n].providers[i].pkg;
+                for j in 0..self.pkgs[pkg].depends.len() {
+                    let d = self.pkgs[pkg].depends[j].name;
+                    if dep_stamp[d] != n {
+                        dep_stamp[d] = n;
+                        self.names[d].rdepends.push(n);
+                    }
+                }
+                for j in 0..self.pkgs[pkg].install_if.len() {
+                    let d = self.pkgs[pkg].install_if[j].name;
+                    if iif_stamp[d] != n {
+                        iif_stamp[d] = n;
+                        self.names[d].rinstall_if.push(n);
+                    }
+                }
             }
         }
     }
@@ -258,5 +259,53 @@ impl Db {
     /// The first repository (lowest bit) carrying the package.
     pub fn first_repo(&self, p: PkgId) -> usize {
         self.pkgs[p].repos.trailing_zeros() as usize
+    }
+}
+
+/// apk-tools' `murmur3_32` (`src/blob.c`), for its name hash order.
+fn murmur3_32(key: &[u8], seed: u32) -> u32 {
+    const C1: u32 = 0xcc9e_2d51;
+    const C2: u32 = 0x1b87_3593;
+    let mut h = seed;
+    let mut chunks = key.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= k;
+        h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut k = 0u32;
+        for (i, b) in tail.iter().enumerate() {
+            k ^= u32::from(*b) << (8 * i);
+        }
+        k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= k;
+    }
+    h ^= key.len() as u32;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur3_matches_the_reference_vectors() {
+        // Reference values of MurmurHash3_x86_32.
+        assert_eq!(murmur3_32(b"", 0), 0);
+        assert_eq!(murmur3_32(b"", 1), 0x514e_28b7);
+        assert_eq!(murmur3_32(b"test", 0), 0xba6b_d213);
+        assert_eq!(murmur3_32(b"Hello, world!", 1234), 0xfaf6_cdb3);
+        assert_eq!(
+            murmur3_32(b"The quick brown fox jumps over the lazy dog", 0),
+            0x2e4f_f723
+        );
     }
 }
