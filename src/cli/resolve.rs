@@ -27,7 +27,8 @@ pub struct Args {
     /// melange.yml here; none needed when --repository-append and --package-append are given].
     pub config: Option<PathBuf>,
 
-    /// The architecture whose indexes are read (any name: nothing runs) [default: the host's].
+    /// The architecture whose indexes are read (apk or OCI name, or any other: nothing runs)
+    /// [default: the host's].
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
 
@@ -80,9 +81,12 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         &args.package_append,
     )
     .map_err(bad)?;
+    // Known names in either spelling become apk's (`amd64` is `x86_64`); any other name is
+    // used as written, since nothing runs.
     let arch = args
         .arch
-        .clone()
+        .as_deref()
+        .map(|a| crate::compile::arch::Arch::parse(a).map_or(a.to_string(), |k| k.apk.to_string()))
         .or_else(|| crate::compile::arch::Arch::host().map(|a| a.apk.to_string()))
         .ok_or_else(|| bad("cannot tell the host's architecture; pass --arch"))?;
     let mut warn = |m: String| {

@@ -23,10 +23,18 @@ pub struct ParsedIndex {
     pub description: String,
 }
 
-/// Parse the bytes of an `APKINDEX.tar.gz`. Errors say what is wrong, not where the bytes came
-/// from (the caller names the repository).
-pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
-    let mut out = ParsedIndex::default();
+/// The signature member at the start of an index, when there is one.
+#[derive(Debug, Clone, Default)]
+pub struct SignedIndex {
+    pub signatures: Vec<Signature>,
+    /// Offset where the signed bytes (everything after the signature member) begin; 0 when
+    /// unsigned.
+    pub signed_from: usize,
+}
+
+/// Split off the signature member without reading further: the rest is only decompressed
+/// after its signature is checked.
+pub fn split_signature(bytes: &[u8]) -> Result<SignedIndex, String> {
     // First member alone: a signature member is a tar of `.SIGN.*` entries, no end blocks.
     let mut first = flate2::bufread::GzDecoder::new(bytes);
     let mut head = Vec::new();
@@ -36,25 +44,37 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
         .map_err(|e| format!("not a gzip stream: {e}"))?;
     let rest = first.into_inner();
     let mut r = tar::Reader::new(&head[..], 1 << 20);
-    let mut only_signatures = true;
     let mut sigs = Vec::new();
     while let Ok(Some(e)) = r.next_entry() {
         let name = String::from_utf8_lossy(&e.header.name).into_owned();
         match Signature::from_entry(&name, e.data) {
             Some(s) => sigs.push(s),
-            None => {
-                only_signatures = false;
-                break;
-            }
+            // The first member is the index itself: unsigned.
+            None => return Ok(SignedIndex::default()),
         }
     }
-    let body: &[u8] = if only_signatures && !sigs.is_empty() {
-        out.signatures = sigs;
-        out.signed_from = bytes.len() - rest.len();
-        rest
-    } else {
-        bytes
-    };
+    if sigs.is_empty() {
+        return Ok(SignedIndex::default());
+    }
+    Ok(SignedIndex {
+        signatures: sigs,
+        signed_from: bytes.len() - rest.len(),
+    })
+}
+
+/// Parse the bytes of an `APKINDEX.tar.gz` (signature member and index). Errors say what is
+/// wrong, not where the bytes came from (the caller names the repository).
+pub fn parse(bytes: &[u8]) -> Result<ParsedIndex, String> {
+    let sig = split_signature(bytes)?;
+    let mut out = parse_body(&bytes[sig.signed_from..])?;
+    out.signatures = sig.signatures;
+    out.signed_from = sig.signed_from;
+    Ok(out)
+}
+
+/// Parse the index member(s) that follow the signature.
+pub fn parse_body(body: &[u8]) -> Result<ParsedIndex, String> {
+    let mut out = ParsedIndex::default();
     // The gzip trailer's ISIZE (the last member's size mod 2^32) sizes the buffer once.
     let hint = body
         .len()

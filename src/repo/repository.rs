@@ -168,13 +168,15 @@ pub fn load_repositories(
         let bytes = source
             .index_bytes(repo, arch)
             .map_err(|e| format!("repository {}: {e}", repo.display()))?;
-        let parsed = apkindex::parse(&bytes).map_err(|e| {
+        let invalid = |e: String| {
             format!(
                 "repository {}: {arch}/APKINDEX.tar.gz is not a valid index: {e}",
                 repo.display()
             )
-        })?;
-        let verdict = keyring.verify(&parsed.signatures, &bytes[parsed.signed_from..]);
+        };
+        // The signature is checked before the index is decompressed or parsed.
+        let sig = apkindex::split_signature(&bytes).map_err(invalid)?;
+        let verdict = keyring.verify(&sig.signatures, &bytes[sig.signed_from..]);
         let verified_by = match verdict {
             Ok(k) => Some(k),
             Err(why) => {
@@ -186,6 +188,7 @@ pub fn load_repositories(
                 None
             }
         };
+        let parsed = apkindex::parse_body(&bytes[sig.signed_from..]).map_err(invalid)?;
         out.push(LoadedRepo {
             repository: repo.clone(),
             entries: parsed.entries,
