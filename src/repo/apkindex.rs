@@ -86,22 +86,88 @@ pub fn parse_body(body: &[u8]) -> Result<ParsedIndex, String> {
         .take(MAX_INDEX_BYTES)
         .read_to_end(&mut raw)
         .map_err(|e| format!("not a complete gzip stream: {e}"))?;
-    let mut r = tar::Reader::new(&raw[..], MAX_INDEX_BYTES);
     let mut found = false;
-    while let Some(e) = r.next_entry().map_err(|e| format!("bad tar data: {e}"))? {
-        match e.header.name.as_slice() {
+    let mut take = |name: &[u8], data: &[u8]| -> Result<(), String> {
+        match name {
             b"APKINDEX" => {
-                out.entries = parse_entries(&String::from_utf8_lossy(&e.data))?;
+                out.entries = parse_entries(&String::from_utf8_lossy(data))?;
                 found = true;
             }
-            b"DESCRIPTION" => out.description = String::from_utf8_lossy(&e.data).into(),
+            b"DESCRIPTION" => out.description = String::from_utf8_lossy(data).into(),
             _ => {}
+        }
+        Ok(())
+    };
+    match plain_members(&raw) {
+        // The usual case: plain ustar entries, read in place (the index is megabytes).
+        Some(members) => {
+            for (name, data) in members {
+                take(name, data)?;
+            }
+        }
+        None => {
+            let mut r = tar::Reader::new(&raw[..], MAX_INDEX_BYTES);
+            while let Some(e) = r.next_entry().map_err(|e| format!("bad tar data: {e}"))? {
+                take(&e.header.name, &e.data)?;
+            }
         }
     }
     if !found {
         return Err("no APKINDEX entry in the archive".into());
     }
     Ok(out)
+}
+
+/// The (name, contents) of each entry when the archive holds only regular files with short
+/// names and no extension headers; `None` otherwise (the full tar reader takes over).
+fn plain_members(raw: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    loop {
+        let h = raw.get(off..off + 512)?;
+        if h.iter().all(|&b| b == 0) {
+            return Some(out);
+        }
+        if !matches!(h[156], b'0' | 0) || h[345] != 0 {
+            return None;
+        }
+        let stored: u32 = h[148..156]
+            .iter()
+            .skip_while(|&&b| b == b' ')
+            .take_while(|&&b| b != 0 && b != b' ')
+            .try_fold(0u32, |a, &b| {
+                (b'0'..=b'7')
+                    .contains(&b)
+                    .then(|| a * 8 + u32::from(b - b'0'))
+            })?;
+        let sum: u32 = h
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u32::from(b)
+                }
+            })
+            .sum();
+        if sum != stored {
+            return None;
+        }
+        let size = h[124..136]
+            .iter()
+            .skip_while(|&&b| b == b' ')
+            .take_while(|&&b| b != 0 && b != b' ')
+            .try_fold(0usize, |a, &b| {
+                (b'0'..=b'7')
+                    .contains(&b)
+                    .then(|| a.checked_mul(8).map(|a| a + usize::from(b - b'0')))?
+            })?;
+        let name_len = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let data = raw.get(off + 512..(off + 512).checked_add(size)?)?;
+        out.push((&h[..name_len], data));
+        off = off + 512 + size.div_ceil(512) * 512;
+    }
 }
 
 /// `Index::parse_text` on large texts split at package boundaries across the machine's cores
@@ -178,6 +244,26 @@ mod tests {
         let all = parse_entries(&text).unwrap();
         assert_eq!(all, Index::parse_text(&text).unwrap());
         assert_eq!(all.len(), 20000);
+    }
+
+    #[test]
+    fn plain_members_agree_with_the_tar_reader() {
+        let idx = Index {
+            entries: vec![entry("a"), entry("b")],
+            description: "desc".into(),
+        };
+        let gz = idx.to_unsigned_bytes().unwrap();
+        let mut raw = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let m = plain_members(&raw).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].0, b"APKINDEX");
+        assert_eq!(m[1], (&b"DESCRIPTION"[..], &b"desc"[..]));
+        // A damaged header is left to the full reader.
+        raw[0] ^= 1;
+        assert!(plain_members(&raw).is_none());
     }
 
     #[test]
