@@ -102,23 +102,27 @@ impl Db {
             tags: vec![(String::new(), 0)],
             ..Db::default()
         };
-        let mut by_sum: HashMap<Vec<u8>, PkgId, FastHash> = HashMap::default();
+        let total: usize = repos.iter().map(|r| r.entries.len()).sum();
+        db.pkgs.reserve(total);
+        db.names.reserve(total * 2);
+        db.by_name.reserve(total * 2);
+        // `C:` is a SHA-1: the same 20 bytes in two repositories is one package.
+        let mut by_sum: HashMap<[u8; 20], PkgId, FastHash> = HashMap::default();
+        by_sum.reserve(total);
         for (i, r) in repos.into_iter().enumerate().take(63) {
             let bit = 1u64 << i;
             db.repos.push(r.repository.location.clone());
             let tag = db.tag_id(r.repository.tag.as_deref().unwrap_or(""));
             db.tags[tag].1 |= bit;
             for e in r.entries {
-                if !e.checksum.is_empty()
-                    && let Some(&p) = by_sum.get(&e.checksum)
-                {
+                let sum = <[u8; 20]>::try_from(e.checksum.as_slice()).ok();
+                if let Some(&p) = sum.as_ref().and_then(|s| by_sum.get(s)) {
                     db.pkgs[p].repos |= bit;
                     continue;
                 }
-                let sum = e.checksum.clone();
                 let id = db.add_pkg(e, bit);
-                if !sum.is_empty() {
-                    by_sum.insert(sum, id);
+                if let Some(s) = sum {
+                    by_sum.insert(s, id);
                 }
             }
         }
