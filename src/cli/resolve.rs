@@ -24,7 +24,7 @@ one; `name@tag` installs from it). Every index must be signed by a key in the ke
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The build file [default: the first of .melange.yaml, .melange.yml, melange.yaml,
-    /// melange.yml here; none needed when --repository-append and --package-append are given].
+    /// melange.yml here; none needed when --repository-append is given].
     pub config: Option<PathBuf>,
 
     /// The architecture whose indexes are read (apk or OCI name, or any other: nothing runs)
