@@ -17,6 +17,27 @@ APK=${APK:?set APK to an apk-tools 2.14 binary}
 "$APK" --version | grep -q '^apk-tools 2\.14' || { echo "APK is not apk-tools 2.14" >&2; exit 2; }
 data=$PWD/testdata/repo
 cargo test -q --test resolve_answers make_hand_indexes -- --ignored >/dev/null
+# sha1-signed: hand/edge's index re-signed by openssl with `.SIGN.RSA.` (SHA-1), the older
+# signature apk-tools still accepts; made without melwrap so the format is checked independently.
+mkdir -p "$data/sha1-signed/x86_64"
+python3 - "$data" <<'PY'
+import gzip, io, subprocess, sys, tarfile, zlib
+data = sys.argv[1]
+signed = open(f"{data}/hand/edge/x86_64/APKINDEX.tar.gz", "rb").read()
+d = zlib.decompressobj(31)
+d.decompress(signed)
+rest = d.unused_data  # everything after the SHA-256 signature member
+sig = subprocess.run(["openssl", "dgst", "-sha1", "-sign", f"{data}/hand/melwrap-test.rsa"],
+                     input=rest, capture_output=True, check=True).stdout
+buf = io.BytesIO()
+t = tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT)
+ti = tarfile.TarInfo(".SIGN.RSA.melwrap-test.rsa.pub")
+ti.size, ti.mode = len(sig), 0o644
+t.addfile(ti, io.BytesIO(sig))
+member = buf.getvalue()[: 512 + (len(sig) + 511) // 512 * 512]  # no end-of-archive blocks
+out = gzip.compress(member, mtime=0) + rest
+open(f"{data}/sha1-signed/x86_64/APKINDEX.tar.gz", "wb").write(out)
+PY
 mkdir -p "$data/answers"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -485,3 +485,27 @@ fn the_config_names_repositories_keys_and_packages() {
     );
     assert!(err.contains("--keyring-append"), "{err}");
 }
+
+#[test]
+fn an_openssl_made_sha1_signature_verifies_and_a_changed_byte_does_not() {
+    let d = data();
+    let bytes = std::fs::read(d.join("sha1-signed/x86_64/APKINDEX.tar.gz")).unwrap();
+    let sig = melwrap::repo::apkindex::split_signature(&bytes).unwrap();
+    assert_eq!(sig.signatures.len(), 1);
+    assert_eq!(
+        sig.signatures[0].algorithm,
+        melwrap::repo::verify::SigAlgorithm::Sha1
+    );
+    let k = hand_keyring();
+    assert_eq!(
+        k.verify(&sig.signatures, &bytes[sig.signed_from..]),
+        Ok("melwrap-test.rsa.pub".to_string())
+    );
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(matches!(
+        k.verify(&sig.signatures, &bad[sig.signed_from..]),
+        Err(repo::VerifyError::BadSignature(_))
+    ));
+}
