@@ -163,6 +163,13 @@ pub fn load_repositories(
     ignore_signatures: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Vec<LoadedRepo>, String> {
+    // One bit per repository in the solver's masks (apk allows fewer still).
+    if repositories.len() > 63 {
+        return Err(format!(
+            "{} repositories given; at most 63 are supported",
+            repositories.len()
+        ));
+    }
     let mut out = Vec::new();
     for repo in repositories {
         let bytes = source
