@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod index;
 pub mod keygen;
 pub mod pipelines;
+pub mod resolve;
 pub mod shared;
 pub mod test;
 pub mod validate;
@@ -75,6 +76,8 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Write an APKINDEX.tar.gz for a directory of packages.
     Index(index::Args),
+    /// Print the packages a config's build environment resolves to (as apk-tools would).
+    Resolve(resolve::Args),
 }
 
 /// Entry point used by `main.rs`: returns the process exit code.
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Cache(args) => cache::run(args, verbosity),
         Command::Keygen(args) => keygen::run(args, verbosity),
         Command::Index(args) => index::run(args, verbosity),
+        Command::Resolve(args) => resolve::run(args, verbosity),
     }
 }
 
