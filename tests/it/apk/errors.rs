@@ -49,7 +49,11 @@ fn shared_tempdir() -> tempfile::TempDir {
 /// reachable for it (a checkout under a private home directory).
 fn runnable_copy(exe: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join(exe.file_name().unwrap());
-    fs_err::copy(exe, &copy).unwrap();
+    // A hard link where possible: a copy holds a writable descriptor for a moment, which a
+    // fork in a concurrent test of this binary can inherit (exec then fails: Text file busy).
+    if std::fs::hard_link(exe, &copy).is_err() {
+        fs_err::copy(exe, &copy).unwrap();
+    }
     fs_err::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     copy
 }
@@ -58,7 +62,12 @@ fn runnable_copy(exe: &Path, dir: &Path) -> PathBuf {
 fn write_package_as_nobody(destdir: &Path, out: &Path) -> std::process::Output {
     let exe = runnable_copy(&std::env::current_exe().unwrap(), out.parent().unwrap());
     unpriv::as_nobody(exe)
-        .args(["--exact", "child_write_package", "--ignored", "--nocapture"])
+        .arg("--exact")
+        .arg(crate::support::test_name(
+            module_path!(),
+            "child_write_package",
+        ))
+        .args(["--ignored", "--nocapture"])
         .env("MELWRAP_CHILD_DESTDIR", destdir)
         .env("MELWRAP_CHILD_OUT", out)
         .env_remove("CI")

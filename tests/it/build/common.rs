@@ -4,7 +4,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+pub use crate::support::Run;
 use std::time::{Duration, Instant};
 
 /// A variable set in melwrap's own environment that must never reach a step.
@@ -34,25 +36,10 @@ impl Who {
     }
 }
 
-/// True when bwrap can run here. Outside CI an unusable bwrap skips (with the reason printed);
-/// under `CI=true` it fails the test.
-pub fn bwrap_usable() -> bool {
-    match melwrap::sandbox::probe::probe() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("bwrap must work under CI=true: {e}");
-            }
-            eprintln!("skipped: bwrap is not usable here: {e}");
-            false
-        }
-    }
-}
-
 /// Skip the calling test (return) when bwrap cannot run; fail under CI.
 macro_rules! require_bwrap {
     () => {
-        if !$crate::build::common::bwrap_usable() {
+        if $crate::support::require_bwrap().is_none() {
             return;
         }
     };
@@ -77,65 +64,6 @@ pub fn can_drop_privileges() -> bool {
 /// temporary workspaces go). Everything is world-writable so uid 65534 can use it.
 pub struct TestEnv {
     dir: crate::support::unpriv::TempTree,
-}
-
-/// What one run of melwrap did.
-#[derive(Debug)]
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// What a finished `Command::output()` did.
-    pub fn from_output(out: Output) -> Run {
-        Run::from(out)
-    }
-
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Panics with the whole output unless melwrap exited 0.
-    #[track_caller]
-    pub fn ok(&self) -> &Run {
-        assert_eq!(self.code, Some(0), "melwrap failed:\n{self}");
-        self
-    }
-
-    /// Panics with the whole output unless melwrap exited `code`.
-    #[track_caller]
-    pub fn exit(&self, code: i32) -> &Run {
-        assert_eq!(self.code, Some(code), "unexpected exit status:\n{self}");
-        assert!(
-            !self.stderr.contains("panicked"),
-            "melwrap panicked:\n{self}"
-        );
-        self
-    }
-
-    /// The path in `workspace kept for inspection: PATH`.
-    pub fn kept_workspace(&self) -> Option<PathBuf> {
-        self.stderr
-            .lines()
-            .find_map(|l| l.split("workspace kept for inspection: ").nth(1))
-            .map(|p| PathBuf::from(p.trim()))
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
 }
 
 impl TestEnv {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::build::common::{BOTH, TestEnv, Who, bwrap_usable, can_drop_privileges};
+use crate::build::common::{BOTH, TestEnv, Who, can_drop_privileges};
 use crate::build::pty::{PtySession, command_like};
 
 const CONFIG: &str = "pipeline:
@@ -56,7 +56,7 @@ fn interactive_build(env: &TestEnv, input: &str) -> (i32, String) {
 }
 
 fn usable() -> bool {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return false;
     }
     if which::which("script").is_err() {
@@ -184,7 +184,7 @@ fn debug_shell_on_its_own_terminal(who: Who) {
 
 #[test]
 fn the_debug_shell_has_its_own_terminal_and_reads_no_step_startup_files() {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return;
     }
     for who in BOTH {
@@ -224,7 +224,7 @@ fn window_changes_reach_the_shell(who: Who) {
 
 #[test]
 fn window_size_changes_reach_the_debug_shell() {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return;
     }
     for who in BOTH {
@@ -257,7 +257,7 @@ fn filtered_shell_output(who: Who) {
 
 #[test]
 fn the_debug_shell_output_is_filtered() {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return;
     }
     for who in BOTH {
@@ -293,7 +293,7 @@ fn sigterm_in_the_debug_shell(who: Who) {
 
 #[test]
 fn sigterm_ends_the_debug_shell_and_the_build() {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return;
     }
     for who in BOTH {
@@ -339,7 +339,7 @@ fn ctrl_c_in_the_debug_shell(who: Who) {
 
 #[test]
 fn ctrl_c_belongs_to_the_debug_shell() {
-    if !bwrap_usable() {
+    if !crate::support::require_bwrap().is_some() {
         return;
     }
     for who in BOTH {

@@ -10,9 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use melwrap::sandbox::run::RunLimits;
 use crate::sandbox::support::*;
 use crate::support::unpriv;
+use melwrap::sandbox::run::RunLimits;
 
 /// The identities to test: both when the suite runs as root, else only the current user.
 fn identities() -> Vec<Who> {

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use melwrap::sandbox::run::{RunLimits, Status, Stream};
-use melwrap::sandbox::*;
 use crate::sandbox::support::*;
 use crate::support::unpriv;
+use melwrap::sandbox::run::{RunLimits, Status, Stream};
+use melwrap::sandbox::*;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -323,7 +323,9 @@ fn sigint_stops_the_step_and_reports_interrupted() {
     let scratch = Scratch::new();
     let marker = format!("{}", 5_000_000 + std::process::id());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sigint_child", "--ignored", "--nocapture"])
+        .arg("--exact")
+        .arg(crate::support::test_name(module_path!(), "sigint_child"))
+        .args(["--ignored", "--nocapture"])
         .env("MELWRAP_TEST_WS", scratch.ws())
         .env("MELWRAP_TEST_MARKER", &marker)
         .stdout(std::process::Stdio::piped())
@@ -349,23 +351,12 @@ fn sigint_stops_the_step_and_reports_interrupted() {
 }
 
 fn listing(root: &Path) -> Vec<String> {
-    let mut out: Vec<String> = walk(root)
+    let mut out: Vec<String> = crate::support::walk(root)
         .into_iter()
+        .filter(|p| p != root)
         .map(|p| p.strip_prefix(root).unwrap().display().to_string())
         .collect();
     out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in fs_err::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
     out
 }
 

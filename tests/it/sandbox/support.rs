@@ -14,6 +14,7 @@ use std::process::Command;
 use melwrap::sandbox::run::{self, RunLimits, StepOutcome, Stream, VecSink};
 use melwrap::sandbox::*;
 
+pub use crate::support::require_bwrap;
 pub use crate::support::unpriv::is_root;
 
 /// Who runs bwrap.
@@ -28,21 +29,6 @@ pub enum Who {
 }
 
 pub const BOTH: [Who; 2] = [Who::Root, Who::Nobody];
-
-/// The bwrap to use, or `None` (with the reason printed) when it cannot run here. Under
-/// `CI=true` an unusable bwrap fails the test instead.
-pub fn require_bwrap() -> Option<probe::Bwrap> {
-    match probe::probe() {
-        Ok(b) => Some(b),
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("bwrap must work under CI=true: {e}");
-            }
-            eprintln!("skipped: bwrap is not usable here: {e}");
-            None
-        }
-    }
-}
 
 /// A scratch area: `ws/` (the workspace) and `cache/`, writable by every uid.
 pub struct Scratch {

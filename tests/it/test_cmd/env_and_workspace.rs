@@ -21,9 +21,9 @@ fn the_test_env_is_the_config_env_with_the_test_env_on_top() {
     )
     .unwrap();
     let build = s.melwrap(&["build", "env.yaml", "--env-file", "vars.env"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
     let run = s.melwrap(&["test", "env.yaml", "--env-file", "vars.env"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_summary(&run, "envy", "ok");
     let env = printed_env(&run.stderr);
     let get = |k: &str| {
@@ -59,15 +59,15 @@ fn source_dir_fills_the_workspace_with_a_copy() {
     fs_err::create_dir_all(&src).unwrap();
     fs_err::write(src.join("input.txt"), "from the source dir\n").unwrap();
     let build = s.melwrap(&["build", "workspace.yaml"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
     let before = fingerprint(&src);
     let run = s.melwrap(&["test", "workspace.yaml", "--source-dir", "src"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_summary(&run, "wsy", "ok");
     assert_eq!(fingerprint(&src), before, "the test changed the source dir");
 
     // Without --source-dir the workspace is empty, so the same test fails.
     let run = s.melwrap(&["test", "workspace.yaml", "--workspace-dir", "ws"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_summary(&run, "wsy", "FAILED");
 }

@@ -26,12 +26,12 @@ fn assert_host_untouched() {
 fn every_package_passes_then_a_broken_package_fails_alone() {
     let s = Scratch::new("hello.yaml");
     let build = s.melwrap(&["build", "hello.yaml"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
 
     let out_before = fingerprint(&s.path().join("packages"));
     let config_before = fingerprint(&s.path().join("hello.yaml"));
     let run = s.melwrap(&["test", "hello.yaml"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     for name in ["hello", "hello-doc", "hello-extra"] {
         assert_summary(&run, name, "ok");
     }
@@ -58,10 +58,10 @@ fn every_package_passes_then_a_broken_package_fails_alone() {
     // Rebuild with hello-doc's README left out: only hello-doc's test fails, the others still
     // run after it and pass.
     let broken = s.melwrap(&["build", "hello.yaml", "--var", "break-doc=yes"]);
-    assert_eq!(broken.code, 0, "{}", broken.stderr);
+    assert_eq!(broken.code, Some(0), "{}", broken.stderr);
     // A failed run keeps its workspace: keep it inside the scratch dir.
     let run = s.melwrap(&["test", "hello.yaml", "--workspace-dir", "ws"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("workspace kept:"), "{}", run.stderr);
     assert_summary(&run, "hello", "ok");
     assert_summary(&run, "hello-doc", "FAILED");
@@ -85,7 +85,7 @@ fn every_package_passes_then_a_broken_package_fails_alone() {
 fn a_missing_package_is_named_and_nothing_runs() {
     let s = Scratch::new("hello.yaml");
     let run = s.melwrap(&["test", "hello.yaml", "--out-dir", "elsewhere"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
     for name in ["hello", "hello-doc", "hello-extra"] {
         let arch = std::env::consts::ARCH;
         let file = format!("elsewhere/{arch}/{name}-1.2.3-r4.apk does not exist");
@@ -106,7 +106,7 @@ fn build_test_as_an_ordinary_user() {
     let s = Scratch::new("hello.yaml");
     s.open_up();
     let run = s.melwrap_as_nobody(&["build", "hello.yaml", "--test"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     // The tests ran after the build, in the same invocation.
     let built = run
         .stderr
@@ -124,10 +124,10 @@ fn build_test_as_an_ordinary_user() {
 fn a_package_name_tests_only_that_package_and_a_wrong_one_is_bad_input() {
     let s = Scratch::new("hello.yaml");
     let build = s.melwrap(&["build", "hello.yaml"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
 
     let run = s.melwrap(&["test", "hello.yaml", "hello-doc"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_summary(&run, "hello-doc", "ok");
     assert!(run.stderr.contains("1 passed, 0 failed"), "{}", run.stderr);
     assert!(
@@ -137,7 +137,7 @@ fn a_package_name_tests_only_that_package_and_a_wrong_one_is_bad_input() {
     );
 
     let run = s.melwrap(&["test", "hello.yaml", "hello-dcs"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
         run.stderr
             .contains("package `hello-dcs` has no `test:` pipeline"),
@@ -162,7 +162,7 @@ fn a_timeout_stops_a_hanging_test() {
     )
     .unwrap();
     let build = s.melwrap(&["build", "slow.yaml"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
     let run = s.melwrap(&[
         "test",
         "slow.yaml",
@@ -171,7 +171,7 @@ fn a_timeout_stops_a_hanging_test() {
         "--workspace-dir",
         "ws",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
     assert_summary(&run, "slow", "FAILED");
 }

@@ -53,10 +53,10 @@ fn packages_layer_over_a_rootfs_directory() {
         return;
     }
     let build = s.melwrap(&["build", "hello.yaml"]);
-    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
     let before = fingerprint(&root);
     let run = s.melwrap(&["test", "hello.yaml", "--rootfs", "root"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     for name in ["hello", "hello-doc", "hello-extra"] {
         assert_summary(&run, name, "ok");
     }

@@ -6,19 +6,13 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+pub use crate::support::{Run, walk};
+
 /// The fixture config.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/test_cmd")
         .join(name)
-}
-
-/// What one melwrap run did.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
 }
 
 /// A scratch directory holding a copy of a fixture (the source dir of the build).
@@ -72,32 +66,8 @@ impl Scratch {
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
-}
-
-/// Every path under `root` (root included), sorted, without following symlinks.
-pub fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = vec![root.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i].clone();
-        if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            let mut children: Vec<PathBuf> = fs_err::read_dir(&p)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            children.sort();
-            out.extend(children);
-        }
-        i += 1;
-    }
-    out.sort();
-    out
 }
 
 /// A hash of every name, type, mode, content and link target under `root`.

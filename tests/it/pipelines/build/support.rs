@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+pub use crate::support::Run;
 
 /// The PATH steps get (melange's, `src/sandbox/env.rs`); only /usr and / are shown.
 const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin";
@@ -28,12 +30,9 @@ pub fn skip(reason: &str, install_deps_provides: bool) -> bool {
     false
 }
 
-/// True when bwrap can run here (else skip; fail under CI).
+/// True when bwrap can run here (else skip, printing why; fail under CI).
 pub fn bwrap_usable() -> bool {
-    match melwrap::sandbox::probe::probe() {
-        Ok(_) => true,
-        Err(e) => skip(&format!("bwrap is not usable here: {e}"), true),
-    }
+    crate::support::require_bwrap().is_some()
 }
 
 /// Where the sandbox finds the command `name`, if it does.
@@ -77,55 +76,6 @@ pub fn require_paths(paths: &[&str], install_deps_provides: bool) -> bool {
             &format!("missing: {}", missing.join(", ")),
             install_deps_provides,
         )
-}
-
-/// What one run of melwrap did.
-#[derive(Debug)]
-pub struct Run {
-    pub code: Option<i32>,
-    /// stdout then stderr: step output and melwrap's reports.
-    pub output: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    }
-
-    /// Panics with the whole output unless melwrap exited `code`.
-    #[track_caller]
-    pub fn exit(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "unexpected exit status:\n{}",
-            self.output
-        );
-        self
-    }
-
-    #[track_caller]
-    pub fn ok(&self) -> &Run {
-        self.exit(0)
-    }
-
-    /// Panics unless the output has `needle`.
-    #[track_caller]
-    pub fn says(&self, needle: &str) -> &Run {
-        assert!(
-            self.output.contains(needle),
-            "output lacks {needle:?}:\n{}",
-            self.output
-        );
-        self
-    }
 }
 
 /// A scratch dir holding `src/` (the fixture), `cache/`, `out/`, `ws/` (the kept workspace),
@@ -262,10 +212,11 @@ impl Project {
     /// Every regular file of the destdir of `pkg`, relative, sorted.
     pub fn files(&self, pkg: &str) -> Vec<String> {
         let root = self.destdir(pkg);
-        let mut out = Vec::new();
-        walk(&root, &root, &mut out);
-        out.sort();
-        out
+        crate::support::walk(&root)
+            .into_iter()
+            .filter(|p| !p.symlink_metadata().unwrap().is_dir())
+            .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+            .collect()
     }
 
     /// The data section of `out/<arch>/<pkg>-1.0.0-r0.apk`, read by Python's zlib and
@@ -329,17 +280,6 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &dest);
         } else {
             fs_err::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for entry in fs_err::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() && !path.is_symlink() {
-            walk(root, &path, out);
-        } else {
-            out.push(path.strip_prefix(root).unwrap().display().to_string());
         }
     }
 }

@@ -1,0 +1,32 @@
+//! What every area of the integration tests shares.
+
+pub mod files;
+pub mod http;
+mod run;
+pub mod unpriv;
+
+pub use files::walk;
+pub use run::Run;
+
+/// The bwrap to use, or `None` (with the reason printed) when it cannot run here, and the
+/// calling test returns early. Under `CI=true` an unusable bwrap fails the test instead.
+pub fn require_bwrap() -> Option<melwrap::sandbox::probe::Bwrap> {
+    match melwrap::sandbox::probe::probe() {
+        Ok(b) => Some(b),
+        Err(e) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("bwrap must work under CI=true: {e}");
+            }
+            eprintln!("skipped: bwrap is not usable here: {e}");
+            None
+        }
+    }
+}
+
+/// The name libtest knows a test of this binary by (`apk::errors::child_write_package` for
+/// `test_name(module_path!(), "child_write_package")`), for a test that re-runs this binary with
+/// `--exact NAME` to run one helper test in a child process.
+pub fn test_name(module: &str, test: &str) -> String {
+    let module = module.strip_prefix("it::").unwrap_or(module);
+    format!("{module}::{test}")
+}
