@@ -1,19 +1,23 @@
-//! A small stand-in for the runner, so built-in pipelines can be run for real before
-//! `melwrap build` exists: render a definition's steps with test values, then run each step the
-//! way melange wraps it (`set -eo pipefail`, create and enter the working directory, the
-//! script, `exit 0`), without a sandbox, in temporary directories.
+//! Built-in pipelines compiled by the real compiler and run without a sandbox: a build file
+//! of one `uses:` step (in the main package or a subpackage) goes through the library's
+//! `config::load_str` and `compile::compile`, exactly as `melwrap compile` and `melwrap build`
+//! see it, and each compiled step is wrapped by the sandbox's own `wrap_script` (melange's
+//! wrapper: `set -eo pipefail`, create and enter the working directory, the script, `exit 0`).
+//! The steps then run under bash or busybox ash, in temporary directories.
 //!
-//! TEST-ONLY path rewriting: the scripts hard-code melange's in-sandbox paths. When rendering,
-//! the literal `/var/cache/melange` is replaced by a temporary cache directory and `/home/build`
-//! by a temporary workspace. The real runner mounts those paths instead; nothing in the
-//! pipelines themselves knows about this.
+//! TEST-ONLY path rewriting: the compiled scripts hold melange's in-sandbox paths. The literal
+//! `/var/cache/melange` is replaced by a temporary cache directory and `/home/build` by a
+//! temporary workspace in the wrapped script, its working directory and its environment. The
+//! real runner mounts those paths instead; nothing else differs from what a build runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use melwrap::config::model::Pipeline;
+use melwrap::compile::{CompileOptions, compile};
+use melwrap::config::load_str;
 use melwrap::pipelines::Library;
+use melwrap::sandbox::{GuestPath, wrap_script};
 
 /// Which `/bin/sh` runs the steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +28,16 @@ pub enum Shell {
     Ash,
 }
 
-/// One rendered step: its script (already wrapped) and working directory.
+/// One compiled step: its script (already wrapped), working directory and step environment,
+/// with the guest paths rewritten.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub workdir: PathBuf,
+    /// The compiled script, unwrapped: empty for the step of a `uses:` itself, which melange
+    /// runs too (it only creates and enters the working directory).
+    pub runs: String,
     pub script: String,
+    pub environment: BTreeMap<String, String>,
 }
 
 /// What running a pipeline did.
@@ -90,8 +99,9 @@ impl Build {
     pub fn open_to_everyone(&self) {
         use std::os::unix::fs::PermissionsExt;
         let mut dirs = vec![self._root.path().to_path_buf()];
-        for entry in walk(&self.workspace).into_iter().chain(walk(&self.home)) {
-            dirs.push(entry);
+        for tree in [&self.workspace, &self.home] {
+            let walked = crate::support::walk(tree).into_iter();
+            dirs.extend(walked.filter(|p| p.symlink_metadata().unwrap().is_dir()));
         }
         for d in dirs {
             fs_err::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -122,131 +132,65 @@ impl Build {
         fs_err::create_dir_all(self.contextdir()).unwrap();
     }
 
-    fn globals(&self) -> BTreeMap<String, String> {
-        let arch = std::env::consts::ARCH;
-        let (gnu, rust, goarch) = match arch {
-            "aarch64" => (
-                "aarch64-unknown-linux-gnu",
-                "aarch64-unknown-linux-gnu",
-                "arm64",
-            ),
-            _ => ("x86_64-pc-linux-gnu", "x86_64-unknown-linux-gnu", "amd64"),
-        };
-        let mut m = BTreeMap::new();
-        let mut set = |k: &str, v: String| {
-            m.insert(k.to_string(), v);
-        };
-        set("package.name", self.package.clone());
-        set("package.version", self.version.clone());
-        set("package.epoch", "0".into());
-        set("package.full-version", format!("{}-r0", self.version));
-        set("package.srcdir", self.workspace.display().to_string());
-        set("targets.outdir", self.outdir().display().to_string());
-        set("targets.destdir", self.destdir().display().to_string());
-        set(
-            "targets.contextdir",
-            self.contextdir().display().to_string(),
-        );
-        if let Some(sub) = &self.subpackage {
-            set("targets.subpkgdir", self.contextdir().display().to_string());
-            set("subpkg.name", sub.clone());
+    /// The build file of one `uses: name` step with `with:`, in the subpackage being built
+    /// or else in the main package.
+    fn config_text(&self, name: &str, with: &[(&str, &str)]) -> String {
+        use serde_yaml::{Mapping, Value};
+        let mut step = Mapping::new();
+        step.insert("uses".into(), name.into());
+        if !with.is_empty() {
+            let with: Mapping = with
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            step.insert("with".into(), Value::Mapping(with));
         }
-        set(
-            "context.name",
-            self.subpackage.clone().unwrap_or(self.package.clone()),
-        );
-        set("host.triplet.gnu", gnu.into());
-        set("host.triplet.rust", rust.into());
-        set("build.arch", arch.into());
-        set("build.goarch", goarch.into());
-        m
+        let pipeline = Value::Sequence(vec![Value::Mapping(step)]);
+        let mut package = Mapping::new();
+        package.insert("name".into(), self.package.as_str().into());
+        package.insert("version".into(), self.version.as_str().into());
+        package.insert("epoch".into(), 0.into());
+        let mut config = Mapping::new();
+        config.insert("package".into(), Value::Mapping(package));
+        match &self.subpackage {
+            None => {
+                config.insert("pipeline".into(), pipeline);
+            }
+            Some(sub) => {
+                let mut subpackage = Mapping::new();
+                subpackage.insert("name".into(), sub.as_str().into());
+                subpackage.insert("pipeline".into(), pipeline);
+                let subpackages = vec![Value::Mapping(subpackage)];
+                config.insert("subpackages".into(), Value::Sequence(subpackages));
+            }
+        }
+        serde_yaml::to_string(&config).unwrap()
     }
 
-    /// Render `uses: name` with `with:` into wrapped scripts, as the compiler would.
+    /// Compile `uses: name` with `with:` (see [`Build::config_text`]) and wrap each step as
+    /// the sandbox does; a load or compile error comes back as its message.
     pub fn render(&self, name: &str, with: &[(&str, &str)]) -> Result<Vec<Step>, String> {
-        let with: BTreeMap<String, String> = with
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let mut steps = Vec::new();
-        let globals = self.globals();
-        self.render_uses(name, &with, &globals, None, &mut steps)?;
-        Ok(steps)
-    }
-
-    fn render_uses(
-        &self,
-        name: &str,
-        with: &BTreeMap<String, String>,
-        scope: &BTreeMap<String, String>,
-        workdir: Option<&Path>,
-        out: &mut Vec<Step>,
-    ) -> Result<(), String> {
-        let def = Library::new(vec![])
-            .resolve(name)
-            .map_err(|e| e.to_string())?;
-        let mut vars = self.globals();
-        for key in with.keys() {
-            if !def.pipeline.inputs.contains_key(key) {
-                return Err(format!("undefined input {key:?} to pipeline {name:?}"));
+        let text = self.config_text(name, with);
+        let loaded = load_str(Path::new("melange.yaml"), &text).map_err(|d| d.to_string())?;
+        let opts = CompileOptions::for_arch(std::env::consts::ARCH);
+        let plan = compile(&loaded, &Library::new(vec![]), &opts).map_err(|d| d.to_string())?;
+        let context = self.subpackage.as_deref().unwrap_or(&self.package);
+        let package = plan.packages.iter().find(|p| p.name == context).unwrap();
+        let steps = package.steps.iter().map(|step| {
+            let workdir = GuestPath::new(&step.workdir).unwrap();
+            let environment = step
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), self.rewrite(v)))
+                .collect();
+            Step {
+                workdir: PathBuf::from(self.rewrite(&step.workdir)),
+                runs: self.rewrite(&step.script),
+                script: self.rewrite(&wrap_script(&workdir, &step.script, false)),
+                environment,
             }
-        }
-        for (key, input) in &def.pipeline.inputs {
-            let given = with.get(key).map(String::as_str).unwrap_or("");
-            let raw = if given.is_empty() {
-                input.default.as_str()
-            } else {
-                given
-            };
-            if raw.is_empty() && input.required {
-                return Err(format!("required input {key:?} for pipeline is missing"));
-            }
-            vars.insert(
-                format!("inputs.{key}"),
-                substitute(&self.rewrite(raw), scope)?,
-            );
-        }
-        for step in &def.pipeline.pipeline {
-            self.render_step(step, &vars, workdir, out)?;
-        }
-        Ok(())
-    }
-
-    fn render_step(
-        &self,
-        step: &Pipeline,
-        vars: &BTreeMap<String, String>,
-        parent_wd: Option<&Path>,
-        out: &mut Vec<Step>,
-    ) -> Result<(), String> {
-        assert!(step.if_.is_empty(), "the harness does not evaluate if:");
-        let wd = if step.working_directory.is_empty() {
-            parent_wd.map(Path::to_path_buf)
-        } else {
-            let wd = substitute(&self.rewrite(&step.working_directory), vars)?;
-            Some(self.workspace.join(wd))
-        };
-        let wd_or_default = wd.clone().unwrap_or(self.workspace.clone());
-        if !step.uses.is_empty() {
-            let mut with = BTreeMap::new();
-            for (k, v) in &step.with {
-                with.insert(k.clone(), substitute(v, vars)?);
-            }
-            return self.render_uses(&step.uses, &with, vars, wd.as_deref(), out);
-        }
-        let runs = substitute(&self.rewrite(&step.runs), vars)?;
-        let wd_text = wd_or_default.display().to_string();
-        let q = shell_words::quote(&wd_text);
-        out.push(Step {
-            workdir: wd_or_default.clone(),
-            script: format!(
-                "set -eo pipefail\n[ -d {q} ] || mkdir -p {q}\ncd {q}\n{runs}\nexit 0\n"
-            ),
         });
-        for child in &step.pipeline {
-            self.render_step(child, vars, wd.as_deref(), out)?;
-        }
-        Ok(())
+        Ok(steps.collect())
     }
 
     /// TEST-ONLY: point melange's fixed in-sandbox paths at this build's directories.
@@ -255,8 +199,9 @@ impl Build {
             .replace("/home/build", &self.workspace.display().to_string())
     }
 
-    /// The command that runs `script` with this build's shell and environment.
-    pub fn command(&self, script: &str) -> Command {
+    /// The command that runs `script` with this build's shell and environment, plus the
+    /// step's own `environment`.
+    fn command(&self, script: &str, environment: &BTreeMap<String, String>) -> Command {
         // Absolute paths: the step's PATH (set below) may not hold the shell.
         let shell: Vec<PathBuf> = match self.shell {
             Shell::Bash => vec![which::which("bash").unwrap()],
@@ -273,6 +218,7 @@ impl Build {
             .env("PATH", &self.path)
             .env("HOME", &self.home)
             .env("SOURCE_DATE_EPOCH", "0")
+            .envs(environment)
             .current_dir(&self.workspace);
         cmd
     }
@@ -290,7 +236,10 @@ impl Build {
         };
         let mut log = String::new();
         for step in steps {
-            let out = self.command(&step.script).output().unwrap();
+            let out = self
+                .command(&step.script, &step.environment)
+                .output()
+                .unwrap();
             log.push_str(&String::from_utf8_lossy(&out.stdout));
             log.push_str(&String::from_utf8_lossy(&out.stderr));
             if !out.status.success() {
@@ -317,34 +266,6 @@ impl Build {
             self.shell, out.log
         );
         out.log
-    }
-}
-
-/// `dir` and every directory under it.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    for entry in fs_err::read_dir(dir).unwrap().flatten() {
-        if entry.file_type().unwrap().is_dir() {
-            out.extend(walk(&entry.path()));
-        }
-    }
-    out
-}
-
-/// Replace every `${{name}}` from `vars`; an unknown name is an error, as in melange.
-pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let re = regex::Regex::new(r"\$\{\{\s*([A-Za-z0-9._-]+)\s*\}\}").unwrap();
-    let mut missing = None;
-    let out = re.replace_all(text, |c: &regex::Captures| match vars.get(&c[1]) {
-        Some(v) => v.clone(),
-        None => {
-            missing = Some(c[1].to_string());
-            String::new()
-        }
-    });
-    match missing {
-        Some(name) => Err(format!("variable {name} not defined")),
-        None => Ok(out.into_owned()),
     }
 }
 
