@@ -56,7 +56,7 @@ fn interactive_build(env: &TestEnv, input: &str) -> (i32, String) {
 }
 
 fn usable() -> bool {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return false;
     }
     if which::which("script").is_err() {
@@ -184,7 +184,7 @@ fn debug_shell_on_its_own_terminal(who: Who) {
 
 #[test]
 fn the_debug_shell_has_its_own_terminal_and_reads_no_step_startup_files() {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return;
     }
     for who in BOTH {
@@ -224,7 +224,7 @@ fn window_changes_reach_the_shell(who: Who) {
 
 #[test]
 fn window_size_changes_reach_the_debug_shell() {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return;
     }
     for who in BOTH {
@@ -257,7 +257,7 @@ fn filtered_shell_output(who: Who) {
 
 #[test]
 fn the_debug_shell_output_is_filtered() {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return;
     }
     for who in BOTH {
@@ -293,7 +293,7 @@ fn sigterm_in_the_debug_shell(who: Who) {
 
 #[test]
 fn sigterm_ends_the_debug_shell_and_the_build() {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return;
     }
     for who in BOTH {
@@ -339,7 +339,7 @@ fn ctrl_c_in_the_debug_shell(who: Who) {
 
 #[test]
 fn ctrl_c_belongs_to_the_debug_shell() {
-    if !crate::support::require_bwrap().is_some() {
+    if crate::support::require_bwrap().is_none() {
         return;
     }
     for who in BOTH {
