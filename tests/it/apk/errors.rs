@@ -17,22 +17,10 @@ use melwrap::apk::{self, Signer};
 
 /// Every file under `dir` (recursively), for "nothing left behind" checks.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs_err::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
+    crate::support::walk(dir)
+        .into_iter()
+        .filter(|p| p.symlink_metadata().is_ok_and(|m| !m.is_dir()))
+        .collect()
 }
 
 /// A scratch dir that uid 65534 can use.

@@ -12,21 +12,13 @@ use serde_json::Value;
 /// The installed size computed independently: every entry's `st_size`, directories (and the
 /// root) counted as 4096.
 fn expected_size(root: &Path) -> u64 {
-    let mut total = 4096;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs_err::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs_err::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                total += 4096;
-                stack.push(p);
-            } else {
-                total += m.len();
-            }
-        }
-    }
-    total
+    crate::support::walk(root)
+        .iter()
+        .map(|p| match fs_err::symlink_metadata(p).unwrap() {
+            m if m.is_dir() => 4096,
+            m => m.len(),
+        })
+        .sum()
 }
 
 fn entries(member: &Value) -> &Vec<Value> {

@@ -50,12 +50,7 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 
 /// A temporary directory any uid may enter, for tests that drop privileges.
 pub fn open_tempdir() -> crate::support::unpriv::TempTree {
-    let dir = tempfile::Builder::new()
-        .prefix("melwrap-cache-test")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    crate::support::unpriv::TempTree(dir)
+    crate::support::open_tempdir("melwrap-cache-test")
 }
 
 /// `chown -R` to the unprivileged user (the suite's own when it is not root).

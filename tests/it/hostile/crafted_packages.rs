@@ -11,23 +11,16 @@ use crate::test_cmd::support::Scratch;
 
 /// The main package's `.apk` under `packages/`.
 fn main_apk(s: &Scratch) -> PathBuf {
-    let mut stack = vec![s.path().join("packages")];
-    while let Some(d) = stack.pop() {
-        for e in fs_err::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("hello-1.2.3")
-            {
-                return p;
-            }
-        }
-    }
-    panic!("no hello package was built");
+    crate::support::walk(&s.path().join("packages"))
+        .into_iter()
+        .find(|p| {
+            !p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("hello-1.2.3")
+        })
+        .expect("no hello package was built")
 }
 
 /// Replaces the data section of `apk` with `entries` (the control section stays).

@@ -29,27 +29,18 @@ fn bait(t: &TestEnv, who: Who) -> (PathBuf, String) {
 
 /// Every byte of every `.apk` under `out`, decompressed.
 fn apk_contents(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs_err::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "apk") {
-                let raw = fs_err::read(&p).unwrap();
-                let mut text = Vec::new();
-                flate2::read::MultiGzDecoder::new(&raw[..])
-                    .read_to_end(&mut text)
-                    .unwrap();
-                found.push((p, text));
-            }
-        }
-    }
-    found
+    let apks = crate::support::walk(out)
+        .into_iter()
+        .filter(|p| !p.is_dir() && p.extension().is_some_and(|x| x == "apk"));
+    apks.map(|p| {
+        let raw = fs_err::read(&p).unwrap();
+        let mut text = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut text)
+            .unwrap();
+        (p, text)
+    })
+    .collect()
 }
 
 fn assert_no_bait(out: &Path, marker: &str, what: &str) {

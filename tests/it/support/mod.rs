@@ -23,6 +23,18 @@ pub fn require_bwrap() -> Option<melwrap::sandbox::probe::Bwrap> {
     }
 }
 
+/// A temporary directory under /tmp that any uid may enter and write, for tests that drop
+/// privileges; removed when dropped, even with read-only trees inside.
+pub fn open_tempdir(prefix: &str) -> unpriv::TempTree {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    unpriv::TempTree(dir)
+}
+
 /// The name libtest knows a test of this binary by (`apk::errors::child_write_package` for
 /// `test_name(module_path!(), "child_write_package")`), for a test that re-runs this binary with
 /// `--exact NAME` to run one helper test in a child process.

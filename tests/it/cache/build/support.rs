@@ -1,7 +1,6 @@
 //! Helpers for the build-cache tests: running `melwrap build` (also as an unprivileged uid), a
 //! loopback HTTP server that counts requests per path, tarballs and digests, and bounded waits.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -47,12 +46,7 @@ pub fn outcome(out: Output) -> (i32, String, String) {
 
 /// A temporary directory any uid may enter and write, for tests that drop privileges.
 pub fn open_tempdir() -> crate::support::unpriv::TempTree {
-    let dir = tempfile::Builder::new()
-        .prefix("melwrap-cache-build")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    crate::support::unpriv::TempTree(dir)
+    crate::support::open_tempdir("melwrap-cache-build")
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
