@@ -1,7 +1,5 @@
 //! Shared helpers for the apk tests: a destdir with every kind of entry, an independent
 //! reader (Python's zlib/gzip/tarfile), tree comparison, and running the binary.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -175,9 +173,4 @@ pub fn describe_tree(root: &Path) -> BTreeMap<String, String> {
 pub fn sha1_hex(data: &[u8]) -> String {
     use sha1::Digest;
     hex::encode(sha1::Sha1::digest(data))
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }

@@ -1,5 +1,5 @@
 //! `melwrap build` end to end, through the binary, with real bwrap, files and processes
-//! (issue 4, "What it must show"). One test binary; one module per area.
+//! (issue 4, "What it must show"). One module per area; hostile steps are in `hostile/`.
 //!
 //! Every test skips (with the reason printed) when bwrap cannot run here, and fails instead
 //! under `CI=true`. Tests that must also hold for an ordinary user run the binary a second time

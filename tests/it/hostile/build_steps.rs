@@ -2,7 +2,7 @@
 //! invoking user's home, write outside the workspace and cache, see or kill a host process,
 //! reach a host loopback listener with `--no-network`, and gain something from a setuid
 //! binary. The step records every success as a `LEAK:` line; the host checks the effects too.
-//! (tests/sandbox_hostile.rs covers the same ground at the library level.)
+//! (hostile/sandbox.rs covers the same ground at the library level.)
 
 use std::io::ErrorKind;
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! Hostile steps against the holes a sandbox alone does not close: a step of a root build
 //! (uid 0 to itself, the unprivileged build ids to the host) cannot read the host's password
 //! hashes or SSH host keys, nor change kernel settings; and no step leaves a setuid file in
-//! the cache for other users to run. tests/build/identity.rs has the same scenarios as root
+//! the cache for other users to run. hostile/identity.rs has the same scenarios as root
 //! and as uid 65534, and shows no mask list is involved.
 
 use std::path::Path;

@@ -3,8 +3,6 @@
 //! uid (through `setpriv` as root, since `melwrap build` is not the seam here; directly as the
 //! test process's own uid when that is an ordinary user).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;

@@ -1,13 +1,10 @@
 //! A tiny loopback HTTP file server for the integration tests (no network beyond 127.0.0.1).
-//! Shared by the test binaries with `#[path = "../support/http.rs"] mod http;`.
 //!
 //! It serves fixed files by path (`GET /name`, or `GET http://host/name` when used as an HTTP
 //! proxy), one thread per connection, and counts connections and requests per path. Bodies go
 //! out in 64 KiB pieces with a short pause between them, so that concurrent downloads really
 //! overlap. [`HttpServer::stop`] (or dropping it) closes the listener: later connections are
 //! refused.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

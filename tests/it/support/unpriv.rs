@@ -3,10 +3,7 @@
 //! runs `make test` as an ordinary user, who cannot switch uids but already *is* the
 //! unprivileged path, so the same scenario runs directly as that user. A scenario that needs a
 //! second uid (a file made by another user) is skipped there, with the reason printed; as root
-//! nothing is ever skipped. Shared by the test binaries with
-//! `#[path = "../support/unpriv.rs"] mod unpriv;`.
-
-#![allow(dead_code)]
+//! nothing is ever skipped.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
