@@ -7,7 +7,7 @@ pub use std::io::{BufRead, BufReader};
 pub use std::os::unix::fs::{MetadataExt, PermissionsExt};
 pub use std::os::unix::process::CommandExt;
 pub use std::path::{Path, PathBuf};
-pub use std::process::{Child, Command, Output, Stdio};
+pub use std::process::{Child, Command, Stdio};
 pub use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use sha2::{Digest, Sha256};
@@ -36,16 +36,7 @@ pub fn melwrap_as(uid: u32) -> Command {
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("spawn");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    crate::support::Run::from(cmd.output().expect("spawn")).into_parts()
 }
 
 /// A temporary directory any uid may enter, for tests that drop privileges.

@@ -29,6 +29,12 @@ impl Run {
         Run::from(out)
     }
 
+    /// Exit code (-1 when a signal ended the process), stdout and stderr, for tests that
+    /// destructure them.
+    pub fn into_parts(self) -> (i32, String, String) {
+        (self.code.unwrap_or(-1), self.stdout, self.stderr)
+    }
+
     /// stdout then stderr: step output and melwrap's reports.
     pub fn output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)

@@ -37,11 +37,7 @@ pub fn build(uid: Option<u32>, config: &Path, cache: &Path, out: &Path, extra: &
 
 /// Exit code, stdout and stderr of a finished process.
 pub fn outcome(out: Output) -> (i32, String, String) {
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::Run::from(out).into_parts()
 }
 
 /// A temporary directory any uid may enter and write, for tests that drop privileges.
