@@ -2,12 +2,10 @@
 //! binary run with a cleared environment (as root or as uid 65534 through `setpriv`), and
 //! small helpers to read what the steps left behind.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use crate::support::Run;
-use std::time::{Duration, Instant};
 
 /// A variable set in melwrap's own environment that must never reach a step.
 pub const CANARY: &str = "MELWRAP_TEST_CANARY";
@@ -185,10 +183,7 @@ pub fn package_yaml(name: &str, body: &str) -> String {
     )
 }
 
-/// chmod 0777, so any uid can write there.
-pub fn open_up(path: &Path) {
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
-}
+pub use crate::support::open_up;
 
 /// Owner uid of a host file.
 pub fn owner(path: &Path) -> u32 {
@@ -216,17 +211,4 @@ pub fn pids_with(marker: &str) -> Vec<u32> {
     pids
 }
 
-/// Wait (up to `limit`, polling) until `done` holds; returns whether it did. A bound on
-/// waiting, not a timing assertion.
-pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use crate::support::wait_until;

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -70,10 +69,7 @@ impl Scratch {
     }
 }
 
-/// chmod 0777 so any uid can write there.
-pub fn open_up(path: &Path) {
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
-}
+pub use crate::support::open_up;
 
 /// The plan-level environment a typical build has.
 pub fn base_env() -> BTreeMap<String, String> {

@@ -35,6 +35,27 @@ pub fn open_tempdir(prefix: &str) -> unpriv::TempTree {
     unpriv::TempTree(dir)
 }
 
+/// Let every uid enter and write `path` (mode 0777), for scenarios run as uid 65534.
+pub fn open_up(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+/// Poll `done` every 50 ms until it holds (true) or `limit` has passed (false). A bounded
+/// wait for something another process does, never an assertion about timing.
+pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The name libtest knows a test of this binary by (`apk::errors::child_write_package` for
 /// `test_name(module_path!(), "child_write_package")`), for a test that re-runs this binary with
 /// `--exact NAME` to run one helper test in a child process.

@@ -51,7 +51,7 @@ fn prune_is_refused_while_a_build_runs_and_works_after() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let running = wait_for(Duration::from_secs(120), || {
+    let running = wait_until(Duration::from_secs(120), || {
         cache.join("step-running").exists()
     });
     if !running {
@@ -109,7 +109,7 @@ fn prune_with_wait_runs_once_the_build_has_finished() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for(Duration::from_secs(120), || cache
+    assert!(wait_until(Duration::from_secs(120), || cache
         .join("step-running")
         .exists()));
     let prune = melwrap(None)

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256, Sha512};
 
@@ -88,17 +87,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 
 pub use crate::support::files::files_under;
 
-/// Polls `done` every 50 ms until it holds or `limit` passes; returns whether it held.
-pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
+pub use crate::support::wait_until;
 
 pub use crate::support::http::HttpServer;
 
