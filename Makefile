@@ -15,6 +15,9 @@ build:
 run: build
 	./scripts/run-example.sh
 
+# Everything: the unit tests in src/ and the one integration test binary, tests/it. A subset of
+# the integration tests: `cargo test --test it FILTER` (FILTER matches the module path, e.g.
+# `hostile::` or `pipelines::run::patch`).
 test: deps
 	$(CARGO) test --all-targets --no-fail-fast
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the hostile build files under testdata/hostile/ (tests/hostile_inputs.rs runs them).
+"""Writes the hostile build files under testdata/hostile/ (tests/it/hostile/inputs.rs runs them).
 
 Each one would exhaust memory or the stack of a compiler without input limits; the files are
 generated because several are long and repetitive. Run from the repository root. The

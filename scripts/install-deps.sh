@@ -26,14 +26,14 @@ wanted+=(
   [openssl]=openssl
   [python3]=python3
   [setpriv]=util-linux
-  # tests/pipelines_build runs the cmake/* and meson/* built-ins for real.
+  # tests/it/pipelines/build runs the cmake/* and meson/* built-ins for real.
   [cmake]=cmake
   [ninja]=ninja-build
   [meson]=meson
 )
 
 # file (glob) -> Debian package, for what has no command of its own: the modules and wheels
-# tests/pipelines_build needs to run perl/make and python/build, python/install and
+# tests/it/pipelines/build needs to run perl/make and python/build, python/install and
 # python/build-wheel (whose isolated build env installs setuptools and wheel offline from
 # /usr/share/python-wheels, into a venv that needs ensurepip).
 wanted_files+=(

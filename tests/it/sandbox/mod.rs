@@ -1,0 +1,4 @@
+//! The sandbox with real bwrap, through the library API.
+
+mod basics;
+pub mod support;
