@@ -35,6 +35,7 @@ pub mod finish;
 pub mod install;
 pub mod installed_db;
 pub mod integrity;
+pub mod order;
 pub mod owners;
 pub mod progress;
 pub mod repository;

@@ -205,7 +205,7 @@ pub fn load_repositories(
     Ok(out)
 }
 
-fn untrusted_message(
+pub(crate) fn untrusted_message(
     repo: &Repository,
     arch: &str,
     why: &VerifyError,
