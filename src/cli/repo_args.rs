@@ -76,7 +76,7 @@ impl Prepared {
     }
 
     /// The keyring (key files and URLs) and the keys as `etc/apk/keys` entries.
-    pub fn keyring(&self) -> eyre::Result<(Keyring, Vec<(String, Vec<u8>)>)> {
+    pub fn keyring(&self) -> eyre::Result<(Keyring, crate::repo::rootfs::KeyFiles)> {
         crate::repo::rootfs::keyring(&self.sources(), &self.env.keyring)
     }
 

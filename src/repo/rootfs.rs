@@ -11,6 +11,9 @@ use super::install::{Assembled, RootConfig, assemble, check_target};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 
+/// `etc/apk/keys` entries: file name and PEM contents.
+pub type KeyFiles = Vec<(String, Vec<u8>)>;
+
 /// Largest key file read.
 const MAX_KEY: u64 = 1 << 20;
 
@@ -68,10 +71,7 @@ pub fn build_rootfs(
 
 /// The keyring of `keys` (files or URLs, named by their last path component) and the same keys
 /// as `etc/apk/keys` entries.
-pub fn keyring(
-    sources: &Sources,
-    keys: &[String],
-) -> eyre::Result<(super::Keyring, Vec<(String, Vec<u8>)>)> {
+pub fn keyring(sources: &Sources, keys: &[String]) -> eyre::Result<(super::Keyring, KeyFiles)> {
     let files = key_files(sources, keys)?;
     let mut ring = super::Keyring::default();
     for ((name, pem), from) in files.iter().zip(keys) {
