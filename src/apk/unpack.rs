@@ -36,6 +36,12 @@ pub struct UnpackOptions {
     /// Keep setuid and setgid bits on files and directories. Off by default: a test install
     /// is unprivileged, and a set-id file in a tree another user can reach is a gift.
     pub keep_set_id: bool,
+    /// Follow symlinks already in the root (or made by earlier entries) to directories, inside
+    /// the root only ([`Dir::create_dir_all_in_root`]): `lib -> usr/lib` then `lib/x` writes
+    /// `usr/lib/x`, and `evil -> /etc` then `evil/passwd` writes `<root>/etc/passwd`. For a
+    /// guest root melwrap assembles (as apk does); off for anything else, where a path through
+    /// a symlink is refused.
+    pub links_in_root: bool,
 }
 
 /// What [`unpack_into`] did.
@@ -107,6 +113,12 @@ impl Unpacker<'_> {
                 self.files.insert(rel, (st.dev(), st.ino()));
                 self.stats.files += 1;
             }
+            b'5' if self.opts.links_in_root => {
+                // An existing link to a directory stays and is used, as apk keeps it.
+                self.root.create_dir_all_in_root(&rel, 0o755)?;
+                self.dir_modes.insert(rel, mode);
+                self.stats.dirs += 1;
+            }
             b'5' => {
                 let (parent, base) = self.parent_of(&rel)?;
                 parent.create_dir(base, 0o755)?;
@@ -142,6 +154,9 @@ impl Unpacker<'_> {
     fn parent_of<'r>(&self, rel: &'r Path) -> eyre::Result<(Dir, &'r Path)> {
         let base = Path::new(rel.file_name().expect("a normal last component"));
         let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() && self.opts.links_in_root => {
+                self.root.create_dir_all_in_root(p, 0o755)?
+            }
             Some(p) if !p.as_os_str().is_empty() => self.root.create_dir_all(p, 0o755)?,
             _ => self.root.try_clone()?,
         };
@@ -198,6 +213,13 @@ impl Unpacker<'_> {
         let mut dirs: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, &mode) in dirs {
+            if self.opts.links_in_root {
+                self.root
+                    .open_dir_in_root(rel)
+                    .and_then(|d| d.set_mode(mode))
+                    .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+                continue;
+            }
             // One component at a time: a package's paths may be longer than PATH_MAX.
             let mut dir = self.root.try_clone()?;
             for part in rel.components() {

@@ -4,8 +4,10 @@
 //! The directory must be new or empty. apk's skeleton comes first (`etc/apk`, `lib/apk/db`,
 //! `tmp` 1777, `var/cache/apk`, …; no device nodes: a rootless process cannot make them and
 //! bubblewrap mounts `/dev`). Each package's data section is unpacked with
-//! [`crate::apk::unpack::unpack_into`] (nothing written through a symlink, in the package or
-//! already in the root; no `..` or absolute names; hard links only to earlier files of the
+//! [`crate::apk::unpack::unpack_into`] (a symlink to a directory, from an earlier package or
+//! entry, is followed as apk follows it, but inside the root only: `RESOLVE_IN_ROOT`, so
+//! `lib -> usr/lib` then `lib/x` writes `usr/lib/x` and `evil -> /etc` then `evil/passwd`
+//! writes `DIR/etc/passwd`, never the host's; no `..` or absolute names; hard links only to earlier files of the
 //! same package; set-id bits kept, as this is a guest's root), in the order given (the
 //! resolver's install order). Then the database: `lib/apk/db/installed` (apk's format: the
 //! index fields, then per directory `F:`/`M:` and per file `R:`/`a:`/`Z:`, owners as the
@@ -122,7 +124,10 @@ pub fn assemble(
         let d = root.create_dir_all(path, 0o755)?;
         d.set_mode(*mode)?;
     }
-    let opts = UnpackOptions { keep_set_id: true };
+    let opts = UnpackOptions {
+        keep_set_id: true,
+        links_in_root: true,
+    };
     let facts: Vec<Facts> = packages
         .iter()
         .map(|p| Facts::of(&p.package.info))
