@@ -127,6 +127,10 @@ impl Unpacker<'_> {
             }
             b'2' => {
                 let (parent, base) = self.parent_of(&rel)?;
+                if self.opts.links_in_root {
+                    // `lib -> usr/lib` over the empty `lib/apk/db` skeleton of a new root.
+                    remove_empty_tree(&parent, base)?;
+                }
                 make_room(&parent, base)?;
                 parent.symlink_at(OsStr::from_bytes(&entry.link), base)?;
                 self.stats.symlinks += 1;
@@ -243,6 +247,32 @@ fn make_room(parent: &Dir, name: &Path) -> eyre::Result<()> {
         Ok(_) => Ok(parent.unlink_at(name)?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the directory `name` in `parent` when it holds nothing but empty directories (a new
+/// root's skeleton that a package replaces with a link, as merged-/usr layouts do). Anything
+/// else is left for [`make_room`] to refuse.
+fn remove_empty_tree(parent: &Dir, name: &Path) -> eyre::Result<()> {
+    fn empty(dir: &Dir) -> io::Result<bool> {
+        for n in dir.read_names()? {
+            let st = dir.stat_at(&n)?;
+            if !st.is_dir() || !empty(&dir.open_dir(&n)?)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    fn remove(parent: &Dir, name: &Path) -> io::Result<()> {
+        let dir = parent.open_dir(name)?;
+        for n in dir.read_names()? {
+            remove(&dir, Path::new(&n))?;
+        }
+        parent.remove_empty_dir_at(name)
+    }
+    match parent.stat_at(name) {
+        Ok(st) if st.is_dir() && empty(&parent.open_dir(name)?)? => Ok(remove(parent, name)?),
+        _ => Ok(()),
     }
 }
 

@@ -184,8 +184,10 @@ pub fn assemble(
         .zip(&listings)
         .map(|(p, files)| db_entry(p, files))
         .collect();
-    let etc_apk = root.open_dir("etc/apk")?;
-    let lib_db = root.open_dir("lib/apk/db")?;
+    // Through links inside the root: with `lib -> usr/lib` the database is `usr/lib/apk/db`,
+    // where apk inside finds it through the same link.
+    let etc_apk = root.create_dir_all_in_root("etc/apk", 0o755)?;
+    let lib_db = root.create_dir_all_in_root("lib/apk/db", 0o755)?;
     write_file(&lib_db, "installed", db.as_bytes())?;
     write_file(&lib_db, "scripts.tar", &scripts)?;
     write_file(&lib_db, "triggers", b"")?;
@@ -199,7 +201,7 @@ pub fn assemble(
     if !config.arch.is_empty() {
         write_file(&etc_apk, "arch", format!("{}\n", config.arch).as_bytes())?;
     }
-    let keys = etc_apk.open_dir("keys")?;
+    let keys = root.create_dir_all_in_root("etc/apk/keys", 0o755)?;
     for (name, pem) in &config.keys {
         let Some(base) = safe_name(name.as_bytes())?.filter(|p| p.components().count() == 1) else {
             eyre::bail!("key file name `{name}` is not a plain file name");

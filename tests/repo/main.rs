@@ -10,5 +10,6 @@ mod cache;
 mod crafted;
 mod fixture;
 mod install;
+mod links_in_root;
 mod proxy;
 mod tls;
