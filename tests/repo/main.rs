@@ -7,6 +7,7 @@ mod http;
 mod unpriv;
 
 mod cache;
+mod cli;
 mod crafted;
 mod fixture;
 mod install;
