@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod crafted;
 mod fixture;
+mod guest_root;
 mod install;
 mod links_in_root;
 mod proxy;
