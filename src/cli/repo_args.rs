@@ -142,7 +142,18 @@ impl RepoArgs {
             .apk_cache_dir
             .clone()
             .unwrap_or_else(crate::repo::cache::default_dir);
-        let cache = ApkCache::open(&cache_dir)?;
+        // Created up front only when something may be downloaded: a run over local
+        // directories works without a writable cache directory.
+        let remote = env.repositories.iter().any(|r| r.is_remote())
+            || env
+                .keyring
+                .iter()
+                .any(|k| k.starts_with("https://") || k.starts_with("http://"));
+        let cache = if remote {
+            ApkCache::open(&cache_dir)?
+        } else {
+            ApkCache::lazy(&cache_dir)
+        };
         let fetcher = Fetcher::new(FetchOptions {
             ca_bundle: self.ca_bundle.clone(),
             ..FetchOptions::default()
