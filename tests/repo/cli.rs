@@ -142,6 +142,25 @@ fn an_index_signed_by_another_key_never_enters_the_cache() {
         .filter(|p| p.ends_with("APKINDEX.tar.gz"))
         .collect();
     assert!(cached.is_empty(), "{cached:?}");
+    // --ignore-signatures: used (and cached), with a warning naming the key.
+    let r = melwrap(&[
+        "resolve",
+        "--arch",
+        ARCH,
+        "-r",
+        &server.url("os"),
+        "-k",
+        s(&t.path().join("other.rsa.pub")),
+        "--package-append",
+        "hello",
+        "--apk-cache-dir",
+        s(&cache),
+        "--ignore-signatures",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "hello-1.2.3-r1\n");
+    assert!(r.stderr.contains("--ignore-signatures"), "{}", r.stderr);
+    assert!(walk(&cache).iter().any(|p| p.ends_with("APKINDEX.tar.gz")));
 }
 
 fn walk(d: &Path) -> Vec<std::path::PathBuf> {
