@@ -166,6 +166,9 @@ fn scenarios(f: &crate::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenar
             entry: bad.to_string(),
         }
     };
+    // The symlink scenarios aim at the host's directory. A guest root follows links inside
+    // the root only, where that path does not exist: the entry is refused, the host untouched
+    // (`links_in_root.rs` has links that resolve inside the root).
     let mut out = vec![
         one("dotdot", vec![file("../../escape")], "../../escape"),
         one("absolute", vec![file(&secret)], &secret),
