@@ -36,6 +36,12 @@ pub struct UnpackOptions {
     /// Keep setuid and setgid bits on files and directories. Off by default: a test install
     /// is unprivileged, and a set-id file in a tree another user can reach is a gift.
     pub keep_set_id: bool,
+    /// Follow symlinks already in the root (or made by earlier entries) to directories, inside
+    /// the root only ([`Dir::create_dir_all_in_root`]): `lib -> usr/lib` then `lib/x` writes
+    /// `usr/lib/x`, and `evil -> /etc` then `evil/passwd` writes `<root>/etc/passwd`. For a
+    /// guest root melwrap assembles (as apk does); off for anything else, where a path through
+    /// a symlink is refused.
+    pub links_in_root: bool,
 }
 
 /// What [`unpack_into`] did.
@@ -107,6 +113,12 @@ impl Unpacker<'_> {
                 self.files.insert(rel, (st.dev(), st.ino()));
                 self.stats.files += 1;
             }
+            b'5' if self.opts.links_in_root => {
+                // An existing link to a directory stays and is used, as apk keeps it.
+                self.root.create_dir_all_in_root(&rel, 0o755)?;
+                self.dir_modes.insert(rel, mode);
+                self.stats.dirs += 1;
+            }
             b'5' => {
                 let (parent, base) = self.parent_of(&rel)?;
                 parent.create_dir(base, 0o755)?;
@@ -115,6 +127,10 @@ impl Unpacker<'_> {
             }
             b'2' => {
                 let (parent, base) = self.parent_of(&rel)?;
+                if self.opts.links_in_root {
+                    // `lib -> usr/lib` over the empty `lib/apk/db` skeleton of a new root.
+                    remove_empty_tree(&parent, base)?;
+                }
                 make_room(&parent, base)?;
                 parent.symlink_at(OsStr::from_bytes(&entry.link), base)?;
                 self.stats.symlinks += 1;
@@ -142,6 +158,9 @@ impl Unpacker<'_> {
     fn parent_of<'r>(&self, rel: &'r Path) -> eyre::Result<(Dir, &'r Path)> {
         let base = Path::new(rel.file_name().expect("a normal last component"));
         let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() && self.opts.links_in_root => {
+                self.root.create_dir_all_in_root(p, 0o755)?
+            }
             Some(p) if !p.as_os_str().is_empty() => self.root.create_dir_all(p, 0o755)?,
             _ => self.root.try_clone()?,
         };
@@ -198,6 +217,13 @@ impl Unpacker<'_> {
         let mut dirs: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, &mode) in dirs {
+            if self.opts.links_in_root {
+                self.root
+                    .open_dir_in_root(rel)
+                    .and_then(|d| d.set_mode(mode))
+                    .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+                continue;
+            }
             // One component at a time: a package's paths may be longer than PATH_MAX.
             let mut dir = self.root.try_clone()?;
             for part in rel.components() {
@@ -221,6 +247,32 @@ fn make_room(parent: &Dir, name: &Path) -> eyre::Result<()> {
         Ok(_) => Ok(parent.unlink_at(name)?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the directory `name` in `parent` when it holds nothing but empty directories (a new
+/// root's skeleton that a package replaces with a link, as merged-/usr layouts do). Anything
+/// else is left for [`make_room`] to refuse.
+fn remove_empty_tree(parent: &Dir, name: &Path) -> eyre::Result<()> {
+    fn empty(dir: &Dir) -> io::Result<bool> {
+        for n in dir.read_names()? {
+            let st = dir.stat_at(&n)?;
+            if !st.is_dir() || !empty(&dir.open_dir(&n)?)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    fn remove(parent: &Dir, name: &Path) -> io::Result<()> {
+        let dir = parent.open_dir(name)?;
+        for n in dir.read_names()? {
+            remove(&dir, Path::new(&n))?;
+        }
+        parent.remove_empty_dir_at(name)
+    }
+    match parent.stat_at(name) {
+        Ok(st) if st.is_dir() && empty(&parent.open_dir(name)?)? => Ok(remove(parent, name)?),
+        _ => Ok(()),
     }
 }
 

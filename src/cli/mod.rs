@@ -11,7 +11,9 @@ pub mod doctor;
 pub mod index;
 pub mod keygen;
 pub mod pipelines;
+pub mod repo_args;
 pub mod resolve;
+pub mod rootfs;
 pub mod shared;
 pub mod test;
 pub mod validate;
@@ -78,6 +80,8 @@ pub enum Command {
     Index(index::Args),
     /// Print the packages a config's build environment resolves to (as apk-tools would).
     Resolve(resolve::Args),
+    /// Assemble a config's build environment into a directory (for `build --rootfs`).
+    Rootfs(rootfs::Args),
 }
 
 /// Entry point used by `main.rs`: returns the process exit code.
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Keygen(args) => keygen::run(args, verbosity),
         Command::Index(args) => index::run(args, verbosity),
         Command::Resolve(args) => resolve::run(args, verbosity),
+        Command::Rootfs(args) => rootfs::run(args, verbosity),
     }
 }
 

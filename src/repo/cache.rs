@@ -213,6 +213,15 @@ impl ApkCache {
         })
     }
 
+    /// The cache at `root`, not created until a download needs it (for runs that may read
+    /// only local repositories).
+    pub fn lazy(root: &Path) -> ApkCache {
+        ApkCache {
+            root: root.to_path_buf(),
+            index_max_age: INDEX_MAX_AGE,
+        }
+    }
+
     /// Use a cached index for `age` before downloading it again (zero: always download, as
     /// `apk update` does).
     pub fn with_index_max_age(mut self, age: Duration) -> ApkCache {

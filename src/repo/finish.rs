@@ -67,7 +67,8 @@ fn one(
         let d = if parent_rel.is_empty() {
             root.try_clone()?
         } else {
-            match root.open_dir(parent_rel) {
+            // Links to directories are followed inside the root, as the unpacking did.
+            match root.open_dir_in_root(parent_rel) {
                 Ok(d) => d,
                 // Replaced or never made (a skipped device node's parent): nothing to set.
                 Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -80,8 +81,7 @@ fn one(
     if !e.xattrs.is_empty() {
         // Kept open while the attributes are set: a directory's descriptor or a file's.
         let opened: io::Result<Box<dyn AsRawFd>> = if e.is_dir {
-            parent
-                .open_dir(base)
+            root.open_dir_in_root(&e.rel)
                 .map(|d| Box::new(d) as Box<dyn AsRawFd>)
         } else if e.is_file {
             parent

@@ -4,8 +4,10 @@
 //! The directory must be new or empty. apk's skeleton comes first (`etc/apk`, `lib/apk/db`,
 //! `tmp` 1777, `var/cache/apk`, …; no device nodes: a rootless process cannot make them and
 //! bubblewrap mounts `/dev`). Each package's data section is unpacked with
-//! [`crate::apk::unpack::unpack_into`] (nothing written through a symlink, in the package or
-//! already in the root; no `..` or absolute names; hard links only to earlier files of the
+//! [`crate::apk::unpack::unpack_into`] (a symlink to a directory, from an earlier package or
+//! entry, is followed as apk follows it, but inside the root only: `RESOLVE_IN_ROOT`, so
+//! `lib -> usr/lib` then `lib/x` writes `usr/lib/x` and `evil -> /etc` then `evil/passwd`
+//! writes `DIR/etc/passwd`, never the host's; no `..` or absolute names; hard links only to earlier files of the
 //! same package; set-id bits kept, as this is a guest's root), in the order given (the
 //! resolver's install order). Then the database: `lib/apk/db/installed` (apk's format: the
 //! index fields, then per directory `F:`/`M:` and per file `R:`/`a:`/`Z:`, owners as the
@@ -122,7 +124,10 @@ pub fn assemble(
         let d = root.create_dir_all(path, 0o755)?;
         d.set_mode(*mode)?;
     }
-    let opts = UnpackOptions { keep_set_id: true };
+    let opts = UnpackOptions {
+        keep_set_id: true,
+        links_in_root: true,
+    };
     let facts: Vec<Facts> = packages
         .iter()
         .map(|p| Facts::of(&p.package.info))
@@ -179,8 +184,10 @@ pub fn assemble(
         .zip(&listings)
         .map(|(p, files)| db_entry(p, files))
         .collect();
-    let etc_apk = root.open_dir("etc/apk")?;
-    let lib_db = root.open_dir("lib/apk/db")?;
+    // Through links inside the root: with `lib -> usr/lib` the database is `usr/lib/apk/db`,
+    // where apk inside finds it through the same link.
+    let etc_apk = root.create_dir_all_in_root("etc/apk", 0o755)?;
+    let lib_db = root.create_dir_all_in_root("lib/apk/db", 0o755)?;
     write_file(&lib_db, "installed", db.as_bytes())?;
     write_file(&lib_db, "scripts.tar", &scripts)?;
     write_file(&lib_db, "triggers", b"")?;
@@ -194,7 +201,7 @@ pub fn assemble(
     if !config.arch.is_empty() {
         write_file(&etc_apk, "arch", format!("{}\n", config.arch).as_bytes())?;
     }
-    let keys = etc_apk.open_dir("keys")?;
+    let keys = root.create_dir_all_in_root("etc/apk/keys", 0o755)?;
     for (name, pem) in &config.keys {
         let Some(base) = safe_name(name.as_bytes())?.filter(|p| p.components().count() == 1) else {
             eyre::bail!("key file name `{name}` is not a plain file name");

@@ -16,12 +16,13 @@
 //! | `progress` | the download display |
 //! | `integrity` | a package against its index entry (size, `C:`, `datahash`) |
 //! | `cache` | `--apk-cache-dir`: per-repository directories, atomic writes, locks, offline use |
-//! | `source` | [`source::CachedIndexes`]: index bytes for the resolver, through the cache |
+//! | `source` | [`source::CachedIndexes`]: index bytes through the cache; [`source::VerifiedIndexes`]: the resolver's [`IndexSource`] for any repository, signature checked before an index is cached |
+//! | `order` | [`order::install_order`]: apk-tools' commit order (dependencies first) |
 //! | `install` | unpacking verified packages into a new root with apk's database files |
 //! | `installed_db` | `lib/apk/db/installed` entries |
 //! | `finish` | mtimes and xattrs after unpacking |
 //! | `owners` | which package owns a file; apk's rule for a later package carrying it |
-//! | `rootfs` | [`rootfs::build_rootfs`]: wanted packages to an assembled root; key files and URLs |
+//! | `rootfs` | [`rootfs::build_rootfs`]: wanted packages to an assembled root; [`rootfs::keyring`] from key files and URLs; [`rootfs::resolve_through_cache`]; [`rootfs::wanted_in_order`] |
 //!
 //! Typical use: [`load_keyring`], [`load_repositories`] with an [`IndexSource`], then
 //! [`Universe::new`] once and [`Universe::resolve`] per request list.
@@ -35,6 +36,7 @@ pub mod finish;
 pub mod install;
 pub mod installed_db;
 pub mod integrity;
+pub mod order;
 pub mod owners;
 pub mod progress;
 pub mod repository;

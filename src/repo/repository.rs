@@ -119,8 +119,8 @@ const MAX_INDEX_FILE: u64 = 256 << 20;
 impl IndexSource for LocalSource {
     fn index_bytes(&self, repo: &Repository, arch: &str) -> Result<Vec<u8>, String> {
         let Some(dir) = repo.local_dir() else {
-            return Err("downloading repositories is not available in this build; \
-                        use a local directory"
+            return Err("this source reads local directories only (URLs go through \
+                        repo::source::VerifiedIndexes); use a local directory"
                 .into());
         };
         let path = dir.join(arch).join(crate::apk::INDEX_NAME);
@@ -144,8 +144,8 @@ pub fn load_keyring(paths: &[String]) -> Result<Keyring, String> {
     for p in paths {
         if p.starts_with("https://") || p.starts_with("http://") {
             return Err(format!(
-                "keyring entry {p}: downloading keys is not available in this build; \
-                 download it and pass the file"
+                "keyring entry {p}: load_keyring reads files only (repo::rootfs::keyring \
+                 downloads keys); download it and pass the file"
             ));
         }
         k.add_file(Path::new(p.strip_prefix("file://").unwrap_or(p)))?;
@@ -205,7 +205,7 @@ pub fn load_repositories(
     Ok(out)
 }
 
-fn untrusted_message(
+pub(crate) fn untrusted_message(
     repo: &Repository,
     arch: &str,
     why: &VerifyError,

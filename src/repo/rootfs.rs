@@ -11,6 +11,9 @@ use super::install::{Assembled, RootConfig, assemble, check_target};
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
 
+/// `etc/apk/keys` entries: file name and PEM contents.
+pub type KeyFiles = Vec<(String, Vec<u8>)>;
+
 /// Largest key file read.
 const MAX_KEY: u64 = 1 << 20;
 
@@ -64,4 +67,70 @@ pub fn build_rootfs(
             .cache
             .packages(sources.fetcher, sources.network, &sources.printer, wanted)?;
     assemble(dir, &packages, config)
+}
+
+/// The keyring of `keys` (files or URLs, named by their last path component) and the same keys
+/// as `etc/apk/keys` entries.
+pub fn keyring(sources: &Sources, keys: &[String]) -> eyre::Result<(super::Keyring, KeyFiles)> {
+    let files = key_files(sources, keys)?;
+    let mut ring = super::Keyring::default();
+    for ((name, pem), from) in files.iter().zip(keys) {
+        ring.add_pem(name, &String::from_utf8_lossy(pem))
+            .map_err(|e| Diagnostic::new(from, e).hint("a keyring entry is a PEM public key"))?;
+    }
+    Ok((ring, files))
+}
+
+/// Resolves `env` for `arch` with every index read through the cache (downloaded when stale,
+/// checked against `keyring` before it is used or cached). Returns the resolver's answer
+/// (sorted by name) or why there is none.
+pub fn resolve_through_cache(
+    env: &super::Environment,
+    arch: &str,
+    sources: &Sources,
+    keyring: &super::Keyring,
+    ignore_signatures: bool,
+    warn: &mut dyn FnMut(String),
+) -> Result<(super::Universe, Vec<super::ResolvedPackage>), String> {
+    if env.repositories.is_empty() {
+        return Err(
+            "no repositories: name one in environment.contents.repositories or with \
+             --repository-append"
+                .into(),
+        );
+    }
+    let source = super::source::VerifiedIndexes {
+        cache: sources.cache,
+        fetcher: sources.fetcher,
+        network: sources.network,
+        printer: sources.printer,
+        keyring,
+        ignore_signatures,
+    };
+    let loaded = super::load_repositories(
+        &source,
+        &env.repositories,
+        arch,
+        keyring,
+        ignore_signatures,
+        warn,
+    )?;
+    let universe = super::Universe::new(loaded);
+    let set = universe.resolve(&env.packages).map_err(|e| e.to_string())?;
+    Ok((universe, set))
+}
+
+/// The resolver's answer as packages to get, in apk's install order
+/// ([`super::order::install_order`]).
+pub fn wanted_in_order(
+    set: &[super::ResolvedPackage],
+    requests: &[String],
+) -> eyre::Result<Vec<Wanted>> {
+    super::order::install_order(set, requests)
+        .into_iter()
+        .map(|i| {
+            let p = &set[i];
+            Wanted::from_entry(&p.repository, &p.entry).map_err(|e| eyre::eyre!(e))
+        })
+        .collect()
 }

@@ -38,3 +38,48 @@ impl CachedIndexes<'_> {
             .map_err(|e| format!("{e:#}"))
     }
 }
+
+/// The resolver's [`super::IndexSource`] for any repository, through the cache: each index is
+/// checked (signature against `keyring`, unless `ignore_signatures`; a body that parses) before
+/// it is used and before a download enters the cache, so a tampered or damaged download never
+/// replaces a good cached copy.
+pub struct VerifiedIndexes<'a> {
+    pub cache: &'a ApkCache,
+    pub fetcher: &'a Fetcher,
+    pub network: Network,
+    pub printer: Printer,
+    pub keyring: &'a super::Keyring,
+    pub ignore_signatures: bool,
+}
+
+impl super::IndexSource for VerifiedIndexes<'_> {
+    fn index_bytes(&self, repo: &super::Repository, arch: &str) -> Result<Vec<u8>, String> {
+        let check = |bytes: &[u8]| -> eyre::Result<()> {
+            let sig = super::apkindex::split_signature(bytes).map_err(|e| eyre::eyre!(e))?;
+            if !self.ignore_signatures {
+                self.keyring
+                    .verify(&sig.signatures, &bytes[sig.signed_from..])
+                    .map_err(|why| {
+                        eyre::eyre!(super::repository::untrusted_message(
+                            repo,
+                            arch,
+                            &why,
+                            self.keyring
+                        ))
+                    })?;
+            } else {
+                super::apkindex::parse_body(&bytes[sig.signed_from..])
+                    .map_err(|e| eyre::eyre!("not a valid index: {e}"))?;
+            }
+            Ok(())
+        };
+        CachedIndexes {
+            cache: self.cache,
+            fetcher: self.fetcher,
+            network: self.network,
+            printer: self.printer,
+            check: &check,
+        }
+        .index_bytes(&repo.location, arch)
+    }
+}

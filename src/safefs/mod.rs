@@ -31,6 +31,7 @@
 //! and whose message names the full display path.
 
 mod copy;
+mod in_root;
 mod ops;
 mod resolve;
 mod tree;

@@ -15,7 +15,7 @@ use crate::install::{config, read_db};
 
 /// A copy of `apk` with its data section replaced by `entries`; read back unverified (the
 /// data hash no longer matches: these tests are about extraction, past the cache).
-fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPackage {
+pub fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPackage {
     let (layout, _) = melwrap::apk::read::layout(apk).unwrap();
     let raw = fs_err::read(apk).unwrap();
     let mut tar = Vec::new();
@@ -29,7 +29,7 @@ fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPacka
     VerifiedPackage::trusting(out, "crafted").unwrap()
 }
 
-fn entry(
+pub fn entry(
     name: &str,
     kind: Kind,
     mode: u32,
@@ -166,6 +166,9 @@ fn scenarios(f: &crate::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenar
             entry: bad.to_string(),
         }
     };
+    // The symlink scenarios aim at the host's directory. A guest root follows links inside
+    // the root only, where that path does not exist: the entry is refused, the host untouched
+    // (`links_in_root.rs` has links that resolve inside the root).
     let mut out = vec![
         one("dotdot", vec![file("../../escape")], "../../escape"),
         one("absolute", vec![file(&secret)], &secret),
@@ -208,8 +211,8 @@ fn scenarios(f: &crate::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenar
     out
 }
 
-const CHILD_PACKAGES: &str = "MELWRAP_TEST_ASSEMBLE_PACKAGES";
-const CHILD_ROOT: &str = "MELWRAP_TEST_ASSEMBLE_ROOT";
+pub const CHILD_PACKAGES: &str = "MELWRAP_TEST_ASSEMBLE_PACKAGES";
+pub const CHILD_ROOT: &str = "MELWRAP_TEST_ASSEMBLE_ROOT";
 
 /// Not a test on its own: assembles the packages the parent names, as the user it runs as.
 #[test]

@@ -7,8 +7,11 @@ mod http;
 mod unpriv;
 
 mod cache;
+mod cli;
 mod crafted;
 mod fixture;
+mod guest_root;
 mod install;
+mod links_in_root;
 mod proxy;
 mod tls;

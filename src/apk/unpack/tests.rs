@@ -213,7 +213,10 @@ fn set_id_bits_are_dropped_unless_asked_for() {
     unpack_into(
         &archive(&entries)[..],
         &keep.root,
-        &UnpackOptions { keep_set_id: true },
+        &UnpackOptions {
+            keep_set_id: true,
+            ..UnpackOptions::default()
+        },
     )
     .unwrap();
     let mode = |n: &str| {

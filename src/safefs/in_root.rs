@@ -1,0 +1,134 @@
+//! Directories below a root with symlinks resolved *inside* it, as a package manager assembling
+//! a guest's root must: a package ships `lib -> usr/lib`, a later one ships `lib/libfoo.so`,
+//! and the file belongs in `usr/lib`. `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`
+//! resolves every link as if the root directory were `/` (an absolute target or `..` never
+//! leaves it; `/proc` magic links are refused), atomically in the kernel, so a link swapped
+//! meanwhile cannot lead out either. Only for a root melwrap assembles; everything else uses
+//! the no-symlink operations of [`Dir`]. There is no fallback without `openat2` (Linux < 5.6,
+//! or a seccomp filter that refuses it): the error says so.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::resolve::components;
+use super::{Dir, cstring, with_path};
+
+impl Dir {
+    /// Opens the existing directory `rel` (relative, no `..`) with symlinks on the way and at
+    /// its end followed inside this directory, which acts as `/`.
+    pub fn open_dir_in_root(&self, rel: impl AsRef<Path>) -> io::Result<Dir> {
+        let rel = rel.as_ref();
+        let parts = components(rel, &self.path)?;
+        let joined: PathBuf = parts.iter().collect();
+        self.open_in_root(&joined)
+    }
+
+    /// `mkdir -p rel` with symlinks followed inside this directory (as `/`): an existing link
+    /// to a directory is used as that directory; missing directories are created with `mode`
+    /// (before the umask). Returns the last, opened.
+    pub fn create_dir_all_in_root(&self, rel: impl AsRef<Path>, mode: u32) -> io::Result<Dir> {
+        let rel = rel.as_ref();
+        let mut cur = self.try_clone()?;
+        let mut so_far = PathBuf::new();
+        for part in components(rel, &self.path)? {
+            so_far.push(part);
+            cur = match self.open_in_root(&so_far) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // `cur` is the resolved parent: the name is made there, not followed.
+                    cur.mkdir_name(&cstring(part)?, mode)?;
+                    self.open_in_root(&so_far)?
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(cur)
+    }
+
+    fn open_in_root(&self, rel: &Path) -> io::Result<Dir> {
+        let shown = self.path.join(rel);
+        if rel.as_os_str().is_empty() {
+            return self.try_clone();
+        }
+        let c: CString = cstring(rel).map_err(|e| with_path(e, &shown))?;
+        // Readable when it may be (its mode can be set, it can be listed); `O_PATH` when only
+        // search permission is granted.
+        match openat2_in_root(self, &c, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                openat2_in_root(self, &c, libc::O_PATH | libc::O_DIRECTORY)
+            }
+            other => other,
+        }
+        .map(|fd| Dir::from_fd(fd, shown.clone()))
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSYS | libc::EPERM) => io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{}: following links inside the root needs openat2 (Linux 5.6), \
+                     which this system refuses: {e}",
+                    shown.display()
+                ),
+            ),
+            _ => with_path(e, &shown),
+        })
+    }
+}
+
+fn openat2_in_root(dir: &Dir, c: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
+    {
+        // SAFETY: open_how is plain data; zeroed is a valid value.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (flags | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: valid descriptor, NUL-terminated path and open_how of the size passed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the syscall returned a fresh descriptor we now own.
+        Ok(unsafe { OwnedFd::from_raw_fd(rc as libc::c_int) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_followed_inside_the_root_only() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let root_path = t.path().join("root");
+        std::fs::create_dir_all(root_path.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", root_path.join("lib")).unwrap();
+        std::fs::create_dir(root_path.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root_path.join("evil")).unwrap();
+        std::os::unix::fs::symlink(&outside, root_path.join("dangling")).unwrap();
+        std::os::unix::fs::symlink("../../..", root_path.join("up")).unwrap();
+        let root = Dir::open_anchor(&root_path).unwrap();
+        let d = root.create_dir_all_in_root("lib/sub", 0o755).unwrap();
+        drop(d);
+        assert!(root_path.join("usr/lib/sub").is_dir());
+        // `evil -> /etc` is the root's etc.
+        root.create_dir_all_in_root("evil/x", 0o755).unwrap();
+        assert!(root_path.join("etc/x").is_dir());
+        // A link to a directory the root does not have leads nowhere (never to the host's).
+        assert!(root.create_dir_all_in_root("dangling/x", 0o755).is_err());
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+        root.create_dir_all_in_root("up/y", 0o755).unwrap();
+        assert!(root_path.join("y").is_dir());
+        assert!(!t.path().join("y").exists());
+        assert!(root.open_dir_in_root("../x").is_err());
+    }
+}
