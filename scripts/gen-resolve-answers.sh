@@ -3,7 +3,7 @@
 # testdata/repo/cases.txt (`apk add --simulate` on an empty root, the case's repositories in a
 # repositories file in order, no other repositories, no network). Needs an apk-tools 2.14 binary
 # (APK=...; built from the v2.14.x sources with `make LUA=no static`, giving src/apk.static); CI
-# does not run this: the answers are committed and tests/resolve_answers.rs compares melwrap
+# does not run this: the answers are committed and tests/it/repo/resolve_answers.rs compares melwrap
 # with them.
 #
 #   APK=/path/to/apk.static scripts/gen-resolve-answers.sh

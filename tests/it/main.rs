@@ -12,6 +12,7 @@ mod compile;
 mod config;
 mod hostile;
 mod pipelines;
+mod repo;
 mod sandbox;
 mod support;
 mod test_cmd;

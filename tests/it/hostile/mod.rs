@@ -11,6 +11,8 @@ mod identity;
 mod inputs;
 mod output;
 mod packaging_links;
+pub mod repo_crafted;
+mod repo_links_in_root;
 mod sandbox;
 mod secrets;
 mod step_trees;

@@ -452,7 +452,7 @@ fn set_id_files_a_test_step_leaves_in_the_cache_lose_their_bits() {
 #[test]
 fn other_users_cannot_reach_a_workspace_a_step_opened_up() {
     require_bwrap!();
-    if !crate::unpriv::can_switch_users() {
+    if !crate::support::unpriv::can_switch_users() {
         eprintln!("skipped: needs a second uid (run the suite as root)");
         return;
     }
@@ -491,15 +491,18 @@ fn other_users_cannot_reach_a_workspace_a_step_opened_up() {
         .flat_map(|p| [p.join("opened"), p.join("build/opened")])
         .find(|f| f.exists());
     // The path down to TMPDIR is open to everyone: only the workspace's own layout is tested.
-    let tmp_open = crate::unpriv::as_nobody("test")
+    let tmp_open = crate::support::unpriv::as_nobody("test")
         .arg("-x")
         .arg(t.tmp())
         .status()
         .unwrap()
         .success();
-    let reachable = probe
-        .as_ref()
-        .map(|file| crate::unpriv::as_nobody("cat").arg(file).output().unwrap());
+    let reachable = probe.as_ref().map(|file| {
+        crate::support::unpriv::as_nobody("cat")
+            .arg(file)
+            .output()
+            .unwrap()
+    });
     fs_err::write(t.cache().join("go"), "").unwrap();
     let status = child.wait().unwrap();
     assert!(ready, "the step never got ready");

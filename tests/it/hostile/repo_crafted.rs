@@ -10,8 +10,8 @@ use melwrap::apk::tar::{BLOCK, Header, Kind, append_bytes};
 use melwrap::repo::cache::VerifiedPackage;
 use melwrap::repo::install::{RootConfig, assemble};
 
-use crate::fixture::{ARCH, fixture, hello_apk};
-use crate::install::{config, read_db};
+use crate::repo::fixture::{ARCH, fixture, hello_apk};
+use crate::repo::install::{config, read_db};
 
 /// A copy of `apk` with its data section replaced by `entries`; read back unverified (the
 /// data hash no longer matches: these tests are about extraction, past the cache).
@@ -131,7 +131,7 @@ struct Scenario {
     entry: String,
 }
 
-fn scenarios(f: &crate::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenario> {
+fn scenarios(f: &crate::repo::fixture::Fixture, dir: &Path, host: &Path) -> Vec<Scenario> {
     let host_s = host.display().to_string();
     let secret = format!("{host_s}/secret");
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
@@ -233,7 +233,7 @@ fn child_assemble() {
 
 #[test]
 fn crafted_packages_cannot_write_outside_the_root() {
-    use crate::unpriv;
+    use crate::support::unpriv;
     let f = fixture();
     // Readable and writable by the unprivileged user too.
     let t = tempfile::Builder::new()
@@ -266,7 +266,7 @@ fn crafted_packages_cannot_write_outside_the_root() {
                 .args([
                     "--ignored",
                     "--exact",
-                    "crafted::child_assemble",
+                    &crate::support::test_name(module_path!(), "child_assemble"),
                     "--nocapture",
                 ])
                 .env(CHILD_PACKAGES, list.join(":"))

@@ -8,16 +8,16 @@ use std::path::Path;
 
 use melwrap::apk::tar::Kind;
 
-use crate::crafted::{CHILD_PACKAGES, CHILD_ROOT, crafted, entry};
-use crate::fixture::{ARCH, fixture, hello_apk};
+use crate::hostile::repo_crafted::{CHILD_PACKAGES, CHILD_ROOT, crafted, entry};
+use crate::repo::fixture::{ARCH, fixture, hello_apk};
 
 fn assemble_as(uid: u32, bin: &Path, packages: &[&Path], root: &Path) -> String {
     let list: Vec<String> = packages.iter().map(|p| p.display().to_string()).collect();
-    let out = crate::unpriv::as_user(uid, bin)
+    let out = crate::support::unpriv::as_user(uid, bin)
         .args([
             "--ignored",
             "--exact",
-            "crafted::child_assemble",
+            &crate::support::test_name("it::hostile::repo_crafted", "child_assemble"),
             "--nocapture",
         ])
         .env(CHILD_PACKAGES, list.join(":"))
@@ -33,7 +33,7 @@ fn assemble_as(uid: u32, bin: &Path, packages: &[&Path], root: &Path) -> String 
 
 #[test]
 fn links_to_directories_are_followed_inside_the_root_only() {
-    use crate::unpriv;
+    use crate::support::unpriv;
     let f = fixture();
     let t = tempfile::Builder::new()
         .prefix("melwrap-links-in-root-")

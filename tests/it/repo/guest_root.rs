@@ -8,9 +8,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::cli::melwrap;
-use crate::fixture::ARCH;
-use crate::http::HttpServer;
+use crate::repo::cli::melwrap;
+use crate::repo::fixture::ARCH;
+use crate::support::http::HttpServer;
 
 const PACKAGES: &str = r#"package:
   name: busybox-host
@@ -102,7 +102,7 @@ fn an_assembled_root_runs_a_build() {
         s(&src.join("melange.yaml")),
     ]);
     assert_eq!(b.code, 0, "{}", b.stderr);
-    let served = crate::fixture::served(&out, "os/");
+    let served = crate::repo::fixture::served(&out, "os/");
     let server = HttpServer::start(served);
     let root = d.join("root");
     let r = melwrap(&[

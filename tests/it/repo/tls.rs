@@ -12,7 +12,7 @@ use melwrap::printer::Printer;
 use melwrap::repo::cache::{ApkCache, Network};
 use melwrap::repo::fetch::{FetchOptions, Fetcher};
 
-use crate::fixture::{ARCH, fixture, wanted};
+use crate::repo::fixture::{ARCH, fixture, wanted};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -142,7 +142,7 @@ fn https_needs_a_trusted_certificate_and_takes_a_ca_bundle() {
     let (_server, port) = serve(t.path(), &f.repo_a);
     let repo = format!("https://127.0.0.1:{port}");
     let printer = Printer::new(Verbosity::Quiet);
-    let check = crate::cache::check_index;
+    let check = crate::repo::cache::check_index;
 
     let cache = ApkCache::open(&t.path().join("c1")).unwrap();
     let plain = Fetcher::new(FetchOptions::default()).unwrap();

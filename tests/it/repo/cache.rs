@@ -12,8 +12,8 @@ use melwrap::printer::Printer;
 use melwrap::repo::cache::{ApkCache, CachedIndex, Network, VerifiedPackage, Wanted};
 use melwrap::repo::fetch::{FetchOptions, Fetcher};
 
-use crate::fixture::{ARCH, fixture, hello_apk, served, wanted};
-use crate::http::HttpServer;
+use crate::repo::fixture::{ARCH, fixture, hello_apk, served, wanted};
+use crate::support::http::HttpServer;
 
 fn quiet() -> Printer {
     Printer::new(Verbosity::Quiet)
@@ -333,14 +333,19 @@ fn child_fetch() {
 
 fn child(repo: &str, index_dir: &Path, cache: &Path) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--ignored", "--exact", "cache::child_fetch", "--nocapture"])
-        .env(CHILD_REPO, repo)
-        .env(CHILD_INDEX, index_dir)
-        .env(CHILD_CACHE, cache)
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("ALL_PROXY");
+    c.args([
+        "--ignored",
+        "--exact",
+        &crate::support::test_name(module_path!(), "child_fetch"),
+        "--nocapture",
+    ])
+    .env(CHILD_REPO, repo)
+    .env(CHILD_INDEX, index_dir)
+    .env(CHILD_CACHE, cache)
+    .env_remove("http_proxy")
+    .env_remove("HTTP_PROXY")
+    .env_remove("all_proxy")
+    .env_remove("ALL_PROXY");
     c
 }
 
@@ -376,7 +381,7 @@ fn concurrent_processes_fill_one_cache_and_download_each_file_once() {
 fn http_proxy_carries_the_downloads() {
     let f = fixture();
     let server = HttpServer::start(served(&f.repo_a, ""));
-    let proxy = crate::proxy::ConnectProxy::start(server.port);
+    let proxy = crate::repo::proxy::ConnectProxy::start(server.port);
     // A host name that does not resolve: only the proxy can reach it.
     let repo = "http://repo.melwrap.invalid/";
     let t = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::fixture::{ARCH, fixture, hello_apk, served};
-use crate::http::HttpServer;
+use crate::repo::fixture::{ARCH, fixture, hello_apk, served};
+use crate::support::http::HttpServer;
 
 pub struct Run {
     pub code: i32,

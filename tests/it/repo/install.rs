@@ -14,7 +14,7 @@ use melwrap::repo::fetch::{FetchOptions, Fetcher};
 use melwrap::repo::install::{RootConfig, assemble};
 use sha1::Digest;
 
-use crate::fixture::{ARCH, fixture, hello_apk, wanted};
+use crate::repo::fixture::{ARCH, fixture, hello_apk, wanted};
 
 fn verified(repo_dir: &Path) -> Vec<VerifiedPackage> {
     let t = tempfile::tempdir().unwrap();
@@ -303,7 +303,8 @@ fn a_non_empty_directory_is_refused() {
 #[test]
 fn what_was_verified_is_what_is_installed_even_if_the_cache_file_is_swapped() {
     let f = fixture();
-    let server = crate::http::HttpServer::start(crate::fixture::served(&f.repo_a, ""));
+    let server =
+        crate::support::http::HttpServer::start(crate::repo::fixture::served(&f.repo_a, ""));
     let repo = server.url("");
     let t = tempfile::tempdir().unwrap();
     let cache = ApkCache::open(&t.path().join("cache")).unwrap();
@@ -330,12 +331,12 @@ fn what_was_verified_is_what_is_installed_even_if_the_cache_file_is_swapped() {
 fn build_rootfs_fetches_verifies_and_assembles_with_keys_from_urls() {
     use melwrap::repo::rootfs::{Sources, build_rootfs, key_files};
     let f = fixture();
-    let mut files = crate::fixture::served(&f.repo_a, "os/");
+    let mut files = crate::repo::fixture::served(&f.repo_a, "os/");
     files.insert(
         "keys/test.rsa.pub".into(),
         fs_err::read(&f.public_key).unwrap(),
     );
-    let server = crate::http::HttpServer::start(files);
+    let server = crate::support::http::HttpServer::start(files);
     let repo = server.url("os");
     let t = tempfile::tempdir().unwrap();
     let cache = ApkCache::open(&t.path().join("cache")).unwrap();
