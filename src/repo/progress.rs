@@ -34,8 +34,8 @@ fn mib(b: u64) -> f64 {
 impl Downloads {
     /// A display for `files` downloads of `bytes` in all (0 when unknown).
     pub fn new(label: &str, printer: Printer, files: usize, bytes: u64) -> Downloads {
-        let live =
-            crate::apk::progress::enabled() && printer.verbosity >= crate::cli::Verbosity::Normal;
+        let live = crate::apk::progress::enabled()
+            && printer.verbosity >= crate::printer::Verbosity::Normal;
         Downloads {
             label: label.to_string(),
             printer,
