@@ -130,9 +130,12 @@ pub fn layout(path: &Path) -> eyre::Result<(Layout, Vec<tar::ReadEntry>)> {
     ))
 }
 
-/// Read an apk's control section into a [`PackageFile`].
-pub fn read_package(path: &Path) -> eyre::Result<PackageFile> {
-    let (layout, entries) = layout(path)?;
+/// What [`named_pkginfo`] refusing a package means.
+pub(crate) const NO_NAME_OR_VERSION: &str = ".PKGINFO has no pkgname or pkgver";
+
+/// The `.PKGINFO` among a control section's `entries`, parsed; `None` when it (or the file)
+/// lacks `pkgname` or `pkgver`.
+pub(crate) fn named_pkginfo(entries: &[tar::ReadEntry]) -> Option<PkgInfo> {
     let pkginfo = entries
         .iter()
         .find(|e| e.header.name == b".PKGINFO")
@@ -140,10 +143,19 @@ pub fn read_package(path: &Path) -> eyre::Result<PackageFile> {
         .unwrap_or_default();
     let info = PkgInfo::parse(&pkginfo);
     if info.get("pkgname").is_empty() || info.get("pkgver").is_empty() {
-        return Err(Diagnostic::new(path, ".PKGINFO has no pkgname or pkgver")
+        return None;
+    }
+    Some(info)
+}
+
+/// Read an apk's control section into a [`PackageFile`].
+pub fn read_package(path: &Path) -> eyre::Result<PackageFile> {
+    let (layout, entries) = layout(path)?;
+    let Some(info) = named_pkginfo(&entries) else {
+        return Err(Diagnostic::new(path, NO_NAME_OR_VERSION)
             .hint("the package is damaged; rebuild it")
             .into());
-    }
+    };
     let mut f = fs_err::File::open(path)?;
     f.seek(SeekFrom::Start(layout.control.start))?;
     let mut control = vec![0u8; (layout.control.end - layout.control.start) as usize];

@@ -24,7 +24,7 @@ use std::path::Path;
 use color_eyre::eyre::{self, WrapErr};
 
 use super::tar::Kind;
-use crate::safefs::Dir;
+use crate::safefs::{Dir, Stat, fstatat_nofollow};
 
 /// One path under the destdir, with what the tar header needs.
 #[derive(Debug, Clone)]
@@ -160,7 +160,8 @@ pub fn walk(root: &Dir) -> eyre::Result<Walk> {
         };
         let shown = top.dir.path().join(OsStr::from_bytes(&base));
         let cname = CString::new(base.clone()).expect("directory entries hold no NUL");
-        let st = lstat_at(top.dir.as_fd(), &cname)
+        let st = fstatat_nofollow(top.dir.as_fd(), &cname)
+            .map(Stat::into_raw)
             .wrap_err_with(|| format!("cannot stat {}", shown.display()))?;
         let mut name = top.prefix.clone();
         if !name.is_empty() {
@@ -286,24 +287,6 @@ fn replaced(shown: &Path) -> eyre::Report {
     crate::diag::Diagnostic::new(shown, "was replaced while the package was being written")
         .hint("a process from the build is still changing the destdir; rebuild")
         .into()
-}
-
-fn lstat_at(dir: BorrowedFd<'_>, name: &CString) -> io::Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid descriptor and NUL-terminated name; fstatat fills the buffer on success.
-    let rc = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: initialised by the successful call.
-    Ok(unsafe { st.assume_init() })
 }
 
 fn dev_numbers(rdev: u64) -> (u32, u32) {

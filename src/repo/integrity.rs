@@ -13,8 +13,7 @@ use base64::Engine as _;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::apk::pkginfo::PkgInfo;
-use crate::apk::read::{PackageFile, layout};
+use crate::apk::read::{NO_NAME_OR_VERSION, PackageFile, layout, named_pkginfo};
 
 /// Feeds written bytes to a hash.
 struct HashWriter<'a, D: Digest>(&'a mut D);
@@ -78,15 +77,7 @@ pub fn verify_package(path: &Path, expected: &Expected) -> Result<PackageFile, S
     // One pass: the members' layout (which parses the control section), then the control
     // bytes and the data bytes read once each.
     let (lay, entries) = layout(path).map_err(|e| format!("{e:#}"))?;
-    let pkginfo = entries
-        .iter()
-        .find(|e| e.header.name == b".PKGINFO")
-        .map(|e| String::from_utf8_lossy(&e.data).into_owned())
-        .unwrap_or_default();
-    let info = PkgInfo::parse(&pkginfo);
-    if info.get("pkgname").is_empty() || info.get("pkgver").is_empty() {
-        return Err(".PKGINFO has no pkgname or pkgver".into());
-    }
+    let info = named_pkginfo(&entries).ok_or(NO_NAME_OR_VERSION)?;
     let read_err = |e: std::io::Error| format!("cannot read it: {e}");
     let mut f = std::fs::File::open(path).map_err(read_err)?;
     f.seek(SeekFrom::Start(lay.control.start))

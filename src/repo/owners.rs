@@ -42,6 +42,15 @@ impl Facts {
     fn replaces(&self, other: &Facts) -> bool {
         self.replaces.contains(&other.name)
     }
+
+    /// This package's `replaces_priority` when it replaces `other`, else -1.
+    fn priority_over(&self, other: &Facts) -> i64 {
+        if self.replaces(other) {
+            self.replaces_priority
+        } else {
+            -1
+        }
+    }
 }
 
 /// `name` of `name>=1.2`, `name~1`, `name@tag`.
@@ -72,11 +81,7 @@ impl Owners {
         let mut taken = Vec::new();
         for (dir, _, files) in listing {
             for (name, _) in files {
-                let path = if dir.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{dir}/{name}")
-                };
+                let path = entry_path(dir, name);
                 let Some(&prev) = self.by_path.get(&path) else {
                     continue;
                 };
@@ -85,16 +90,8 @@ impl Owners {
                 }
                 let them = &facts[prev];
                 let same_origin = !me.origin.is_empty() && me.origin == them.origin;
-                let their_prio = if them.replaces(me) {
-                    them.replaces_priority
-                } else {
-                    -1
-                };
-                let my_prio = if me.replaces(them) {
-                    me.replaces_priority
-                } else {
-                    -1
-                };
+                let their_prio = them.priority_over(me);
+                let my_prio = me.priority_over(them);
                 if !same_origin && (their_prio > my_prio || my_prio < 0) {
                     eyre::bail!(
                         "package {}-{}: entry `{path}` would overwrite a file of package {}-{} \
@@ -110,15 +107,19 @@ impl Owners {
         }
         for (dir, _, files) in listing {
             for (name, _) in files {
-                let path = if dir.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{dir}/{name}")
-                };
-                self.by_path.insert(path, idx);
+                self.by_path.insert(entry_path(dir, name), idx);
             }
         }
         Ok(taken)
+    }
+}
+
+/// The path of entry `name` of listing directory `dir` (`""` is the root).
+fn entry_path(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
     }
 }
 

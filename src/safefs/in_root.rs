@@ -9,10 +9,10 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::resolve::components;
+use super::resolve::{components, openat2_raw};
 use super::{Dir, cstring, with_path};
 
 impl Dir {
@@ -77,27 +77,11 @@ impl Dir {
 }
 
 fn openat2_in_root(dir: &Dir, c: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
-    {
-        // SAFETY: open_how is plain data; zeroed is a valid value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (flags | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: valid descriptor, NUL-terminated path and open_how of the size passed.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the syscall returned a fresh descriptor we now own.
-        Ok(unsafe { OwnedFd::from_raw_fd(rc as libc::c_int) })
-    }
+    // SAFETY: open_how is plain data; zeroed is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    openat2_raw(dir.as_fd(), c, &how)
 }
 
 #[cfg(test)]

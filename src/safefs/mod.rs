@@ -204,6 +204,11 @@ impl std::fmt::Debug for Stat {
 }
 
 impl Stat {
+    /// The `stat` buffer itself, for callers that read fields this type has no method for.
+    pub(crate) fn into_raw(self) -> libc::stat {
+        self.0
+    }
+
     pub fn kind(&self) -> Kind {
         match self.0.st_mode & libc::S_IFMT {
             libc::S_IFREG => Kind::File,
@@ -276,7 +281,8 @@ fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
     Ok(Stat(unsafe { st.assume_init() }))
 }
 
-fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CString) -> io::Result<Stat> {
+/// `fstatat(AT_SYMLINK_NOFOLLOW)`: the entry `name` of `dir` itself, never a link's target.
+pub(crate) fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CString) -> io::Result<Stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: valid descriptor and NUL-terminated name; fstatat fills the buffer on success.
     let rc = unsafe {

@@ -3,7 +3,7 @@
 //! `openat(O_NOFOLLOW)` per component where `openat2` is missing (Linux < 5.6) or refused by a
 //! seccomp filter (some container runtimes answer `EPERM` or `ENOSYS`).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -120,13 +120,22 @@ fn openat2(
         0
     };
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    openat2_raw(dir, &c, &how)
+}
+
+/// The bare `openat2(dir, path, how)` system call; the callers choose `how`.
+pub(super) fn openat2_raw(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    how: &libc::open_how,
+) -> io::Result<OwnedFd> {
     // SAFETY: valid descriptor, NUL-terminated path and open_how of the size passed.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_openat2,
             dir.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
+            path.as_ptr(),
+            how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
         )
     };

@@ -203,17 +203,18 @@ pub(super) fn open_child_dir(
                 raise_open_file_limit();
                 raised = true;
             }
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-                ) =>
-            {
-                return Ok(None);
-            }
+            Err(e) if is_gone(&e) => return Ok(None),
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The entry is no longer there as a directory: removed, or replaced by a file or a symlink.
+fn is_gone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+    )
 }
 
 /// Adds `need` to the owner bits of the directory `name` through an `O_PATH` descriptor when
@@ -221,14 +222,7 @@ pub(super) fn open_child_dir(
 fn unlock(parent: &Dir, name: &CString, need: u32) -> io::Result<Option<Stat>> {
     let fd = match open_name(parent.as_fd(), name, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => fd,
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-            ) =>
-        {
-            return Ok(None);
-        }
+        Err(e) if is_gone(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     let st = fstat(fd.as_fd())?;
