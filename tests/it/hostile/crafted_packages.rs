@@ -5,8 +5,9 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use melwrap::apk::tar::{BLOCK, Header, Kind, append_bytes};
+use melwrap::apk::tar::Kind;
 
+use super::craft::{Entry, entry, replace_data, symlink};
 use crate::test_cmd::support::Scratch;
 
 /// The main package's `.apk` under `packages/`.
@@ -21,29 +22,6 @@ fn main_apk(s: &Scratch) -> PathBuf {
                     .starts_with("hello-1.2.3")
         })
         .expect("no hello package was built")
-}
-
-/// Replaces the data section of `apk` with `entries` (the control section stays).
-fn craft(apk: &Path, entries: &[Entry]) {
-    let (layout, _) = melwrap::apk::read::layout(apk).unwrap();
-    let raw = fs_err::read(apk).unwrap();
-    let mut tar = Vec::new();
-    for (h, data) in entries {
-        append_bytes(&mut tar, h, data);
-    }
-    tar.extend_from_slice(&[0u8; 2 * BLOCK]);
-    let mut out = raw[..layout.data.start as usize].to_vec();
-    out.extend(melwrap::apk::sign::gzip_member(&tar).unwrap());
-    fs_err::write(apk, out).unwrap();
-}
-
-/// A tar header and the entry's contents.
-type Entry = (Header, &'static [u8]);
-
-fn entry(name: &str, kind: Kind, mode: u32, data: &'static [u8]) -> Entry {
-    let mut h = Header::root_file(name, mode, data.len() as u64, 0);
-    h.kind = kind;
-    (h, data)
 }
 
 /// A host directory anyone may write to, holding a root-owned `secret`.
@@ -94,7 +72,7 @@ fn crafted_packages_cannot_reach_host_files_through_links() {
     let apk = main_apk(&s);
     let host = HostDir::new();
     let h = host.path().display().to_string();
-    let link = |name: &str| entry(name, Kind::Symlink(h.clone().into_bytes()), 0o777, b"");
+    let link = |name: &str| symlink(name, &h);
     let attacks: Vec<(&str, Vec<Entry>, &str)> = vec![
         (
             "write through a link",
@@ -134,7 +112,7 @@ fn crafted_packages_cannot_reach_host_files_through_links() {
         ),
     ];
     for (what, entries, named) in attacks {
-        craft(&apk, &entries);
+        replace_data(&apk, &apk, &entries);
         // Each identity its own cache: a root run hands its cache to the build ids (0700).
         let root = s.melwrap(&["test", "hello.yaml", "--cache-dir", "cache-root"]);
         let nobody = s.melwrap_as_nobody(&["test", "hello.yaml", "--cache-dir", "cache-nobody"]);

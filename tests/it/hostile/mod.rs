@@ -5,6 +5,7 @@
 
 mod apk_races;
 mod build_steps;
+mod craft;
 mod crafted_packages;
 mod hardening;
 mod identity;

@@ -6,40 +6,21 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use melwrap::apk::tar::{BLOCK, Header, Kind, append_bytes};
+use melwrap::apk::tar::{Header, Kind};
 use melwrap::repo::cache::VerifiedPackage;
 use melwrap::repo::install::{RootConfig, assemble};
 
+use super::craft::{
+    Entry, entry, place_test_binary, replace_data, shared_tempdir, symlink, test_users,
+};
 use crate::repo::fixture::{ARCH, fixture, hello_apk};
 use crate::repo::install::{config, read_db};
 
 /// A copy of `apk` with its data section replaced by `entries`; read back unverified (the
 /// data hash no longer matches: these tests are about extraction, past the cache).
 pub fn crafted(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) -> VerifiedPackage {
-    let (layout, _) = melwrap::apk::read::layout(apk).unwrap();
-    let raw = fs_err::read(apk).unwrap();
-    let mut tar = Vec::new();
-    for (h, data) in entries {
-        append_bytes(&mut tar, h, data);
-    }
-    tar.extend_from_slice(&[0u8; 2 * BLOCK]);
-    let mut bytes = raw[..layout.data.start as usize].to_vec();
-    bytes.extend(melwrap::apk::sign::gzip_member(&tar).unwrap());
-    fs_err::write(out, bytes).unwrap();
+    replace_data(apk, out, entries);
     VerifiedPackage::trusting(out, "crafted").unwrap()
-}
-
-pub fn entry(
-    name: &str,
-    kind: Kind,
-    mode: u32,
-    data: &'static [u8],
-    link: &str,
-) -> (Header, &'static [u8]) {
-    let mut h = Header::root_file(name, mode, data.len() as u64, 0);
-    h.kind = kind;
-    assert!(link.is_empty(), "links go in the kind");
-    (h, data)
 }
 
 #[test]
@@ -50,13 +31,13 @@ fn set_id_bits_are_kept_in_a_guest_root() {
         &hello_apk(&f.repo_a),
         &t.path().join("suid.apk"),
         &[
-            entry("usr", Kind::Dir, 0o755, b"", ""),
-            entry("usr/bin", Kind::Dir, 0o755, b"", ""),
-            entry("usr/bin/su-ish", Kind::File, 0o4755, b"x\n", ""),
-            entry("usr/bin/sg-ish", Kind::File, 0o2755, b"y\n", ""),
-            entry("var/mail", Kind::Dir, 0o1777, b"", ""),
+            entry("usr", Kind::Dir, 0o755, b""),
+            entry("usr/bin", Kind::Dir, 0o755, b""),
+            entry("usr/bin/su-ish", Kind::File, 0o4755, b"x\n"),
+            entry("usr/bin/sg-ish", Kind::File, 0o2755, b"y\n"),
+            entry("var/mail", Kind::Dir, 0o1777, b""),
             {
-                let (mut h, d) = entry("usr/bin/tagged", Kind::File, 0o644, b"t\n", "");
+                let (mut h, d) = entry("usr/bin/tagged", Kind::File, 0o644, b"t\n");
                 h.mtime = 1_234_567_890;
                 h.pax
                     .insert("SCHILY.xattr.user.melwrap".into(), b"yes".to_vec());
@@ -99,9 +80,6 @@ fn set_id_bits_are_kept_in_a_guest_root() {
     assert_eq!(db["hello"].1["usr/bin/su-ish"].0, "0:0:4755");
 }
 
-/// A tar header and the entry's contents.
-type Entry = (Header, &'static [u8]);
-
 /// A directory outside the root that a crafted package aims at.
 fn host_dir(t: &Path) -> PathBuf {
     let d = t.join("host");
@@ -135,25 +113,10 @@ fn scenarios(f: &crate::repo::fixture::Fixture, dir: &Path, host: &Path) -> Vec<
     let host_s = host.display().to_string();
     let secret = format!("{host_s}/secret");
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let symlink = |name: &str, target: &str| {
-        entry(
-            name,
-            Kind::Symlink(target.as_bytes().to_vec()),
-            0o777,
-            b"",
-            "",
-        )
-    };
     let hardlink = |name: &str, target: &str| {
-        entry(
-            name,
-            Kind::HardLink(target.as_bytes().to_vec()),
-            0o644,
-            b"",
-            "",
-        )
+        entry(name, Kind::HardLink(target.as_bytes().to_vec()), 0o644, b"")
     };
-    let file = |name: &str| entry(leak(name.to_string()), Kind::File, 0o644, b"x", "");
+    let file = |name: &str| entry(leak(name.to_string()), Kind::File, 0o644, b"x");
     let hello = hello_apk(&f.repo_a);
     let doc = f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk");
     let one = |name: &'static str, entries: Vec<Entry>, bad: &str| -> Scenario {
@@ -180,7 +143,7 @@ fn scenarios(f: &crate::repo::fixture::Fixture, dir: &Path, host: &Path) -> Vec<
         one(
             "relative-symlink",
             vec![
-                entry("a/b", Kind::Dir, 0o755, b"", ""),
+                entry("a/b", Kind::Dir, 0o755, b""),
                 symlink("a/b/up", "../../../host"),
                 file("a/b/up/planted"),
             ],
@@ -211,8 +174,33 @@ fn scenarios(f: &crate::repo::fixture::Fixture, dir: &Path, host: &Path) -> Vec<
     out
 }
 
-pub const CHILD_PACKAGES: &str = "MELWRAP_TEST_ASSEMBLE_PACKAGES";
-pub const CHILD_ROOT: &str = "MELWRAP_TEST_ASSEMBLE_ROOT";
+const CHILD_PACKAGES: &str = "MELWRAP_TEST_ASSEMBLE_PACKAGES";
+const CHILD_ROOT: &str = "MELWRAP_TEST_ASSEMBLE_ROOT";
+
+/// Runs [`child_assemble`] as `uid` from `bin` (this test binary, placed where `uid` can run
+/// it): `packages` assembled in order into `root`.
+pub fn assemble_as(
+    uid: u32,
+    bin: &Path,
+    packages: &[impl AsRef<Path>],
+    root: &Path,
+) -> std::process::Output {
+    let list: Vec<String> = packages
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    crate::support::unpriv::as_user(uid, bin)
+        .args([
+            "--ignored",
+            "--exact",
+            &crate::support::test_name(module_path!(), "child_assemble"),
+            "--nocapture",
+        ])
+        .env(CHILD_PACKAGES, list.join(":"))
+        .env(CHILD_ROOT, root)
+        .output()
+        .unwrap()
+}
 
 /// Not a test on its own: assembles the packages the parent names, as the user it runs as.
 #[test]
@@ -233,46 +221,19 @@ fn child_assemble() {
 
 #[test]
 fn crafted_packages_cannot_write_outside_the_root() {
-    use crate::support::unpriv;
     let f = fixture();
     // Readable and writable by the unprivileged user too.
-    let t = tempfile::Builder::new()
-        .prefix("melwrap-crafted-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o777)).unwrap();
+    let t = shared_tempdir("melwrap-crafted-");
     let host = host_dir(t.path());
     let cases = scenarios(f, t.path(), &host);
     for p in cases.iter().flat_map(|c| &c.packages) {
         fs_err::set_permissions(p, PermissionsExt::from_mode(0o644)).unwrap();
     }
-    // The test binary, where the unprivileged user can run it.
-    let bin_dir = t.path().join("bin");
-    fs_err::create_dir(&bin_dir).unwrap();
-    fs_err::set_permissions(&bin_dir, PermissionsExt::from_mode(0o755)).unwrap();
-    let bin = bin_dir.join("repo-tests");
-    if fs_err::hard_link(std::env::current_exe().unwrap(), &bin).is_err() {
-        fs_err::copy(std::env::current_exe().unwrap(), &bin).unwrap();
-    }
-    let mut users = vec![unpriv::current_uid()];
-    if unpriv::can_switch_users() {
-        users.push(unpriv::NOBODY);
-    }
-    for uid in users {
+    let bin = place_test_binary(t.path());
+    for uid in test_users() {
         for c in &cases {
             let root = t.path().join(format!("root-{}-{uid}", c.name));
-            let list: Vec<String> = c.packages.iter().map(|p| p.display().to_string()).collect();
-            let out = unpriv::as_user(uid, &bin)
-                .args([
-                    "--ignored",
-                    "--exact",
-                    &crate::support::test_name(module_path!(), "child_assemble"),
-                    "--nocapture",
-                ])
-                .env(CHILD_PACKAGES, list.join(":"))
-                .env(CHILD_ROOT, &root)
-                .output()
-                .unwrap();
+            let out = assemble_as(uid, &bin, &c.packages, &root);
             let text = String::from_utf8_lossy(&out.stdout);
             let why = format!(
                 "{} as uid {uid}: {text}{}",

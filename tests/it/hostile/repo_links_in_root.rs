@@ -4,63 +4,27 @@
 //! through the same child process as the refusals in `crafted.rs`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use melwrap::apk::tar::Kind;
 
-use crate::hostile::repo_crafted::{CHILD_PACKAGES, CHILD_ROOT, crafted, entry};
+use super::craft::{entry, place_test_binary, shared_tempdir, symlink, test_users};
+use super::repo_crafted::{assemble_as, crafted};
 use crate::repo::fixture::{ARCH, fixture, hello_apk};
-
-fn assemble_as(uid: u32, bin: &Path, packages: &[&Path], root: &Path) -> String {
-    let list: Vec<String> = packages.iter().map(|p| p.display().to_string()).collect();
-    let out = crate::support::unpriv::as_user(uid, bin)
-        .args([
-            "--ignored",
-            "--exact",
-            &crate::support::test_name("it::hostile::repo_crafted", "child_assemble"),
-            "--nocapture",
-        ])
-        .env(CHILD_PACKAGES, list.join(":"))
-        .env(CHILD_ROOT, root)
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn links_to_directories_are_followed_inside_the_root_only() {
-    use crate::support::unpriv;
     let f = fixture();
-    let t = tempfile::Builder::new()
-        .prefix("melwrap-links-in-root-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o777)).unwrap();
+    let t = shared_tempdir("melwrap-links-in-root-");
     let hello = hello_apk(&f.repo_a);
     let doc = f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk");
-    let symlink = |name: &str, target: &str| {
-        let (mut h, d) = entry(
-            name,
-            Kind::Symlink(target.as_bytes().to_vec()),
-            0o777,
-            b"",
-            "",
-        );
-        h.kind = Kind::Symlink(target.as_bytes().to_vec());
-        (h, d)
-    };
     // baselayout-like: `usr/lib` and `lib -> usr/lib`; `evil -> /etc`.
     let base = t.path().join("base.apk");
     crafted(
         &hello,
         &base,
         &[
-            entry("usr", Kind::Dir, 0o755, b"", ""),
-            entry("usr/lib", Kind::Dir, 0o755, b"", ""),
+            entry("usr", Kind::Dir, 0o755, b""),
+            entry("usr/lib", Kind::Dir, 0o755, b""),
             symlink("lib", "usr/lib"),
             symlink("evil", "/etc"),
             symlink("up", "../../../../.."),
@@ -71,31 +35,26 @@ fn links_to_directories_are_followed_inside_the_root_only() {
         &doc,
         &later,
         &[
-            entry("lib", Kind::Dir, 0o755, b"", ""),
-            entry("lib/x", Kind::File, 0o644, b"in usr/lib\n", ""),
-            entry("evil/passwd", Kind::File, 0o644, b"guest passwd\n", ""),
-            entry("up/etc/group", Kind::File, 0o644, b"guest group\n", ""),
+            entry("lib", Kind::Dir, 0o755, b""),
+            entry("lib/x", Kind::File, 0o644, b"in usr/lib\n"),
+            entry("evil/passwd", Kind::File, 0o644, b"guest passwd\n"),
+            entry("up/etc/group", Kind::File, 0o644, b"guest group\n"),
         ],
     );
     for p in [&base, &later] {
         fs_err::set_permissions(p, PermissionsExt::from_mode(0o644)).unwrap();
     }
-    let bin_dir = t.path().join("bin");
-    fs_err::create_dir(&bin_dir).unwrap();
-    fs_err::set_permissions(&bin_dir, PermissionsExt::from_mode(0o755)).unwrap();
-    let bin = bin_dir.join("repo-tests");
-    if fs_err::hard_link(std::env::current_exe().unwrap(), &bin).is_err() {
-        fs_err::copy(std::env::current_exe().unwrap(), &bin).unwrap();
-    }
+    let bin = place_test_binary(t.path());
     let host_passwd = fs_err::read("/etc/passwd").unwrap();
     let host_group = fs_err::read("/etc/group").unwrap();
-    let mut users = vec![unpriv::current_uid()];
-    if unpriv::can_switch_users() {
-        users.push(unpriv::NOBODY);
-    }
-    for uid in users {
+    for uid in test_users() {
         let root = t.path().join(format!("root-{uid}"));
-        let text = assemble_as(uid, &bin, &[&base, &later], &root);
+        let out = assemble_as(uid, &bin, &[&base, &later], &root);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("ASSEMBLED"), "as uid {uid}: {text}");
         assert_eq!(
             fs_err::read_to_string(root.join("usr/lib/x")).unwrap(),
