@@ -148,14 +148,7 @@ impl From<Args> for BuildOptions {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{Command, parse_subcommand};
-
-    fn parse(args: &[&str]) -> super::Args {
-        let Command::Build(a) = parse_subcommand("build", args) else {
-            unreachable!("`build` parses as Command::Build")
-        };
-        a
-    }
+    use crate::cli::parse_build as parse;
 
     /// The directory and rootfs defaults are checked with `test`'s in `cli/shared.rs`.
     #[test]

@@ -108,6 +108,24 @@ pub(crate) fn parse_subcommand(subcommand: &str, args: &[&str]) -> Command {
     Cli::try_parse_from(argv).unwrap().command
 }
 
+/// `melwrap build ARGS`, parsed.
+#[cfg(test)]
+pub(crate) fn parse_build(args: &[&str]) -> build::Args {
+    let Command::Build(a) = parse_subcommand("build", args) else {
+        unreachable!("`build` parses as Command::Build")
+    };
+    a
+}
+
+/// `melwrap test ARGS`, parsed.
+#[cfg(test)]
+pub(crate) fn parse_test(args: &[&str]) -> test::Args {
+    let Command::Test(a) = parse_subcommand("test", args) else {
+        unreachable!("`test` parses as Command::Test")
+    };
+    a
+}
+
 /// Dispatch one parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
     let verbosity = Verbosity::from_flags(cli.verbose, cli.quiet);

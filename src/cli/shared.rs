@@ -104,17 +104,12 @@ impl SandboxArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{Command, parse_subcommand};
+    use crate::cli::{parse_build, parse_test};
 
     /// `build` and `test` take melange's directory and rootfs defaults alike.
     #[test]
     fn build_and_test_share_melange_defaults() {
-        let Command::Build(build) = parse_subcommand("build", &[]) else {
-            unreachable!("`build` parses as Command::Build")
-        };
-        let Command::Test(test) = parse_subcommand("test", &[]) else {
-            unreachable!("`test` parses as Command::Test")
-        };
+        let (build, test) = (parse_build(&[]), parse_test(&[]));
         for (cache_dir, out_dir, rootfs) in [
             (&build.cache_dir, &build.out_dir, &build.rootfs),
             (&test.cache_dir, &test.out_dir, &test.rootfs),

@@ -117,14 +117,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{Command, parse_subcommand};
-
-    fn parse(args: &[&str]) -> super::Args {
-        let Command::Test(a) = parse_subcommand("test", args) else {
-            unreachable!("`test` parses as Command::Test")
-        };
-        a
-    }
+    use crate::cli::parse_test as parse;
 
     /// The defaults it shares with `build` are checked in `cli/shared.rs`.
     #[test]

@@ -136,18 +136,12 @@ subpackages:
             d=zlib.decompressobj(31); ctl=d.decompress(data)\n\
             t=tarfile.open(fileobj=io.BytesIO(ctl+b'\\0'*1024))\n\
             sys.stdout.write(t.extractfile('.PKGINFO').read().decode())";
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(arch_dir.join(file))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        crate::support::stdout_of(
+            &mut Command::new("python3")
+                .arg("-c")
+                .arg(script)
+                .arg(arch_dir.join(file)),
+        )
     };
     let main = pkginfo("tool-2.1.0-r3.apk");
     for line in [
@@ -183,18 +177,12 @@ subpackages:
         ctl=zlib.decompressobj(31).decompress(data)\n\
         t=tarfile.open(fileobj=io.BytesIO(ctl+b'\\0'*1024))\n\
         sys.stdout.write(t.extractfile('.melange.yaml').read().decode())";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(arch_dir.join("tool-2.1.0-r3.apk"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let embedded = crate::support::stdout_of(
+        &mut Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(arch_dir.join("tool-2.1.0-r3.apk")),
     );
-    let embedded = String::from_utf8_lossy(&out.stdout);
     assert!(
         embedded.starts_with("package:\n  name: tool\n"),
         "{embedded}"
@@ -213,19 +201,11 @@ subpackages:
         m=t.getmember('usr/bin/tool')\n\
         v=m.pax_headers.get('SCHILY.xattr.security.capability','')\n\
         sys.stdout.write(v.encode('latin-1', 'surrogateescape').hex() if isinstance(v,str) else v.hex())";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(arch_dir.join("tool-2.1.0-r3.apk"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = crate::support::stdout_of(
+        &mut Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(arch_dir.join("tool-2.1.0-r3.apk")),
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "010000030020000000000000000000000000000000000000"
-    );
+    assert_eq!(stdout, "010000030020000000000000000000000000000000000000");
 }

@@ -16,18 +16,7 @@ fn index_text(path: &Path) -> (String, String) {
         assert names[-2:] == ['APKINDEX', 'DESCRIPTION'], names\n\
         sys.stdout.write(t.extractfile('APKINDEX').read().decode())\n\
         sys.stdout.write('\\x00' + t.extractfile('DESCRIPTION').read().decode())\n";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout).unwrap();
+    let s = crate::support::stdout_of(Command::new("python3").arg("-c").arg(script).arg(path));
     let (a, d) = s.split_once('\0').unwrap();
     (a.to_string(), d.to_string())
 }

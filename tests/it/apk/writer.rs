@@ -291,17 +291,11 @@ fn busybox_tar_lists_the_data_section() {
     make_destdir(&dest);
     let pkg = apk::write_package(&dest, &meta(), &t.path().join("o"), None).unwrap();
     // busybox reads the concatenated members as one stream, as apk-tools does.
-    let out = std::process::Command::new("busybox")
-        .args(["tar", "-tzf"])
-        .arg(&pkg.path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let list = crate::support::stdout_of(
+        &mut std::process::Command::new("busybox")
+            .args(["tar", "-tzf"])
+            .arg(&pkg.path),
     );
-    let list = String::from_utf8(out.stdout).unwrap();
     assert!(list.starts_with(".PKGINFO\n"), "{list}");
     assert!(list.contains("usr/bin/su-helper\n"), "{list}");
 }

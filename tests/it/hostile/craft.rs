@@ -1,6 +1,6 @@
 //! Crafted packages: a package melwrap built with its data section replaced by hand-made tar
-//! entries, and what running them as another user needs (a shared directory, the test binary
-//! where that user can run it, the uids to run as).
+//! entries, and what running them as another user needs (the test binary where that user can
+//! run it, the uids to run as).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,16 +35,6 @@ pub fn replace_data(apk: &Path, out: &Path, entries: &[(Header, &[u8])]) {
     let mut bytes = raw[..layout.data.start as usize].to_vec();
     bytes.extend(melwrap::apk::sign::gzip_member(&tar).unwrap());
     fs_err::write(out, bytes).unwrap();
-}
-
-/// A directory under /tmp that every user may read and write (mode 0777).
-pub fn shared_tempdir(prefix: &str) -> tempfile::TempDir {
-    let t = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o777)).unwrap();
-    t
 }
 
 /// This test binary at `dir/bin/repo-tests`, where the unprivileged user can run it.

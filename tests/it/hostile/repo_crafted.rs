@@ -10,9 +10,7 @@ use melwrap::apk::tar::{Header, Kind};
 use melwrap::repo::cache::VerifiedPackage;
 use melwrap::repo::install::{RootConfig, assemble};
 
-use super::craft::{
-    Entry, entry, place_test_binary, replace_data, shared_tempdir, symlink, test_users,
-};
+use super::craft::{Entry, entry, place_test_binary, replace_data, symlink, test_users};
 use crate::repo::fixture::{ARCH, fixture, hello_apk};
 use crate::repo::install::{config, read_db};
 
@@ -223,7 +221,7 @@ fn child_assemble() {
 fn crafted_packages_cannot_write_outside_the_root() {
     let f = fixture();
     // Readable and writable by the unprivileged user too.
-    let t = shared_tempdir("melwrap-crafted-");
+    let t = crate::support::open_tempdir("melwrap-crafted-");
     let host = host_dir(t.path());
     let cases = scenarios(f, t.path(), &host);
     for p in cases.iter().flat_map(|c| &c.packages) {

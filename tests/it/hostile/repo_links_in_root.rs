@@ -7,14 +7,14 @@ use std::os::unix::fs::PermissionsExt;
 
 use melwrap::apk::tar::Kind;
 
-use super::craft::{entry, place_test_binary, shared_tempdir, symlink, test_users};
+use super::craft::{entry, place_test_binary, symlink, test_users};
 use super::repo_crafted::{assemble_as, crafted};
 use crate::repo::fixture::{ARCH, fixture, hello_apk};
 
 #[test]
 fn links_to_directories_are_followed_inside_the_root_only() {
     let f = fixture();
-    let t = shared_tempdir("melwrap-links-in-root-");
+    let t = crate::support::open_tempdir("melwrap-links-in-root-");
     let hello = hello_apk(&f.repo_a);
     let doc = f.repo_a.join(ARCH).join("hello-doc-1.2.3-r1.apk");
     // baselayout-like: `usr/lib` and `lib -> usr/lib`; `evil -> /etc`.

@@ -241,27 +241,22 @@ fn apk_tools_reads_the_assembled_root() {
     fs_err::create_dir(&keys).unwrap();
     fs_err::copy(&f.public_key, keys.join("test.rsa.pub")).unwrap();
     let theirs = t.path().join("theirs");
-    let out = std::process::Command::new(&apk)
-        .args(["add", "-q", "--root"])
-        .arg(&theirs)
-        .args([
-            "--initdb",
-            "--no-scripts",
-            "--no-cache",
-            "--arch",
-            ARCH,
-            "--keys-dir",
-        ])
-        .arg(&keys)
-        .arg("-X")
-        .arg(&f.repo_a)
-        .args(["hello", "hello-doc"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::stdout_of(
+        std::process::Command::new(&apk)
+            .args(["add", "-q", "--root"])
+            .arg(&theirs)
+            .args([
+                "--initdb",
+                "--no-scripts",
+                "--no-cache",
+                "--arch",
+                ARCH,
+                "--keys-dir",
+            ])
+            .arg(&keys)
+            .arg("-X")
+            .arg(&f.repo_a)
+            .args(["hello", "hello-doc"]),
     );
     assert_eq!(
         fs_err::read_to_string(root.join("lib/apk/db/installed")).unwrap(),

@@ -15,16 +15,7 @@ use melwrap::repo::fetch::{FetchOptions, Fetcher};
 use crate::repo::fixture::{ARCH, fixture, wanted};
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::stdout_of(Command::new("openssl").args(args).current_dir(dir));
 }
 
 /// `ca.pem` and a `server.pem`/`server.key` for 127.0.0.1 signed by it.

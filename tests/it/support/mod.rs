@@ -35,6 +35,19 @@ pub fn open_tempdir(prefix: &str) -> unpriv::TempTree {
     unpriv::TempTree(dir)
 }
 
+/// Runs `cmd` and returns its standard output; fails the test with its standard error when
+/// it exits unsuccessfully.
+#[track_caller]
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Let every uid enter and write `path` (mode 0777), for scenarios run as uid 65534.
 pub fn open_up(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
