@@ -137,7 +137,7 @@ subpackages:
             t=tarfile.open(fileobj=io.BytesIO(ctl+b'\\0'*1024))\n\
             sys.stdout.write(t.extractfile('.PKGINFO').read().decode())";
         crate::support::stdout_of(
-            &mut Command::new("python3")
+            Command::new("python3")
                 .arg("-c")
                 .arg(script)
                 .arg(arch_dir.join(file)),
@@ -178,7 +178,7 @@ subpackages:
         t=tarfile.open(fileobj=io.BytesIO(ctl+b'\\0'*1024))\n\
         sys.stdout.write(t.extractfile('.melange.yaml').read().decode())";
     let embedded = crate::support::stdout_of(
-        &mut Command::new("python3")
+        Command::new("python3")
             .arg("-c")
             .arg(script)
             .arg(arch_dir.join("tool-2.1.0-r3.apk")),
@@ -202,7 +202,7 @@ subpackages:
         v=m.pax_headers.get('SCHILY.xattr.security.capability','')\n\
         sys.stdout.write(v.encode('latin-1', 'surrogateescape').hex() if isinstance(v,str) else v.hex())";
     let stdout = crate::support::stdout_of(
-        &mut Command::new("python3")
+        Command::new("python3")
             .arg("-c")
             .arg(script)
             .arg(arch_dir.join("tool-2.1.0-r3.apk")),

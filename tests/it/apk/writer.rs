@@ -292,7 +292,7 @@ fn busybox_tar_lists_the_data_section() {
     let pkg = apk::write_package(&dest, &meta(), &t.path().join("o"), None).unwrap();
     // busybox reads the concatenated members as one stream, as apk-tools does.
     let list = crate::support::stdout_of(
-        &mut std::process::Command::new("busybox")
+        std::process::Command::new("busybox")
             .args(["tar", "-tzf"])
             .arg(&pkg.path),
     );
