@@ -7,6 +7,7 @@ use std::process::Command;
 
 use crate::repo::fixture::{ARCH, fixture, hello_apk, served};
 use crate::support::http::HttpServer;
+use crate::support::walk;
 
 pub struct Run {
     pub code: i32,
@@ -29,6 +30,33 @@ pub fn melwrap(args: &[&str]) -> Run {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// `melwrap COMMAND --arch ARCH -r REPO -k KEY --package-append PACKAGE --apk-cache-dir CACHE`
+/// followed by `rest` (more flags, the rootfs DIR).
+pub fn from_repo(
+    command: &str,
+    repo: &str,
+    key: &str,
+    package: &str,
+    cache: &Path,
+    rest: &[&str],
+) -> Run {
+    let mut args = vec![
+        command,
+        "--arch",
+        ARCH,
+        "-r",
+        repo,
+        "-k",
+        key,
+        "--package-append",
+        package,
+        "--apk-cache-dir",
+        s(cache),
+    ];
+    args.extend_from_slice(rest);
+    melwrap(&args)
 }
 
 const INDEX: &str = "os/x86_64/APKINDEX.tar.gz";
@@ -87,19 +115,14 @@ fn unreachable_repository_names_the_url_and_hints_at_the_cache() {
     let repo = server.url("os");
     server.stop();
     let t = tempfile::tempdir().unwrap();
-    let r = melwrap(&[
+    let r = from_repo(
         "resolve",
-        "--arch",
-        ARCH,
-        "-r",
         &repo,
-        "-k",
         s(&f.public_key),
-        "--package-append",
         "hello",
-        "--apk-cache-dir",
-        s(&t.path().join("cache")),
-    ]);
+        &t.path().join("cache"),
+        &[],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!("{repo}/x86_64/APKINDEX.tar.gz")),
@@ -118,19 +141,14 @@ fn an_index_signed_by_another_key_never_enters_the_cache() {
     let k = melwrap(&["keygen", "-q", "--key-size", "2048", s(&other)]);
     assert_eq!(k.code, 0, "{}", k.stderr);
     let cache = t.path().join("cache");
-    let r = melwrap(&[
+    let r = from_repo(
         "resolve",
-        "--arch",
-        ARCH,
-        "-r",
         &server.url("os"),
-        "-k",
         s(&t.path().join("other.rsa.pub")),
-        "--package-append",
         "hello",
-        "--apk-cache-dir",
-        s(&cache),
-    ]);
+        &cache,
+        &[],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("test.rsa.pub"),
@@ -143,39 +161,18 @@ fn an_index_signed_by_another_key_never_enters_the_cache() {
         .collect();
     assert!(cached.is_empty(), "{cached:?}");
     // --ignore-signatures: used (and cached), with a warning naming the key.
-    let r = melwrap(&[
+    let r = from_repo(
         "resolve",
-        "--arch",
-        ARCH,
-        "-r",
         &server.url("os"),
-        "-k",
         s(&t.path().join("other.rsa.pub")),
-        "--package-append",
         "hello",
-        "--apk-cache-dir",
-        s(&cache),
-        "--ignore-signatures",
-    ]);
+        &cache,
+        &["--ignore-signatures"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "hello-1.2.3-r1\n");
     assert!(r.stderr.contains("--ignore-signatures"), "{}", r.stderr);
     assert!(walk(&cache).iter().any(|p| p.ends_with("APKINDEX.tar.gz")));
-}
-
-fn walk(d: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(d) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -240,21 +237,14 @@ fn rootfs_over_http_with_a_key_by_url() {
 
     // Warm cache, no network: the same root again (the key from a file, the URL is offline).
     let root2 = t.path().join("root2");
-    let off = melwrap(&[
+    let off = from_repo(
         "rootfs",
-        "--arch",
-        ARCH,
-        "-r",
         &repo,
-        "-k",
         s(&f.public_key),
-        "--package-append",
         "hello-doc",
-        "--apk-cache-dir",
-        s(&cache),
-        "--no-network",
-        s(&root2),
-    ]);
+        &cache,
+        &["--no-network", s(&root2)],
+    );
     assert_eq!(off.code, 0, "{}", off.stderr);
     assert_eq!(off.stdout, r.stdout);
     assert!(root2.join("usr/share/doc/hello/README").is_file());
@@ -266,20 +256,14 @@ fn unknown_package_is_named() {
     let server = HttpServer::start(served(&f.repo_a, "os/"));
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
-    let r = melwrap(&[
+    let r = from_repo(
         "rootfs",
-        "--arch",
-        ARCH,
-        "-r",
         &server.url("os"),
-        "-k",
         s(&f.public_key),
-        "--package-append",
         "no-such-thing",
-        "--apk-cache-dir",
-        s(&t.path().join("cache")),
-        s(&root),
-    ]);
+        &t.path().join("cache"),
+        &[s(&root)],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no-such-thing"), "{}", r.stderr);
     assert!(!root.exists() || fs_err::read_dir(&root).unwrap().next().is_none());
@@ -298,20 +282,14 @@ fn a_tampered_package_is_refused_and_not_cached() {
     let t = tempfile::tempdir().unwrap();
     let cache = t.path().join("cache");
     let root = t.path().join("root");
-    let r = melwrap(&[
+    let r = from_repo(
         "rootfs",
-        "--arch",
-        ARCH,
-        "-r",
         &server.url("os"),
-        "-k",
         s(&f.public_key),
-        "--package-append",
         "hello",
-        "--apk-cache-dir",
-        s(&cache),
-        s(&root),
-    ]);
+        &cache,
+        &[s(&root)],
+    );
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("hello-1.2.3-r1"), "{}", r.stderr);
     assert!(

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::repo::cli::melwrap;
+use crate::repo::cli::{from_repo, melwrap};
 use crate::repo::fixture::ARCH;
 use crate::support::http::HttpServer;
 
@@ -105,20 +105,14 @@ fn an_assembled_root_runs_a_build() {
     let served = crate::repo::fixture::served(&out, "os/");
     let server = HttpServer::start(served);
     let root = d.join("root");
-    let r = melwrap(&[
+    let r = from_repo(
         "rootfs",
-        "--arch",
-        ARCH,
-        "-r",
         &server.url("os"),
-        "-k",
         s(&d.join("guest.rsa.pub")),
-        "--package-append",
         "busybox-host",
-        "--apk-cache-dir",
-        s(&d.join("apk-cache")),
-        s(&root),
-    ]);
+        &d.join("apk-cache"),
+        &[s(&root)],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "zz-baselayout-1.0.0-r0\nbusybox-host-1.0.0-r0\n");
     assert!(root.join("bin").is_symlink());
