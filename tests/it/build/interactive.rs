@@ -70,6 +70,39 @@ fn usable() -> bool {
     true
 }
 
+/// The file the config's `after` step writes in the workspace.
+fn after_file(env: &TestEnv) -> std::path::PathBuf {
+    env.root()
+        .join("ws")
+        .join(std::env::consts::ARCH)
+        .join("after")
+}
+
+/// Runs `scenario` as root and, when the suite can switch users, as uid 65534; nothing
+/// without a usable bwrap.
+fn as_each_user(scenario: fn(Who)) {
+    if crate::support::require_bwrap().is_none() {
+        return;
+    }
+    for who in BOTH {
+        if who == Who::Nobody && !can_drop_privileges() {
+            continue;
+        }
+        scenario(who);
+    }
+}
+
+/// `melwrap build -i` of `config` as `who` (no network), on a terminal of `rows` x `cols` the
+/// test owns, whose debug shell opens when the first step fails. Keep the `TestEnv` until the
+/// session ends: dropping it removes the build's directory.
+fn debug_session(who: Who, config: &str, rows: u16, cols: u16) -> (TestEnv, PtySession) {
+    let env = TestEnv::new();
+    env.config(config);
+    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
+    let session = PtySession::start(command_like(&cmd), rows, cols);
+    (env, session)
+}
+
 #[test]
 fn exit_0_from_the_debug_shell_continues_the_build() {
     if !usable() {
@@ -87,11 +120,7 @@ fn exit_0_from_the_debug_shell_continues_the_build() {
         text.contains("continuing as if the step succeeded"),
         "{text}"
     );
-    let after = env
-        .root()
-        .join("ws")
-        .join(std::env::consts::ARCH)
-        .join("after");
+    let after = after_file(&env);
     assert_eq!(std::fs::read_to_string(after).unwrap(), "reached\n");
 }
 
@@ -105,11 +134,7 @@ fn a_failing_debug_shell_stops_the_build() {
     let (code, text) = interactive_build(&env, "exit 3\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("step `breaks`"), "{text}");
-    let after = env
-        .root()
-        .join("ws")
-        .join(std::env::consts::ARCH)
-        .join("after");
+    let after = after_file(&env);
     assert!(!after.exists(), "no later step may run:\n{text}");
 }
 
@@ -128,10 +153,7 @@ const PLANTING_CONFIG: &str = r#"pipeline:
 "#;
 
 fn debug_shell_on_its_own_terminal(who: Who) {
-    let env = TestEnv::new();
-    env.config(PLANTING_CONFIG);
-    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
-    let mut session = PtySession::start(command_like(&cmd), 37, 101);
+    let (env, mut session) = debug_session(who, PLANTING_CONFIG, 37, 101);
     let outer = session.device();
     // One line: the shell has read all of it (up to `exit 0`) before the injector runs, so
     // whatever it pushes stays in the terminal it pushed into.
@@ -174,32 +196,17 @@ fn debug_shell_on_its_own_terminal(who: Who) {
         text.contains("continuing as if the step succeeded"),
         "{text}"
     );
-    let after = env
-        .root()
-        .join("ws")
-        .join(std::env::consts::ARCH)
-        .join("after");
+    let after = after_file(&env);
     assert_eq!(std::fs::read_to_string(after).unwrap(), "reached\n");
 }
 
 #[test]
 fn the_debug_shell_has_its_own_terminal_and_reads_no_step_startup_files() {
-    if crate::support::require_bwrap().is_none() {
-        return;
-    }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
-        debug_shell_on_its_own_terminal(who);
-    }
+    as_each_user(debug_shell_on_its_own_terminal);
 }
 
 fn window_changes_reach_the_shell(who: Who) {
-    let env = TestEnv::new();
-    env.config(CONFIG);
-    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
-    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    let (_env, mut session) = debug_session(who, CONFIG, 24, 80);
     session.send("echo \"SZ=$(stty size)=\"\n");
     assert!(session.wait_for("SZ=24 80=", Duration::from_secs(30)));
     session.resize(41, 103);
@@ -224,22 +231,11 @@ fn window_changes_reach_the_shell(who: Who) {
 
 #[test]
 fn window_size_changes_reach_the_debug_shell() {
-    if crate::support::require_bwrap().is_none() {
-        return;
-    }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
-        window_changes_reach_the_shell(who);
-    }
+    as_each_user(window_changes_reach_the_shell);
 }
 
 fn filtered_shell_output(who: Who) {
-    let env = TestEnv::new();
-    env.config(CONFIG);
-    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
-    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    let (_env, mut session) = debug_session(who, CONFIG, 24, 80);
     session.send("printf 'X\\033]52;c;Y2xpcA==\\007Y\\033[2JZ\\033[31mred\\033[0m\\n'; exit 0\n");
     let end = session.finish(Duration::from_secs(60));
     let text = end.text();
@@ -257,22 +253,11 @@ fn filtered_shell_output(who: Who) {
 
 #[test]
 fn the_debug_shell_output_is_filtered() {
-    if crate::support::require_bwrap().is_none() {
-        return;
-    }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
-        filtered_shell_output(who);
-    }
+    as_each_user(filtered_shell_output);
 }
 
 fn sigterm_in_the_debug_shell(who: Who) {
-    let env = TestEnv::new();
-    env.config(CONFIG);
-    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
-    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    let (env, mut session) = debug_session(who, CONFIG, 24, 80);
     session.send("echo \"READY-$((40+2))\"\n");
     assert!(session.wait_for("READY-42", Duration::from_secs(30)));
     // SAFETY: kill on a process this test started and has not reaped.
@@ -283,32 +268,17 @@ fn sigterm_in_the_debug_shell(who: Who) {
     let end = session.finish(Duration::from_secs(30));
     assert_eq!(end.code, Some(143), "{who:?}: {}", end.text());
     assert!(!end.settings_changed, "{who:?}: the terminal is restored");
-    let after = env
-        .root()
-        .join("ws")
-        .join(std::env::consts::ARCH)
-        .join("after");
+    let after = after_file(&env);
     assert!(!after.exists(), "{who:?}: no later step runs");
 }
 
 #[test]
 fn sigterm_ends_the_debug_shell_and_the_build() {
-    if crate::support::require_bwrap().is_none() {
-        return;
-    }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
-        sigterm_in_the_debug_shell(who);
-    }
+    as_each_user(sigterm_in_the_debug_shell);
 }
 
 fn ctrl_c_in_the_debug_shell(who: Who) {
-    let env = TestEnv::new();
-    env.config(CONFIG);
-    let cmd = env.build_cmd(who, &["-i", "--workspace-dir", "ws", "--no-network"]);
-    let mut session = PtySession::start(command_like(&cmd), 24, 80);
+    let (_env, mut session) = debug_session(who, CONFIG, 24, 80);
     session.send("echo \"SLEEPING-$((40+2))\"; sleep 1000\n");
     assert!(session.wait_for("SLEEPING-42", Duration::from_secs(30)));
     // Ctrl-C is a key for the shell's terminal: it stops the sleep, not the shell or melwrap.
@@ -339,13 +309,5 @@ fn ctrl_c_in_the_debug_shell(who: Who) {
 
 #[test]
 fn ctrl_c_belongs_to_the_debug_shell() {
-    if crate::support::require_bwrap().is_none() {
-        return;
-    }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
-        ctrl_c_in_the_debug_shell(who);
-    }
+    as_each_user(ctrl_c_in_the_debug_shell);
 }
