@@ -111,14 +111,7 @@ fn cache_writes_land_in_the_host_cache_dir() {
 fn a_failing_command_gives_its_exit_code() {
     let Some(bwrap) = require_bwrap() else { return };
     let scratch = Scratch::new();
-    let (outcome, sink) = run_script(
-        &bwrap,
-        Who::Root,
-        scratch.config(Who::Root),
-        "echo before\nexit 3\necho after",
-        &BTreeMap::new(),
-        RunLimits::default(),
-    );
+    let (outcome, sink) = run_as_root(&bwrap, &scratch, "echo before\nexit 3\necho after");
     assert_eq!(outcome.status, Status::Exited(3));
     assert!(outcome.started);
     assert_eq!(stdout(&sink), "before");
@@ -154,14 +147,7 @@ fn a_sandbox_that_never_starts_is_told_apart_from_exit_1() {
     assert!(stderr.starts_with("bwrap: "), "{stderr}");
 
     // The same exit code from a step that did run.
-    let (outcome, _) = run_script(
-        &bwrap,
-        Who::Root,
-        scratch.config(Who::Root),
-        "exit 1",
-        &BTreeMap::new(),
-        RunLimits::default(),
-    );
+    let (outcome, _) = run_as_root(&bwrap, &scratch, "exit 1");
     assert_eq!(outcome.status, Status::Exited(1));
     assert!(outcome.started);
 }
@@ -187,14 +173,7 @@ fn the_wrapper_has_melanges_set_e_semantics() {
         ("[ \"a\" == \"a\" ] && echo same", true, "same"),
     ];
     for (script, ok, out) in cases {
-        let (outcome, sink) = run_script(
-            &bwrap,
-            Who::Root,
-            scratch.config(Who::Root),
-            script,
-            &BTreeMap::new(),
-            RunLimits::default(),
-        );
+        let (outcome, sink) = run_as_root(&bwrap, &scratch, script);
         assert_eq!(
             outcome.success(),
             *ok,
@@ -235,14 +214,7 @@ fn the_working_directory_is_created_and_entered() {
 fn a_step_that_kills_itself_reports_the_signal() {
     let Some(bwrap) = require_bwrap() else { return };
     let scratch = Scratch::new();
-    let (outcome, sink) = run_script(
-        &bwrap,
-        Who::Root,
-        scratch.config(Who::Root),
-        "kill -SEGV $$",
-        &BTreeMap::new(),
-        RunLimits::default(),
-    );
+    let (outcome, sink) = run_as_root(&bwrap, &scratch, "kill -SEGV $$");
     assert_eq!(
         outcome.status,
         Status::Signaled(libc::SIGSEGV),
@@ -415,13 +387,10 @@ fn a_read_only_busybox_rootfs_runs_steps() {
 fn host_rootfs_runs_ash_style_scripts() {
     let Some(bwrap) = require_bwrap() else { return };
     let scratch = Scratch::new();
-    let (outcome, sink) = run_script(
+    let (outcome, sink) = run_as_root(
         &bwrap,
-        Who::Root,
-        scratch.config(Who::Root),
+        &scratch,
         "a=x\nif [ \"$a\" == \"x\" ]; then echo eq; fi\nset -o pipefail\necho ok | cat",
-        &BTreeMap::new(),
-        RunLimits::default(),
     );
     assert!(outcome.success(), "{}", all(&sink));
     assert_eq!(stdout(&sink), "eq\nok");

@@ -114,6 +114,22 @@ pub fn run_script(
     )
 }
 
+/// [`run_script`] as root in `scratch`'s sandbox, with no step environment and no limits.
+pub fn run_as_root(
+    bwrap: &probe::Bwrap,
+    scratch: &Scratch,
+    script: &str,
+) -> (StepOutcome, VecSink) {
+    run_script(
+        bwrap,
+        Who::Root,
+        scratch.config(Who::Root),
+        script,
+        &BTreeMap::new(),
+        RunLimits::default(),
+    )
+}
+
 /// Run `script` in a prepared sandbox, in `workdir`, with exactly `env`, as `who`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_step(
