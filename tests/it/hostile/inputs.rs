@@ -134,6 +134,16 @@ fn run(scene: &Scene, unprivileged: bool, args: &[&str]) -> Output {
     }
 }
 
+/// Runs melwrap with `args` and checks that it refuses them as bad input (exit 2) with
+/// `says` in its stderr.
+#[track_caller]
+fn refused(scene: &Scene, unprivileged: bool, args: &[&str], says: &str) {
+    let out = run(scene, unprivileged, args);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(says), "{stderr}");
+}
+
 fn both_users(mut check: impl FnMut(bool)) {
     check(false);
     check(true);
@@ -225,7 +235,7 @@ fn a_fifo_as_build_file_env_file_key_or_pipeline_is_refused_at_once() {
              hint: melwrap reads build files only from regular files\n"
         );
 
-        let out = run(
+        refused(
             &scene,
             unprivileged,
             &[
@@ -237,31 +247,17 @@ fn a_fifo_as_build_file_env_file_key_or_pipeline_is_refused_at_once() {
                 "env.fifo",
                 "melange.yaml",
             ],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(
-                "env.fifo: cannot read env file: it is a FIFO (named pipe), not a regular file"
-            ),
-            "{stderr}"
+            "env.fifo: cannot read env file: it is a FIFO (named pipe), not a regular file",
         );
 
-        let out = run(
+        refused(
             &scene,
             unprivileged,
             &["index", "--signing-key", "key.fifo", "empty"],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(
-                "key.fifo: cannot read signing key: it is a FIFO (named pipe), not a regular file"
-            ),
-            "{stderr}"
+            "key.fifo: cannot read signing key: it is a FIFO (named pipe), not a regular file",
         );
 
-        let out = run(
+        refused(
             &scene,
             unprivileged,
             &[
@@ -272,16 +268,9 @@ fn a_fifo_as_build_file_env_file_key_or_pipeline_is_refused_at_once() {
                 "fifo-pipelines",
                 "uses-fifo.yaml",
             ],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(
-                "uses-fifo.yaml:5:5: `pipeline[0].uses`: invalid pipeline definition \
+            "uses-fifo.yaml:5:5: `pipeline[0].uses`: invalid pipeline definition \
                  fifo-pipelines/from-fifo.yaml: cannot read it: it is a FIFO (named pipe), \
-                 not a regular file"
-            ),
-            "{stderr}"
+                 not a regular file",
         );
     });
 }
@@ -300,7 +289,7 @@ fn oversized_env_files_and_keys_are_refused_naming_the_file() {
     }
     open_up(&dir.join("empty"));
     both_users(|unprivileged| {
-        let out = run(
+        refused(
             &scene,
             unprivileged,
             &[
@@ -312,24 +301,13 @@ fn oversized_env_files_and_keys_are_refused_naming_the_file() {
                 "big.env",
                 "melange.yaml",
             ],
+            "big.env: cannot read env file: it is larger than 1 MiB (the limit)",
         );
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("big.env: cannot read env file: it is larger than 1 MiB (the limit)"),
-            "{stderr}"
-        );
-        let out = run(
+        refused(
             &scene,
             unprivileged,
             &["index", "--signing-key", "big.rsa", "empty"],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr
-                .contains("big.rsa: cannot read signing key: it is larger than 64 KiB (the limit)"),
-            "{stderr}"
+            "big.rsa: cannot read signing key: it is larger than 64 KiB (the limit)",
         );
     });
 }
