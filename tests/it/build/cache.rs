@@ -16,10 +16,7 @@ const COUNTER: &str = r#"pipeline:
 #[test]
 fn writes_persist_and_the_next_build_sees_them() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         t.config(COUNTER);
         assert!(!t.cache().exists());

@@ -57,6 +57,12 @@ pub fn can_drop_privileges() -> bool {
     root
 }
 
+/// The users a scenario runs as: root, then uid 65534 when [`can_drop_privileges`].
+pub fn users() -> impl Iterator<Item = Who> {
+    BOTH.into_iter()
+        .filter(|&who| who == Who::Root || can_drop_privileges())
+}
+
 /// A scratch directory: `src/` (the source dir, holding `melange.yaml`), `cache/` (not created:
 /// melwrap creates it), `out/`, `home/` (melwrap's HOME) and `tmp/` (melwrap's TMPDIR, where
 /// temporary workspaces go). Everything is world-writable so uid 65534 can use it.

@@ -120,10 +120,7 @@ fn system_directories_and_home_are_refused_even_through_a_link() {
 #[test]
 fn defaults_inside_the_project_dir_are_fine() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         marking_config(&t);
         let run = build(

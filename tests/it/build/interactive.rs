@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::build::common::{BOTH, TestEnv, Who, can_drop_privileges};
+use crate::build::common::{TestEnv, Who, users};
 use crate::build::pty::{PtySession, command_like};
 
 const CONFIG: &str = "pipeline:
@@ -84,10 +84,7 @@ fn as_each_user(scenario: fn(Who)) {
     if crate::support::require_bwrap().is_none() {
         return;
     }
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         scenario(who);
     }
 }

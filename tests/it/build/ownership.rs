@@ -10,10 +10,7 @@ use crate::build::common::*;
 #[test]
 fn files_a_step_writes_belong_to_the_invoking_user() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         let ws = t.root().join("ws");
         fs_err::create_dir(&ws).unwrap();

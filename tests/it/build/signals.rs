@@ -63,10 +63,7 @@ fn interrupt_mid_step(who: Who, signal: i32, expected: i32) {
 #[test]
 fn sigint_stops_the_build_with_130() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         interrupt_mid_step(who, libc::SIGINT, 130);
     }
 }
@@ -74,10 +71,7 @@ fn sigint_stops_the_build_with_130() {
 #[test]
 fn sigterm_stops_the_build_with_143() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         interrupt_mid_step(who, libc::SIGTERM, 143);
     }
 }

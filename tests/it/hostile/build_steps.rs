@@ -116,10 +116,7 @@ fn indent(script: &str) -> String {
 #[test]
 fn hostile_steps_gain_nothing_as_root_or_as_an_ordinary_user() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let mut f = fixture(who);
         let script = hostile_script(&f);
         f.t.config(&format!(

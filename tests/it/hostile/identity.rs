@@ -12,13 +12,6 @@ use std::path::PathBuf;
 
 use crate::build::common::*;
 
-/// Each identity this suite can run as.
-fn identities() -> Vec<Who> {
-    BOTH.into_iter()
-        .filter(|&who| who == Who::Root || can_drop_privileges())
-        .collect()
-}
-
 /// The host uid that owns what a step writes: the build ids as root, else the user.
 fn step_owner(who: Who) -> u32 {
     match who.host_uid() {
@@ -74,7 +67,7 @@ fn root_only_host_files_are_closed_without_a_mask_list() {
     if let Ok(dir) = std::fs::read_dir("/etc/ssl/private") {
         files.extend(dir.flatten().map(|e| e.path().display().to_string()));
     }
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         let inside = if who.host_uid() == 0 { "0" } else { "1000" };
         t.config(&format!(
@@ -109,7 +102,7 @@ fn proc_sys_and_the_sysrq_trigger_are_out_of_reach() {
     let sysctl = "/proc/sys/vm/swappiness";
     let before = fs_err::read_to_string(sysctl).unwrap();
     let other = before.trim().parse::<u32>().unwrap() ^ 1;
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         t.config(&format!(
             "pipeline:\n  - runs: |\n{}",
@@ -147,7 +140,7 @@ fn proc_sys_and_the_sysrq_trigger_are_out_of_reach() {
 #[test]
 fn nothing_a_step_creates_is_owned_by_host_root() {
     require_bwrap!();
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         let ws = t.root().join("ws");
         fs_err::create_dir(&ws).unwrap();
@@ -193,7 +186,7 @@ fn nothing_a_step_creates_is_owned_by_host_root() {
 #[test]
 fn a_step_does_not_possess_the_invoking_users_session_keyring() {
     require_bwrap!();
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         let marker = format!("melwrap-key-{}-{who:?}", std::process::id());
         t.config(&format!(
@@ -287,7 +280,7 @@ fn tasks_of(uid: u32) -> u64 {
 #[test]
 fn pids_stops_a_fork_bomb_with_a_clear_message() {
     require_bwrap!();
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         // RLIMIT_NPROC counts the host uid's tasks. As root the build gets build ids of its
         // own, so concurrent tests' steps (the default build ids) do not count; an ordinary
@@ -330,7 +323,7 @@ fn pids_stops_a_fork_bomb_with_a_clear_message() {
 #[test]
 fn memory_stops_a_memory_hog_with_a_clear_message() {
     require_bwrap!();
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         t.config(
             "pipeline:\n  - runs: |\n      \
@@ -438,7 +431,7 @@ fn root_builds_have_a_default_process_limit_and_rootless_ones_keep_their_own() {
     } else {
         own.to_string()
     };
-    for who in identities() {
+    for who in users() {
         let t = TestEnv::new();
         t.config("pipeline:\n  - runs: ulimit -u > /var/cache/melange/nproc\n");
         t.build(who, &["--no-network"]).ok();

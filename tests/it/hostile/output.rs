@@ -94,10 +94,7 @@ fn flood_without_newlines(who: Who) {
 #[test]
 fn an_output_flood_without_newlines_does_not_grow_melwrap() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         flood_without_newlines(who);
     }
 }
@@ -174,10 +171,7 @@ fn stop_with_unread_output(who: Who, how: Stop) {
 #[test]
 fn the_timeout_fires_while_nobody_reads_the_output() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         stop_with_unread_output(who, Stop::Timeout);
     }
 }
@@ -185,10 +179,7 @@ fn the_timeout_fires_while_nobody_reads_the_output() {
 #[test]
 fn sigterm_stops_the_step_while_nobody_reads_the_output() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         stop_with_unread_output(who, Stop::Sigterm);
     }
 }
@@ -247,10 +238,7 @@ fn control_sequences_on_a_terminal(who: Who) {
 #[test]
 fn control_sequences_from_a_step_do_not_reach_the_terminal() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         control_sequences_on_a_terminal(who);
     }
 }

@@ -64,10 +64,7 @@ fn indent(script: &str) -> String {
 #[test]
 fn a_link_where_a_package_directory_must_be_fails_the_build_naming_it() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let cases = [
             (
                 "melange-out replaced by a link",
@@ -104,10 +101,7 @@ fn a_link_where_a_package_directory_must_be_fails_the_build_naming_it() {
 #[test]
 fn a_link_inside_a_package_is_packaged_as_a_link() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         let (dir, marker) = bait(&t, who);
         let target = dir.join("test-pkg/usr/share");

@@ -60,10 +60,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn set_id_files_hidden_deep_or_locked_in_the_cache_and_kept_workspaces_lose_their_bits() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         // A failed build (temporary workspace kept), and a successful one with
         // `--workspace-dir` (kept too).
         for (outcome, extra) in [
@@ -167,10 +164,7 @@ impl Victims {
 #[test]
 fn links_a_step_plants_for_the_lock_file_and_cache_areas_are_refused() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         let v = victims(&t, who.host_uid());
         // The step replaces the lock file and the cargo area with links to host paths.
@@ -216,10 +210,7 @@ fn links_a_step_plants_for_the_lock_file_and_cache_areas_are_refused() {
 /// link to a host path. Whatever the interleaving, nothing is created or written outside.
 #[test]
 fn swapping_links_into_the_cache_while_preload_runs_redirects_nothing() {
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let uid = who.host_uid();
         let t = TestEnv::new();
         let v = victims(&t, uid);
@@ -274,10 +265,7 @@ fn swapping_links_into_the_cache_while_preload_runs_redirects_nothing() {
 #[test]
 fn swapping_links_into_the_cache_while_the_scrub_runs_changes_no_host_file() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         const FILES: usize = 1000;
         let uid = who.host_uid();
         let t = TestEnv::new();
@@ -351,10 +339,7 @@ fn exchange(a: &Path, b: &Path) {
 #[test]
 fn populating_a_reused_workspace_never_writes_through_links_an_earlier_build_left() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         let v = victims(&t, who.host_uid());
         t.write("notes.txt", "from the source\n");
@@ -386,10 +371,7 @@ fn populating_a_reused_workspace_never_writes_through_links_an_earlier_build_lef
 #[test]
 fn a_destdir_path_a_step_replaced_with_a_link_is_refused() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         let v = victims(&t, who.host_uid());
         // The main package's step points `melange-out` at a host directory; the subpackage's
@@ -423,10 +405,7 @@ fn a_destdir_path_a_step_replaced_with_a_link_is_refused() {
 #[test]
 fn set_id_files_a_test_step_leaves_in_the_cache_lose_their_bits() {
     require_bwrap!();
-    for who in BOTH {
-        if who == Who::Nobody && !can_drop_privileges() {
-            continue;
-        }
+    for who in users() {
         let t = TestEnv::new();
         t.config(
             "pipeline:\n  - runs: \"true\"\ntest:\n  pipeline:\n    - runs: |\n        \
