@@ -24,13 +24,30 @@ pipeline:
       done
 "#;
 
+/// `ROOT/project/melange.yaml` holding [`CONFIG`].
+fn write_config(root: &std::path::Path) -> std::path::PathBuf {
+    let config = root.join("project/melange.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, CONFIG).unwrap();
+    config
+}
+
+/// `melwrap cache prune --max-size 0` on `cache`, without waiting: exit code, stdout, stderr.
+fn prune_to_nothing(cache: &std::path::Path) -> (i32, String, String) {
+    outcome(
+        melwrap(None)
+            .args(["cache", "prune", "--max-size", "0", "--cache-dir"])
+            .arg(cache)
+            .output()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn prune_is_refused_while_a_build_runs_and_works_after() {
     let tmp = open_tempdir();
     let root = tmp.path();
-    let config = root.join("project/melange.yaml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::write(&config, CONFIG).unwrap();
+    let config = write_config(root);
     let cache = root.join("cache");
     let known = [
         ("pip/http-v2/a/b/abc.body", 3000),
@@ -61,13 +78,7 @@ fn prune_is_refused_while_a_build_runs_and_works_after() {
     }
     let before = files_under(&cache);
 
-    let (code, stdout, stderr) = outcome(
-        melwrap(None)
-            .args(["cache", "prune", "--max-size", "0", "--cache-dir"])
-            .arg(&cache)
-            .output()
-            .unwrap(),
-    );
+    let (code, stdout, stderr) = prune_to_nothing(&cache);
     assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.contains("a build is using this cache"), "{stderr}");
     assert!(stderr.contains("--wait"), "the hint names --wait: {stderr}");
@@ -80,13 +91,7 @@ fn prune_is_refused_while_a_build_runs_and_works_after() {
 
     // With the build gone the same prune runs and removes every entry that has a size (the
     // empty marker files already fit in a size of 0).
-    let (code, stdout, stderr) = outcome(
-        melwrap(None)
-            .args(["cache", "prune", "--max-size", "0", "--cache-dir"])
-            .arg(&cache)
-            .output()
-            .unwrap(),
-    );
+    let (code, stdout, stderr) = prune_to_nothing(&cache);
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     let left = files_under(&cache);
     assert!(left.values().all(Vec::is_empty), "{:?}", left.keys());
@@ -97,9 +102,7 @@ fn prune_is_refused_while_a_build_runs_and_works_after() {
 fn prune_with_wait_runs_once_the_build_has_finished() {
     let tmp = open_tempdir();
     let root = tmp.path();
-    let config = root.join("project/melange.yaml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::write(&config, CONFIG).unwrap();
+    let config = write_config(root);
     let cache = root.join("cache");
     std::fs::create_dir_all(cache.join("pip")).unwrap();
     std::fs::write(cache.join("pip/old"), noise(9, 5000)).unwrap();
