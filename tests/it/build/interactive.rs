@@ -100,6 +100,19 @@ fn debug_session(who: Who, config: &str, rows: u16, cols: u16) -> (TestEnv, PtyS
     (env, session)
 }
 
+/// Up to ten times: `ask(session, attempt)`, then wait two seconds for `answer(attempt)`; for
+/// what reaches the shell asynchronously. True once an answer came.
+fn ask_until_answered(
+    session: &mut PtySession,
+    mut ask: impl FnMut(&mut PtySession, usize),
+    answer: impl Fn(usize) -> String,
+) -> bool {
+    (0..10).any(|attempt| {
+        ask(session, attempt);
+        session.wait_for(&answer(attempt), Duration::from_secs(2))
+    })
+}
+
 #[test]
 fn exit_0_from_the_debug_shell_continues_the_build() {
     if !usable() {
@@ -208,14 +221,11 @@ fn window_changes_reach_the_shell(who: Who) {
     assert!(session.wait_for("SZ=24 80=", Duration::from_secs(30)));
     session.resize(41, 103);
     // The resize reaches the relay as SIGWINCH, asynchronously: ask until it shows (bounded).
-    let mut seen = false;
-    for attempt in 0..10 {
-        session.send(&format!("echo \"SZ{attempt}=$(stty size)=\"\n"));
-        if session.wait_for(&format!("SZ{attempt}=41 103="), Duration::from_secs(2)) {
-            seen = true;
-            break;
-        }
-    }
+    let seen = ask_until_answered(
+        &mut session,
+        |session, attempt| session.send(&format!("echo \"SZ{attempt}=$(stty size)=\"\n")),
+        |attempt| format!("SZ{attempt}=41 103="),
+    );
     session.send("exit 0\n");
     let end = session.finish(Duration::from_secs(60));
     assert!(
@@ -280,15 +290,14 @@ fn ctrl_c_in_the_debug_shell(who: Who) {
     assert!(session.wait_for("SLEEPING-42", Duration::from_secs(30)));
     // Ctrl-C is a key for the shell's terminal: it stops the sleep, not the shell or melwrap.
     // (Sent until the prompt is back, in case it arrived before the sleep started.)
-    let mut back = false;
-    for attempt in 0..10 {
-        session.send("\x03");
-        session.send(&format!("echo \"BACK{attempt}-$((1+1))\"\n"));
-        if session.wait_for(&format!("BACK{attempt}-2"), Duration::from_secs(2)) {
-            back = true;
-            break;
-        }
-    }
+    let back = ask_until_answered(
+        &mut session,
+        |session, attempt| {
+            session.send("\x03");
+            session.send(&format!("echo \"BACK{attempt}-$((1+1))\"\n"));
+        },
+        |attempt| format!("BACK{attempt}-2"),
+    );
     session.send("exit 0\n");
     let end = session.finish(Duration::from_secs(30));
     assert!(
