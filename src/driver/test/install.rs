@@ -233,6 +233,18 @@ mod tests {
             .dir("/var/cache")
     }
 
+    /// The layers for `packages` (name, files) over [`guest`], shown as the host's root
+    /// (`host`) or as a root directory.
+    fn plan_over_guest(host: bool, packages: &[(&str, &MemTree)]) -> Layers {
+        let g = guest();
+        let view = GuestView { tree: &g, host };
+        let packages: Vec<Package> = packages
+            .iter()
+            .map(|&(name, tree)| Package { name, tree })
+            .collect();
+        plan(&view, &packages, None)
+    }
+
     fn binds(l: &Layers) -> Vec<(String, String)> {
         l.binds
             .iter()
@@ -248,19 +260,7 @@ mod tests {
             .file("/usr/share/foo/b")
             .symlink("/usr/bin/foo-alias", "foo")
             .file("/opt/foo/c");
-        let g = guest();
-        let view = GuestView {
-            tree: &g,
-            host: false,
-        };
-        let l = plan(
-            &view,
-            &[Package {
-                name: "foo",
-                tree: &pkg,
-            }],
-            None,
-        );
+        let l = plan_over_guest(false, &[("foo", &pkg)]);
         assert_eq!(
             binds(&l),
             [
@@ -281,25 +281,7 @@ mod tests {
         let sub = MemTree::new("/x/sub")
             .file("/opt/app/sub")
             .file("/opt/app/common");
-        let g = guest();
-        let view = GuestView {
-            tree: &g,
-            host: false,
-        };
-        let l = plan(
-            &view,
-            &[
-                Package {
-                    name: "main",
-                    tree: &main,
-                },
-                Package {
-                    name: "sub",
-                    tree: &sub,
-                },
-            ],
-            None,
-        );
+        let l = plan_over_guest(false, &[("main", &main), ("sub", &sub)]);
         assert_eq!(
             binds(&l),
             [
@@ -321,20 +303,8 @@ mod tests {
             .file("/home/build/x")
             .file("/etc/resolv.conf")
             .dir("/tmp/p");
-        let g = guest();
         // On the host rootfs, /var and /home do not exist in the guest.
-        let view = GuestView {
-            tree: &g,
-            host: true,
-        };
-        let l = plan(
-            &view,
-            &[Package {
-                name: "p",
-                tree: &pkg,
-            }],
-            None,
-        );
+        let l = plan_over_guest(true, &[("p", &pkg)]);
         // /var holds the cache mount point and /tmp is the sandbox's tmpfs: walked into, so
         // only /var/lib and /tmp/p are bound.
         assert_eq!(
@@ -358,19 +328,7 @@ mod tests {
         // The package ships /lib/libp.so; the guest's /lib is a symlink to usr/lib, which
         // exists, so the file is bound (the sandbox resolves the path to /usr/lib/libp.so).
         let pkg = MemTree::new("/x/p").file("/lib/libp.so");
-        let g = guest();
-        let view = GuestView {
-            tree: &g,
-            host: false,
-        };
-        let l = plan(
-            &view,
-            &[Package {
-                name: "p",
-                tree: &pkg,
-            }],
-            None,
-        );
+        let l = plan_over_guest(false, &[("p", &pkg)]);
         assert_eq!(
             binds(&l),
             [("/x/p/lib/libp.so".to_string(), "/lib/libp.so".to_string())]
