@@ -128,6 +128,15 @@ impl TestEnv {
         cache
     }
 
+    /// Create `ws/` now (world-writable), for `--workspace-dir ws` runs whose workspace the
+    /// test reads afterwards.
+    pub fn make_workspace(&self) -> PathBuf {
+        let ws = self.root().join("ws");
+        fs_err::create_dir(&ws).unwrap();
+        open_up(&ws);
+        ws
+    }
+
     /// Read a file the steps left in the cache dir.
     #[track_caller]
     pub fn cached(&self, name: &str) -> String {

@@ -12,9 +12,7 @@ fn files_a_step_writes_belong_to_the_invoking_user() {
     require_bwrap!();
     for who in users() {
         let t = TestEnv::new();
-        let ws = t.root().join("ws");
-        fs_err::create_dir(&ws).unwrap();
-        open_up(&ws);
+        let ws = t.make_workspace();
         t.config(
             r#"pipeline:
   - runs: |

@@ -142,9 +142,7 @@ fn nothing_a_step_creates_is_owned_by_host_root() {
     require_bwrap!();
     for who in users() {
         let t = TestEnv::new();
-        let ws = t.root().join("ws");
-        fs_err::create_dir(&ws).unwrap();
-        open_up(&ws);
+        let ws = t.make_workspace();
         t.config(
             "pipeline:\n  - runs: |\n      \
              cp /bin/sh suid-sh && chmod 6755 suid-sh\n      \
