@@ -53,6 +53,28 @@ fn get(
     cache.packages(&fetcher(), net, &quiet(), wanted)
 }
 
+/// Repository A served at the root of a loopback server, and an empty cache in a fresh
+/// directory (`dir`, removed when dropped).
+struct ServedRepo {
+    server: HttpServer,
+    repo: String,
+    cache: ApkCache,
+    dir: tempfile::TempDir,
+}
+
+fn serve_repo_a() -> ServedRepo {
+    let server = HttpServer::start(served(&fixture().repo_a, ""));
+    let repo = server.url("");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ApkCache::open(dir.path()).unwrap();
+    ServedRepo {
+        server,
+        repo,
+        cache,
+        dir,
+    }
+}
+
 /// Names in a directory, sorted (to see leftover temporary files).
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs_err::read_dir(dir)
@@ -156,10 +178,12 @@ fn a_tampered_package_is_deleted_fetched_once_more_then_refused() {
 #[test]
 fn a_damaged_cached_package_is_replaced_by_a_fresh_download() {
     let f = fixture();
-    let server = HttpServer::start(served(&f.repo_a, ""));
-    let repo = server.url("");
-    let t = tempfile::tempdir().unwrap();
-    let cache = ApkCache::open(t.path()).unwrap();
+    let ServedRepo {
+        server,
+        repo,
+        cache,
+        dir: _dir,
+    } = serve_repo_a();
     let want = wanted(&f.repo_a, &repo);
     let got = get(&cache, Network::Online, &want).unwrap();
     let hello = got.iter().find(|p| p.package.name() == "hello").unwrap();
@@ -231,10 +255,12 @@ fn an_unreachable_repository_names_the_url_the_cause_and_the_cache() {
 #[test]
 fn offline_the_warm_cache_serves_and_a_missing_package_is_named() {
     let f = fixture();
-    let mut server = HttpServer::start(served(&f.repo_a, ""));
-    let repo = server.url("");
-    let t = tempfile::tempdir().unwrap();
-    let cache = ApkCache::open(t.path()).unwrap();
+    let ServedRepo {
+        mut server,
+        repo,
+        cache,
+        dir,
+    } = serve_repo_a();
     let want = wanted(&f.repo_a, &repo);
     index(&cache, Network::Online, &repo).unwrap();
     get(&cache, Network::Online, &want).unwrap();
@@ -253,7 +279,7 @@ fn offline_the_warm_cache_serves_and_a_missing_package_is_named() {
     let idx = index(&stale, Network::Online, &repo).unwrap();
     assert!(!idx.fresh);
 
-    let empty = ApkCache::open(&t.path().join("empty")).unwrap();
+    let empty = ApkCache::open(&dir.path().join("empty")).unwrap();
     let msg = format!("{:?}", get(&empty, Network::Offline, &want).unwrap_err());
     assert!(msg.contains("hello"), "{msg}");
     assert!(msg.contains("not in the apk cache"), "{msg}");
@@ -438,12 +464,13 @@ fn a_ca_bundle_without_certificates_is_refused() {
 fn an_index_that_fails_its_check_never_replaces_the_cached_one() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let f = fixture();
-    let server = HttpServer::start(served(&f.repo_a, ""));
-    let repo = server.url("");
-    let t = tempfile::tempdir().unwrap();
-    let cache = ApkCache::open(t.path())
-        .unwrap()
-        .with_index_max_age(Duration::ZERO);
+    let ServedRepo {
+        server,
+        repo,
+        cache,
+        dir: _dir,
+    } = serve_repo_a();
+    let cache = cache.with_index_max_age(Duration::ZERO);
     let refuse = AtomicBool::new(false);
     let check = |b: &[u8]| {
         if refuse.load(Ordering::SeqCst) {
