@@ -66,16 +66,8 @@ fn overlapping_directories_are_refused_before_anything_is_created() {
     // $TMPDIR (where the temporary workspace would go) inside the out dir.
     let tmp_in_out = t.out().join("tmp");
     let run = Run::from_output(
-        t.melwrap(Who::Root)
+        t.build_cmd(Who::Root, &[])
             .env("TMPDIR", &tmp_in_out)
-            .args([
-                "build",
-                "src/melange.yaml",
-                "--out-dir",
-                "out",
-                "--cache-dir",
-                "cache",
-            ])
             .output()
             .unwrap(),
     );

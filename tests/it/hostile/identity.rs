@@ -203,16 +203,7 @@ fn a_step_does_not_possess_the_invoking_users_session_keyring() {
             String::from_utf8_lossy(&out.stdout)
         );
 
-        let mut cmd = t.melwrap(Who::Root);
-        cmd.args([
-            "build",
-            "src/melange.yaml",
-            "--out-dir",
-            "out",
-            "--cache-dir",
-            "cache",
-            "--no-network",
-        ]);
+        let mut cmd = t.build_cmd(Who::Root, &["--no-network"]);
         in_keyed_session(&mut cmd, who, &marker);
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
