@@ -81,7 +81,7 @@ fn an_assembled_root_runs_a_build() {
     let d = t.path();
     let key = d.join("guest.rsa");
     let k = melwrap(&["keygen", "-q", "--key-size", "2048", s(&key)]);
-    assert_eq!(k.code, 0, "{}", k.stderr);
+    assert_eq!(k.code, Some(0), "{}", k.stderr);
     let src = d.join("src");
     fs_err::create_dir(&src).unwrap();
     fs_err::write(src.join("melange.yaml"), PACKAGES).unwrap();
@@ -101,7 +101,7 @@ fn an_assembled_root_runs_a_build() {
         s(&d.join("ws")),
         s(&src.join("melange.yaml")),
     ]);
-    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert_eq!(b.code, Some(0), "{}", b.stderr);
     let served = crate::repo::fixture::served(&out, "os/");
     let server = HttpServer::start(served);
     let root = d.join("root");
@@ -113,7 +113,7 @@ fn an_assembled_root_runs_a_build() {
         &d.join("apk-cache"),
         &[s(&root)],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout, "zz-baselayout-1.0.0-r0\nbusybox-host-1.0.0-r0\n");
     assert!(root.join("bin").is_symlink());
     assert!(root.join("usr/bin/busybox").is_file());
@@ -138,7 +138,7 @@ fn an_assembled_root_runs_a_build() {
         s(&d.join("ws-guest")),
         s(&step_dir.join("melange.yaml")),
     ]);
-    assert_eq!(g.code, 0, "{}{}", g.stdout, g.stderr);
+    assert_eq!(g.code, Some(0), "{}{}", g.stdout, g.stderr);
     let all = format!("{}{}", g.stdout, g.stderr);
     assert!(all.contains("hello from the guest: Linux"), "{all}");
 }
