@@ -36,9 +36,17 @@ environment:
       - busybox-host
 pipeline:
   - runs: |
+      # The guest is read-only: nothing a step does reaches the cached copy.
+      rm -f /usr/bin/busybox 2>/dev/null || true
+      echo planted > /etc/passwd 2>/dev/null || true
       test -x /usr/bin/busybox
       test ! -e /usr/bin/bwrap
       echo "in-guest-ok uid=$(busybox id -u)"
+test:
+  pipeline:
+    - runs: |
+        test ! -e /usr/bin/bwrap
+        echo "test-in-guest-ok"
 "#,
         key = key.display()
     )
@@ -170,7 +178,76 @@ fn auto_runs_steps_in_a_cached_guest_as_root_and_as_nobody() {
             (after.ino(), after.mtime(), after.mtime_nsec()),
             "{who}: the cached guest was assembled again"
         );
+        assert!(guest.join("usr/bin/busybox").is_file());
+        let passwd = fs_err::read_to_string(guest.join("etc/passwd")).unwrap();
+        assert!(passwd.starts_with("root:x:0:0:"), "{who}: {passwd}");
+
+        // `melwrap test` runs the config's tests in the same cached guest.
+        let mut cmd = match uid {
+            Some(uid) => unpriv::as_user(uid, &bin),
+            None => Command::new(&bin),
+        };
+        let run = Run::from(
+            cmd.arg("test")
+                .args(["--arch", ARCH, "--apk-cache-dir", s(&apk_cache)])
+                .args(["--cache-dir", s(&home.join("cache"))])
+                .args(["--out-dir", s(&home.join("out1")), s(&config)])
+                .env_remove("MELWRAP_CA_BUNDLE")
+                .output()
+                .unwrap(),
+        );
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(0), "{who}: {all}");
+        assert!(all.contains("test-in-guest-ok"), "{who}: {all}");
+        assert!(all.contains("tests run in the guest"), "{who}: {all}");
+        assert!(all.contains("from the cache"), "{who}: {all}");
     }
+
+    // Two builds of the same set on a fresh apk cache: one assembles, the other waits for
+    // the lock and reuses its guest (whichever comes first).
+    let home = d.join("concurrent");
+    fs_err::create_dir(&home).unwrap();
+    let config = home.join("melange.yaml");
+    fs_err::write(&config, guest_config(&server.url("os"), &key)).unwrap();
+    let apk_cache = home.join("apk-cache");
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            Command::new(own)
+                .arg("build")
+                .args(["--arch", ARCH, "--apk-cache-dir", s(&apk_cache)])
+                .args(["--cache-dir", s(&home.join(format!("cache-{n}")))])
+                .args(["--out-dir", s(&home.join(format!("out-{n}")))])
+                .args([
+                    "--workspace-dir",
+                    s(&home.join(format!("ws-{n}"))),
+                    s(&config),
+                ])
+                .env_remove("MELWRAP_CA_BUNDLE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let run = Run::from(c.wait_with_output().unwrap());
+            assert_eq!(run.code, Some(0), "{}", run.stderr);
+            format!("{}{}", run.stdout, run.stderr)
+        })
+        .collect();
+    let assembled = outputs
+        .iter()
+        .filter(|o| o.contains("packages) assembled, setup"))
+        .count();
+    let reused = outputs
+        .iter()
+        .filter(|o| o.contains("packages) from the cache, setup"))
+        .count();
+    assert_eq!((assembled, reused), (1, 1), "{outputs:#?}");
+    the_guest(&apk_cache);
 }
 
 fn host_only_config(d: &Path) -> PathBuf {
