@@ -106,6 +106,34 @@ pub fn choose(
         return Ok(None);
     }
     let started = Instant::now();
+    let (dir, key, packages, from_cache) =
+        set_up(options, contents, arch, printer).wrap_err_with(|| {
+            format!(
+                "--rootfs {rootfs}: cannot set up the guest the config's environment.contents \
+                 names (pass --rootfs host to run the steps on the host's root)"
+            )
+        })?;
+    let guest = GuestRoot {
+        dir: dir.clone(),
+        key,
+        packages,
+        from_cache,
+        setup: started.elapsed(),
+    };
+    host.rootfs = Rootfs::Dir(absolute(&dir, "--rootfs")?);
+    printer.detail(format!("root: {} at {}", guest.describe(), dir.display()));
+    Ok(Some(guest))
+}
+
+/// Resolve the guest's packages and find or assemble it: its directory, key, package count
+/// and whether it was cached.
+fn set_up(
+    options: &SessionOptions,
+    contents: &ImageContents,
+    arch: &str,
+    printer: Printer,
+) -> eyre::Result<(PathBuf, String, usize, bool)> {
+    let guest = &options.guest;
     let args = guest.repo_args(arch, !options.network, options.ca_bundle.clone());
     let prepared = args.prepare_contents(contents, printer)?;
     let (keyring, keys) = prepared.keyring()?;
@@ -126,16 +154,7 @@ pub fn choose(
     let (dir, from_cache) = assemble_once(&guests, &key, &prepared, &set, &root_config)?;
     // The universe is large and dropping it only frees memory.
     std::mem::forget(universe);
-    let guest = GuestRoot {
-        dir: dir.clone(),
-        key,
-        packages: set.len(),
-        from_cache,
-        setup: started.elapsed(),
-    };
-    host.rootfs = Rootfs::Dir(absolute(&dir, "--rootfs")?);
-    printer.detail(format!("root: {} at {}", guest.describe(), dir.display()));
-    Ok(Some(guest))
+    Ok((dir, key, set.len(), from_cache))
 }
 
 /// SHA-256 over the arch, every resolved package (name, version, checksum, repository) and

@@ -317,3 +317,42 @@ fn rootfs_apk_without_repositories_is_bad_input() {
         "nothing is created before the error"
     );
 }
+
+#[test]
+fn a_guest_that_cannot_be_set_up_is_bad_input_naming_the_way_out() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let config = d.join("melange.yaml");
+    let text = HOST_CONFIG.replace(
+        "pipeline:",
+        "environment:\n  contents:\n    repositories:\n      - http://127.0.0.1:9/os\n    \
+         packages:\n      - busybox\npipeline:",
+    );
+    fs_err::write(&config, text).unwrap();
+    let b = build_as(
+        None,
+        Path::new(env!("CARGO_BIN_EXE_melwrap")),
+        &[
+            "--no-network",
+            "--ignore-signatures",
+            "--apk-cache-dir",
+            s(&d.join("apk-cache")),
+            "--cache-dir",
+            s(&d.join("cache")),
+            "--out-dir",
+            s(&d.join("out")),
+            s(&config),
+        ],
+    );
+    assert_eq!(b.code, Some(2), "{}", b.stderr);
+    assert!(
+        b.stderr.contains("--rootfs auto: cannot set up the guest")
+            && b.stderr.contains("--rootfs host"),
+        "{}",
+        b.stderr
+    );
+    assert!(
+        !d.join("cache").exists(),
+        "nothing is created before the error"
+    );
+}
