@@ -64,15 +64,21 @@ pub struct Args {
     #[arg(long = "build-option", value_name = "NAME")]
     pub build_options: Vec<String>,
 
-    /// Guest root: `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
+    /// Guest root: `auto` (default) runs steps in a guest assembled from the config's
+    /// environment.contents (repositories and packages) and the --repository-append and
+    /// --package-append flags when they name both, else the host's root; `apk` demands such a
+    /// guest; `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
     /// existing root filesystem (an extracted Wolfi, Alpine or Debian root), read-only.
     #[arg(
         long,
-        default_value = "host",
-        value_name = "host|DIR",
+        default_value = "auto",
+        value_name = "auto|apk|host|DIR",
         help_heading = "Sandbox"
     )]
     pub rootfs: String,
+
+    #[command(flatten)]
+    pub guest: crate::cli::repo_args::GuestArgs,
 
     /// Give steps network access (the default, as in melange).
     #[arg(long, overrides_with = "no_network", help_heading = "Sandbox")]
@@ -123,6 +129,7 @@ impl From<Args> for BuildOptions {
             workspace_dir: args.workspace_dir,
             out_dir: args.out_dir,
             rootfs: args.rootfs,
+            guest: args.guest,
             debug: args.debug,
             ..args.sandbox.session_options()
         };

@@ -29,6 +29,34 @@ pub struct Args {
     pub ca_bundle: Option<PathBuf>,
 }
 
+/// Which root `melwrap build` and `test` give steps by default, and the guests cached so far.
+fn root_line(r: &mut Report) {
+    let guests = crate::repo::cache::default_dir().join("guests");
+    let cached = std::fs::read_dir(&guests)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    !e.file_name().to_string_lossy().starts_with('.')
+                        && e.file_type().is_ok_and(|t| t.is_dir())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    r.line(
+        Level::Info,
+        "root",
+        &format!(
+            "build and test use --rootfs auto: a guest assembled from the config's \
+             environment.contents when it names repositories and packages (cached in {}, {} \
+             now), else the host's root, read-only; `-v` on a build says which",
+            guests.display(),
+            cached
+        ),
+        None,
+    );
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
     Ok,
@@ -95,6 +123,7 @@ pub fn run(args: Args, _verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         ),
         None,
     );
+    root_line(&mut r);
     if facts.in_container {
         r.line(Level::Info, "container", "running inside a container", None);
     }

@@ -112,8 +112,17 @@ impl RepoArgs {
             Some(p) => crate::config::load(p)?.config.environment.contents,
             None => Default::default(),
         };
+        self.prepare_contents(&contents, Printer::new(verbosity))
+    }
+
+    /// As [`RepoArgs::prepare`], for a config's `environment.contents` already loaded.
+    pub fn prepare_contents(
+        &self,
+        contents: &crate::config::model::ImageContents,
+        printer: Printer,
+    ) -> eyre::Result<Prepared> {
         let env = Environment::from_contents(
-            &contents,
+            contents,
             &self.repository_append,
             &self.keyring_append,
             &self.package_append,
@@ -169,7 +178,61 @@ impl RepoArgs {
             } else {
                 Network::Online
             },
-            printer: Printer::new(verbosity),
+            printer,
         })
+    }
+}
+
+/// The repository flags `melwrap build` and `melwrap test` take (melange's names): what the
+/// guest a step runs in is assembled from with `--rootfs auto|apk`. The arch, the network and
+/// the CA bundle are the command's own.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GuestArgs {
+    /// A repository added after the config's (repeatable): a URL or a directory; `@tag REPO`
+    /// for a tagged one.
+    #[arg(
+        long = "repository-append",
+        short = 'r',
+        value_name = "REPO",
+        help_heading = "Guest"
+    )]
+    pub repository_append: Vec<String>,
+
+    /// A public key added to the config's keyring (repeatable): a file or a URL.
+    #[arg(
+        long = "keyring-append",
+        short = 'k',
+        value_name = "KEY",
+        help_heading = "Guest"
+    )]
+    pub keyring_append: Vec<String>,
+
+    /// A package added to environment.contents.packages (repeatable).
+    #[arg(long = "package-append", value_name = "PKG", help_heading = "Guest")]
+    pub package_append: Vec<String>,
+
+    /// Use indexes whose signature is missing or does not verify (with a warning).
+    #[arg(long, help_heading = "Guest")]
+    pub ignore_signatures: bool,
+
+    /// Where downloaded indexes and packages, and assembled guests (`guests/`), are kept
+    /// [default: $XDG_CACHE_HOME/melwrap/apk, else ~/.cache/melwrap/apk].
+    #[arg(long, value_name = "DIR", help_heading = "Guest")]
+    pub apk_cache_dir: Option<PathBuf>,
+}
+
+impl GuestArgs {
+    /// As [`RepoArgs`] for `arch` (apk's name), offline when `no_network`.
+    pub fn repo_args(&self, arch: &str, no_network: bool, ca_bundle: Option<PathBuf>) -> RepoArgs {
+        RepoArgs {
+            arch: Some(arch.to_string()),
+            repository_append: self.repository_append.clone(),
+            keyring_append: self.keyring_append.clone(),
+            package_append: self.package_append.clone(),
+            ignore_signatures: self.ignore_signatures,
+            apk_cache_dir: self.apk_cache_dir.clone(),
+            no_network,
+            ca_bundle,
+        }
     }
 }

@@ -116,7 +116,7 @@ mod tests {
         ] {
             assert_eq!(cache_dir.to_str(), Some("./melange-cache"));
             assert_eq!(out_dir.to_str(), Some("./packages"));
-            assert_eq!(rootfs, "host");
+            assert_eq!(rootfs, "auto");
         }
     }
 }

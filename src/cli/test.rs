@@ -68,15 +68,21 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Guest root: `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
+    /// Guest root: `auto` (default) runs steps in a guest assembled from the config's
+    /// environment.contents (repositories and packages) and the --repository-append and
+    /// --package-append flags when they name both, else the host's root; `apk` demands such a
+    /// guest; `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
     /// existing root filesystem, read-only. The packages' files are layered on top.
     #[arg(
         long,
-        default_value = "host",
-        value_name = "host|DIR",
+        default_value = "auto",
+        value_name = "auto|apk|host|DIR",
         help_heading = "Sandbox"
     )]
     pub rootfs: String,
+
+    #[command(flatten)]
+    pub guest: crate::cli::repo_args::GuestArgs,
 
     /// `--no-network`, `--ca-bundle`, `--interactive` (reworded above for tests).
     #[command(flatten)]
@@ -98,6 +104,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         cache_dir: args.cache_dir,
         workspace_dir: args.workspace_dir,
         rootfs: args.rootfs,
+        guest: args.guest,
         debug: args.debug,
         ..args.sandbox.session_options()
     };

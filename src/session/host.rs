@@ -66,7 +66,9 @@ impl SandboxHost {
             Resources::defaults(matches!(identity, Identity::Root(_))).with(pids, memory);
         let bwrap = probe::probe().map_err(|e| StatusError(ExitStatus::BadInput, e.to_string()))?;
         let rootfs = match rootfs {
-            "host" => Rootfs::Host,
+            // `auto` and `apk` become a guest directory once the config is resolved
+            // (`session::root::choose`); until then nothing is read from disk for them.
+            "host" | "auto" | "apk" => Rootfs::Host,
             dir => Rootfs::Dir(absolute(Path::new(dir), "--rootfs")?),
         };
         let ca_bundle = resolve_ca_bundle(ca_bundle)

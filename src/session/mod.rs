@@ -7,6 +7,7 @@
 pub mod dirs;
 mod host;
 mod options;
+pub mod root;
 mod secure;
 mod steps;
 

@@ -13,8 +13,10 @@ pub struct SessionOptions {
     pub workspace_dir: Option<PathBuf>,
     /// Where packages are written (build) or read (test); never copied into the workspace.
     pub out_dir: PathBuf,
-    /// Guest root: `host` or a directory.
+    /// Guest root: `auto`, `apk`, `host` or a directory (see [`super::root`]).
     pub rootfs: String,
+    /// Where an `auto` or `apk` guest's packages come from besides the config.
+    pub guest: crate::cli::repo_args::GuestArgs,
     pub network: bool,
     /// Shown at the CA path of the guest and named by the TLS variables.
     pub ca_bundle: Option<PathBuf>,
@@ -41,8 +43,8 @@ impl SessionOptions {
     /// Check the directories of the run before anything is created (see [`super::dirs`]):
     /// overlapping or system directories are bad input naming both paths.
     pub fn check_dirs(&self, named: &NamedPaths<'_>) -> Result<(), crate::diag::Diagnostic> {
-        let rootfs =
-            Some(std::path::Path::new(&self.rootfs)).filter(|r| *r != std::path::Path::new("host"));
+        let rootfs = Some(std::path::Path::new(&self.rootfs))
+            .filter(|_| super::root::is_directory(&self.rootfs));
         super::dirs::check_run(&super::dirs::RunPaths {
             source: named.source,
             cache: Some(&self.cache_dir),

@@ -19,6 +19,7 @@ use crate::config::LoadedConfig;
 use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::{Identity, Sandbox};
+use crate::session::root::GuestRoot;
 use crate::session::{
     Ending, Fill, Finished, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions,
     StepRunner, prepare_sandbox, report_failure, restore_workspace_mode,
@@ -72,8 +73,12 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         signing_key: opts.signing_key.as_deref(),
     })?;
     let s = &opts.session;
-    let host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
-    note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
+    let mut host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
+    let contents = &prepared.loaded.config.environment.contents;
+    let guest = crate::session::root::choose(&mut host, s, contents, prepared.arch.apk, printer)?;
+    if guest.is_none() {
+        note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
+    }
     let packager = match opts.dry_run {
         true => None,
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
@@ -93,7 +98,7 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         let runner = session.runner(&sandbox, prepared.plan.environment.clone(), deadline);
         run_steps(session, &runner, &prepared, packager.as_ref())
     })?;
-    report(&finished, &prepared, started, printer);
+    report(&finished, &prepared, started, guest.as_ref(), printer);
     let status = finished.status("build", printer)?;
     if opts.test && status == ExitStatus::Success {
         let test = crate::driver::test::TestOptions::after_build(&opts);
@@ -112,7 +117,13 @@ fn secrets(opts: &BuildOptions) -> Vec<PathBuf> {
 
 /// After the steps: the cache report and the summary line, or where the failed build's
 /// workspace is.
-fn report(finished: &Finished, prepared: &Prepared, started: Instant, printer: Printer) {
+fn report(
+    finished: &Finished,
+    prepared: &Prepared,
+    started: Instant,
+    guest: Option<&GuestRoot>,
+    printer: Printer,
+) {
     match (&finished.ending, &finished.kept) {
         (Ending::Done, _) => {
             let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
@@ -120,8 +131,9 @@ fn report(finished: &Finished, prepared: &Prepared, started: Instant, printer: P
                 let report = cache::summarize(before, &finished.cache_after);
                 printer.info(report.with_fetch_sources(wanted.cloned()).render_line());
             }
+            let root = guest.map_or_else(|| "host root".to_string(), GuestRoot::describe);
             printer.info(format!(
-                "built {} package(s) for {} in {}",
+                "built {} package(s) for {} in {} ({root})",
                 prepared.plan.packages.len(),
                 prepared.arch.apk,
                 format_duration(started.elapsed())

@@ -128,7 +128,13 @@ pub fn run_prepared(
         return Ok(ExitStatus::Success);
     };
     let jobs = checked_jobs(prepared, &tests, &s.out_dir, printer)?;
-    let host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
+    let mut host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
+    // The guest of the build's environment.contents (test dependencies are not in it yet).
+    let contents = &prepared.loaded.config.environment.contents;
+    let arch = prepared.arch.apk;
+    if let Some(guest) = crate::session::root::choose(&mut host, s, contents, arch, printer)? {
+        printer.info(format!("tests run in the {}", guest.describe()));
+    }
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.plan.env_files)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;

@@ -46,6 +46,10 @@ fn melange_examples_build_or_fail_clearly() {
             "--out-dir",
             "out",
             "--no-network",
+            // The examples name Wolfi's repository; this checks what builds on the host's
+            // tools (a guest would need Wolfi's packages in the apk cache).
+            "--rootfs",
+            "host",
         ]);
         if !MUST_BUILD.contains(&name.as_str()) {
             // git-checkout and npm retry for a minute without a network; the timeout cuts

@@ -63,22 +63,16 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn an_assembled_root_runs_a_build() {
-    if !["/usr/bin/busybox", "/bin/busybox"]
+/// Is there a busybox on this host to package?
+pub fn host_has_busybox() -> bool {
+    ["/usr/bin/busybox", "/bin/busybox"]
         .iter()
         .any(|p| Path::new(p).is_file())
-    {
-        eprintln!("skipped: no busybox on this host to package");
-        return;
-    }
-    let t = tempfile::Builder::new()
-        .prefix("melwrap-guest-root-")
-        .tempdir()
-        .unwrap();
-    // The build uid (as root) must reach the root directory.
-    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
-    let d = t.path();
+}
+
+/// Build `busybox-host` and `zz-baselayout` in `d` (key `d/guest.rsa`, packages in
+/// `d/repo`) and serve them over loopback HTTP at `server.url("os")`.
+pub fn busybox_repo(d: &Path) -> HttpServer {
     let key = d.join("guest.rsa");
     let k = melwrap(&["keygen", "-q", "--key-size", "2048", s(&key)]);
     assert_eq!(k.code, Some(0), "{}", k.stderr);
@@ -103,7 +97,23 @@ fn an_assembled_root_runs_a_build() {
     ]);
     assert_eq!(b.code, Some(0), "{}", b.stderr);
     let served = crate::repo::fixture::served(&out, "os/");
-    let server = HttpServer::start(served);
+    HttpServer::start(served)
+}
+
+#[test]
+fn an_assembled_root_runs_a_build() {
+    if !host_has_busybox() {
+        eprintln!("skipped: no busybox on this host to package");
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-guest-root-")
+        .tempdir()
+        .unwrap();
+    // The build uid (as root) must reach the root directory.
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let d = t.path();
+    let server = busybox_repo(d);
     let root = d.join("root");
     let r = from_repo(
         "rootfs",

@@ -4,7 +4,8 @@
 pub mod cache;
 pub mod cli;
 pub mod fixture;
-mod guest_root;
+mod guest_auto;
+pub mod guest_root;
 pub mod install;
 pub mod proxy;
 mod resolve_answers;
