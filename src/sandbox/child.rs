@@ -343,19 +343,44 @@ impl ChildSetup {
     }
 }
 
-/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: a new anonymous session keyring, so the
-/// sandbox does not possess the invoking user's (keys stored there, such as credentials a
-/// login or `keyctl` put in, stay out of reach). Kernels without keys are fine as they are.
+/// Joins melwrap's own session keyring (`melwrap-steps`), so the sandbox does not possess the
+/// invoking user's session keyring (keys stored there, such as credentials a login or `keyctl`
+/// put in, stay out of reach). Kernels without keys are fine as they are.
+///
+/// One named keyring per host uid (the kernel finds it by name only among the uid's own), not
+/// a fresh one per step: when melwrap runs inside a login's session keyring, every new keyring
+/// counts against the uid's key quota (200 keys, 20000 bytes) until the kernel collects it,
+/// which takes seconds, so parallel builds would run out ("Disk quota exceeded"). Steps of the
+/// same uid can thus see each other's keys there, as they see each other's cache. Should a
+/// step have made the shared keyring unusable (revoked it, taken its permissions), a fresh
+/// anonymous one is joined instead; while the quota is full, it waits up to 60 s for room.
 fn join_fresh_session_keyring() -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        let err = match join_session_keyring(c"melwrap-steps".as_ptr())
+            .or_else(|_| join_session_keyring(std::ptr::null()))
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EDQUOT) => e,
+            other => return other,
+        };
+        tries += 1;
+        if tries > 600 {
+            return Err(err);
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        // SAFETY: nanosleep is async-signal-safe and reads a valid timespec.
+        unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+    }
+}
+
+fn join_session_keyring(name: *const libc::c_char) -> io::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: a NULL name asks for an anonymous keyring; nothing is read or written.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
-        )
-    };
+    // SAFETY: `name` is NULL (an anonymous keyring) or a NUL-terminated constant; nothing
+    // is written.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) };
     if r < 0 {
         let err = io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::ENOSYS) {

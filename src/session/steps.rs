@@ -176,7 +176,19 @@ impl StepRunner<'_> {
                 ..RunLimits::default()
             };
             let outcome = run::run(self.bwrap, &launch.args, &launch.child, &mut sink, limits)
-                .wrap_err_with(|| format!("cannot start bwrap for step `{label}`"))?;
+                .map_err(|e| {
+                    let quota = e.raw_os_error() == Some(libc::EDQUOT);
+                    let err = eyre::Report::new(e)
+                        .wrap_err(format!("cannot start bwrap for step `{label}`"));
+                    if quota {
+                        err.wrap_err(
+                            "your key quota is full (each step gets a fresh session keyring); \
+                             raise kernel.keys.maxkeys / maxbytes or run fewer builds at once",
+                        )
+                    } else {
+                        err
+                    }
+                })?;
             let tail = sink.tail();
             self.printer.step_end(
                 outcome.success(),
