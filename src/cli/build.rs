@@ -129,7 +129,7 @@ impl From<Args> for BuildOptions {
             workspace_dir: args.workspace_dir,
             out_dir: args.out_dir,
             rootfs: args.rootfs,
-            guest: args.guest,
+            guest: args.guest.into(),
             debug: args.debug,
             ..args.sandbox.session_options()
         };

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 
 use color_eyre::eyre;
 
-use super::{ExitStatus, StatusError, Verbosity};
+use super::Verbosity;
 use crate::printer::Printer;
-use crate::repo::cache::{ApkCache, Network};
-use crate::repo::fetch::{FetchOptions, Fetcher};
-use crate::repo::rootfs::Sources;
-use crate::repo::{Environment, Keyring};
+pub use crate::repo::setup::Prepared;
+use crate::repo::setup::{GuestOptions, RepoOptions};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RepoArgs {
@@ -50,54 +48,9 @@ pub struct RepoArgs {
     pub ca_bundle: Option<PathBuf>,
 }
 
+/// A refusal of bad input (exit 2).
 pub fn bad(msg: impl Into<String>) -> eyre::Report {
-    StatusError(ExitStatus::BadInput, msg.into()).into()
-}
-
-/// Everything a command needs to resolve and fetch: the environment, the arch, the cache and
-/// the downloader.
-pub struct Prepared {
-    pub env: Environment,
-    pub arch: String,
-    pub cache: ApkCache,
-    pub fetcher: Fetcher,
-    pub network: Network,
-    pub printer: Printer,
-}
-
-impl Prepared {
-    pub fn sources(&self) -> Sources<'_> {
-        Sources {
-            cache: &self.cache,
-            fetcher: &self.fetcher,
-            network: self.network,
-            printer: self.printer,
-        }
-    }
-
-    /// The keyring (key files and URLs) and the keys as `etc/apk/keys` entries.
-    pub fn keyring(&self) -> eyre::Result<(Keyring, crate::repo::rootfs::KeyFiles)> {
-        crate::repo::rootfs::keyring(&self.sources(), &self.env.keyring)
-    }
-
-    /// The resolver's answer (sorted by name); a failure is bad input (exit 2).
-    pub fn resolve(
-        &self,
-        keyring: &Keyring,
-        ignore_signatures: bool,
-    ) -> eyre::Result<(crate::repo::Universe, Vec<crate::repo::ResolvedPackage>)> {
-        let printer = self.printer;
-        let mut warn = |m: String| printer.warn(m);
-        crate::repo::rootfs::resolve_through_cache(
-            &self.env,
-            &self.arch,
-            &self.sources(),
-            keyring,
-            ignore_signatures,
-            &mut warn,
-        )
-        .map_err(bad)
-    }
+    crate::repo::setup::bad(msg)
 }
 
 impl RepoArgs {
@@ -112,74 +65,7 @@ impl RepoArgs {
             Some(p) => crate::config::load(p)?.config.environment.contents,
             None => Default::default(),
         };
-        self.prepare_contents(&contents, Printer::new(verbosity))
-    }
-
-    /// As [`RepoArgs::prepare`], for a config's `environment.contents` already loaded.
-    pub fn prepare_contents(
-        &self,
-        contents: &crate::config::model::ImageContents,
-        printer: Printer,
-    ) -> eyre::Result<Prepared> {
-        let env = Environment::from_contents(
-            contents,
-            &self.repository_append,
-            &self.keyring_append,
-            &self.package_append,
-        )
-        .map_err(bad)?;
-        // Known names in either spelling become apk's (`amd64` is `x86_64`); any other name
-        // is used as written.
-        let arch = self
-            .arch
-            .as_deref()
-            .map(|a| {
-                crate::compile::arch::Arch::parse(a).map_or(a.to_string(), |k| k.apk.to_string())
-            })
-            .or_else(|| crate::compile::arch::Arch::host().map(|a| a.apk.to_string()))
-            .ok_or_else(|| bad("cannot tell the host's architecture; pass --arch"))?;
-        if let Some(ca) = &self.ca_bundle
-            && !ca.is_file()
-        {
-            return Err(
-                crate::diag::Diagnostic::new(ca, "--ca-bundle: no such file")
-                    .hint("name a PEM file of CA certificates")
-                    .into(),
-            );
-        }
-        let cache_dir = self
-            .apk_cache_dir
-            .clone()
-            .unwrap_or_else(crate::repo::cache::default_dir);
-        // Created up front only when something may be downloaded: a run over local
-        // directories works without a writable cache directory.
-        let remote = env.repositories.iter().any(|r| r.is_remote())
-            || env
-                .keyring
-                .iter()
-                .any(|k| k.starts_with("https://") || k.starts_with("http://"));
-        let cache = if remote {
-            ApkCache::open(&cache_dir)?
-        } else {
-            ApkCache::lazy(&cache_dir)
-        };
-        let fetcher = Fetcher::new(FetchOptions {
-            ca_bundle: self.ca_bundle.clone(),
-            ..FetchOptions::default()
-        })
-        .map_err(bad)?;
-        Ok(Prepared {
-            env,
-            arch,
-            cache,
-            fetcher,
-            network: if self.no_network {
-                Network::Offline
-            } else {
-                Network::Online
-            },
-            printer,
-        })
+        RepoOptions::from(self.clone()).prepare_contents(&contents, Printer::new(verbosity))
     }
 }
 
@@ -221,18 +107,29 @@ pub struct GuestArgs {
     pub apk_cache_dir: Option<PathBuf>,
 }
 
-impl GuestArgs {
-    /// As [`RepoArgs`] for `arch` (apk's name), offline when `no_network`.
-    pub fn repo_args(&self, arch: &str, no_network: bool, ca_bundle: Option<PathBuf>) -> RepoArgs {
-        RepoArgs {
-            arch: Some(arch.to_string()),
-            repository_append: self.repository_append.clone(),
-            keyring_append: self.keyring_append.clone(),
-            package_append: self.package_append.clone(),
-            ignore_signatures: self.ignore_signatures,
-            apk_cache_dir: self.apk_cache_dir.clone(),
-            no_network,
-            ca_bundle,
+impl From<RepoArgs> for RepoOptions {
+    fn from(a: RepoArgs) -> RepoOptions {
+        RepoOptions {
+            arch: a.arch,
+            repository_append: a.repository_append,
+            keyring_append: a.keyring_append,
+            package_append: a.package_append,
+            ignore_signatures: a.ignore_signatures,
+            apk_cache_dir: a.apk_cache_dir,
+            no_network: a.no_network,
+            ca_bundle: a.ca_bundle,
+        }
+    }
+}
+
+impl From<GuestArgs> for GuestOptions {
+    fn from(a: GuestArgs) -> GuestOptions {
+        GuestOptions {
+            repository_append: a.repository_append,
+            keyring_append: a.keyring_append,
+            package_append: a.package_append,
+            ignore_signatures: a.ignore_signatures,
+            apk_cache_dir: a.apk_cache_dir,
         }
     }
 }

@@ -8,7 +8,7 @@ use color_eyre::eyre;
 
 use super::repo_args::{RepoArgs, bad};
 use super::{ExitStatus, Verbosity};
-use crate::repo::install::{RootConfig, check_target};
+use crate::repo::install::check_target;
 use crate::repo::rootfs::{build_rootfs, wanted_in_order};
 
 const EXAMPLES: &str = "\
@@ -59,17 +59,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let (keyring, keys) = prepared.keyring()?;
     let (universe, set) = prepared.resolve(&keyring, args.repo.ignore_signatures)?;
     let wanted = wanted_in_order(&set, &prepared.env.packages)?;
-    let root_config = RootConfig {
-        repositories: prepared
-            .env
-            .repositories
-            .iter()
-            .map(|r| r.display())
-            .collect(),
-        keys,
-        world: prepared.env.packages.clone(),
-        arch: prepared.arch.clone(),
-    };
+    let root_config = prepared.root_config(keys);
     let assembled = build_rootfs(&dir, &wanted, &root_config, &prepared.sources())?;
     for note in &assembled.xattrs_left_out {
         prepared

@@ -104,7 +104,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         cache_dir: args.cache_dir,
         workspace_dir: args.workspace_dir,
         rootfs: args.rootfs,
-        guest: args.guest,
+        guest: args.guest.into(),
         debug: args.debug,
         ..args.sandbox.session_options()
     };

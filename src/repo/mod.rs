@@ -42,6 +42,7 @@ pub mod progress;
 pub mod repository;
 pub mod resolve;
 pub mod rootfs;
+pub mod setup;
 pub mod solver;
 pub mod source;
 pub mod verify;

@@ -16,7 +16,7 @@ pub struct SessionOptions {
     /// Guest root: `auto`, `apk`, `host` or a directory (see [`super::root`]).
     pub rootfs: String,
     /// Where an `auto` or `apk` guest's packages come from besides the config.
-    pub guest: crate::cli::repo_args::GuestArgs,
+    pub guest: crate::repo::setup::GuestOptions,
     pub network: bool,
     /// Shown at the CA path of the guest and named by the TLS variables.
     pub ca_bundle: Option<PathBuf>,

@@ -18,11 +18,11 @@ use color_eyre::eyre::{self, WrapErr};
 use sha2::{Digest, Sha256};
 
 use super::{SandboxHost, SessionOptions, absolute};
-use crate::cli::repo_args::{Prepared, bad};
 use crate::config::model::ImageContents;
 use crate::printer::{Printer, format_duration};
 use crate::repo::install::RootConfig;
 use crate::repo::rootfs::{build_rootfs, wanted_in_order};
+use crate::repo::setup::{Prepared, bad};
 use crate::sandbox::Rootfs;
 
 /// Is `--rootfs` a directory (not one of the names `auto`, `apk`, `host`)?
@@ -134,26 +134,15 @@ fn set_up(
     printer: Printer,
 ) -> eyre::Result<(PathBuf, String, usize, bool)> {
     let guest = &options.guest;
-    let args = guest.repo_args(arch, !options.network, options.ca_bundle.clone());
+    let args = guest.repo_options(arch, !options.network, options.ca_bundle.clone());
     let prepared = args.prepare_contents(contents, printer)?;
     let (keyring, keys) = prepared.keyring()?;
     let (universe, set) = prepared.resolve(&keyring, guest.ignore_signatures)?;
-    let root_config = RootConfig {
-        repositories: prepared
-            .env
-            .repositories
-            .iter()
-            .map(|r| r.display())
-            .collect(),
-        keys,
-        world: prepared.env.packages.clone(),
-        arch: prepared.arch.clone(),
-    };
+    let root_config = prepared.root_config(keys);
     let key = guest_key(&set, &root_config);
     let guests = prepared.cache.root().join("guests");
     let (dir, from_cache) = assemble_once(&guests, &key, &prepared, &set, &root_config)?;
-    // The universe is large and dropping it only frees memory.
-    std::mem::forget(universe);
+    drop(universe);
     Ok((dir, key, set.len(), from_cache))
 }
 

@@ -11,6 +11,7 @@ mod cache;
 mod compile;
 mod config;
 mod hostile;
+mod layout;
 mod pipelines;
 mod repo;
 mod sandbox;
