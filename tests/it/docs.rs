@@ -1,7 +1,7 @@
-//! The documentation's links hold: every relative link in README.md, SECURITY.md and docs/*.md
-//! names a file that exists, and every `#anchor` names a heading of the file it points into
-//! (GitHub's heading ids). The README was split into docs/; a moved section must not leave a
-//! dead link behind.
+//! The documentation holds together: every relative link in README.md, SECURITY.md, docs/*.md
+//! and pipelines/README.md names a file that exists, and every `#anchor` names a heading of the
+//! file it points into (GitHub's heading ids). The README was split into docs/; a moved section
+//! must not leave a dead link behind. The quickstart's two commands stay what CI runs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,9 +10,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// README.md, SECURITY.md and every Markdown file under docs/.
+/// README.md, SECURITY.md, pipelines/README.md and every Markdown file under docs/.
 fn documents() -> Vec<PathBuf> {
-    let mut docs = vec![root().join("README.md"), root().join("SECURITY.md")];
+    let mut docs: Vec<PathBuf> = ["README.md", "SECURITY.md", "pipelines/README.md"]
+        .into_iter()
+        .map(|f| root().join(f))
+        .filter(|p| p.is_file())
+        .collect();
     let dir = root().join("docs");
     if dir.is_dir() {
         docs.extend(
@@ -187,4 +191,28 @@ fn the_checker_finds_a_broken_file_an_anchor_and_a_good_link() {
     );
     assert!(broken[1].contains("(missing.md)") && broken[1].contains("no such file"));
     assert!(broken[0].contains("a.md:13:"), "{broken:?}");
+}
+
+#[test]
+fn the_quickstart_commands_are_the_ones_ci_and_make_run() {
+    let readme = fs_err::read_to_string(root().join("README.md")).unwrap();
+    let quickstart = readme
+        .split("## Quickstart")
+        .nth(1)
+        .expect("README.md has a Quickstart section");
+    for command in ["make run ", "make test "] {
+        assert!(quickstart.contains(command), "quickstart lacks `{command}`");
+    }
+    let ci = fs_err::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == "make test"),
+        ".ci/run does not run `make test`:\n{ci}"
+    );
+    let makefile = fs_err::read_to_string(root().join("Makefile")).unwrap();
+    for target in ["run:", "test:"] {
+        assert!(
+            makefile.lines().any(|l| l.starts_with(target)),
+            "Makefile has no `{target}` target"
+        );
+    }
 }
