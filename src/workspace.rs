@@ -2,7 +2,7 @@
 //!
 //! melange (`pkg/build/build.go`, `populateWorkspace`) copies every regular file of the source
 //! dir into a fresh workspace, honouring `.melangeignore`, and keeps each package's destdir at
-//! `melange-out/<name>`. melwrap does the same, with these differences (README, "Differences"):
+//! `melange-out/<name>`. melwrap does the same, with these differences (docs/differences.md):
 //! - the cache, output and workspace directories are never copied into the workspace, even when
 //!   they sit inside the source dir (the defaults `./melange-cache` and `./packages` usually do);
 //! - secrets are never copied: files the caller names (the signing key, env files, the CA

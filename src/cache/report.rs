@@ -17,7 +17,7 @@ use super::units::{format_bytes, format_delta};
 pub struct AreaUsage {
     pub bytes: u64,
     pub files: u64,
-    /// Prunable entries (see the README's table of granularity per area).
+    /// Prunable entries (see the table of granularity per area in docs/cache.md).
     pub entries: u64,
     /// Last use of the least recently used entry, in Unix seconds.
     pub oldest_use: Option<i64>,

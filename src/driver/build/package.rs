@@ -73,7 +73,7 @@ impl Packager {
     ) -> eyre::Result<Vec<PackageFile>> {
         let mut written = Vec::new();
         // melange embeds its compiled configuration as `.melange.yaml`; melwrap embeds the
-        // configuration as loaded (see the README's differences).
+        // configuration as loaded (see docs/differences.md).
         let origin = &config.package;
         let value = serde_yaml::to_value(config).wrap_err("cannot serialize the config")?;
         let embedded =

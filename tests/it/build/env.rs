@@ -35,7 +35,7 @@ fn defaults_are_set_and_nothing_leaks_from_the_host() {
         ("PIP_CACHE_DIR", "/var/cache/melange/pip"),
         ("COMPOSER_CACHE_DIR", "/var/cache/melange/composer"),
         ("npm_config_cache", "/var/cache/melange/npm"),
-        // melwrap's own cache extra (README): Go's build cache.
+        // melwrap's own cache extra (docs/cache.md): Go's build cache.
         ("GOCACHE", "/var/cache/melange/go"),
     ];
     for (key, value) in expected {

@@ -1,4 +1,4 @@
-//! The "Behind a proxy" recipe of the README: steps get nothing from the host's environment,
+//! The "Behind a proxy" recipe of docs/cache.md: steps get nothing from the host's environment,
 //! so proxy variables reach them through `--env-file`. Here `fetch` downloads from a loopback
 //! address where nothing listens, through a loopback proxy named only in the env file.
 
