@@ -26,6 +26,7 @@ pub mod printer;
 pub mod repo;
 pub mod safefs;
 pub mod sandbox;
+pub mod sca;
 pub mod session;
 pub mod status;
 pub mod subst;
