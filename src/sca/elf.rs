@@ -160,3 +160,116 @@ fn name(bytes: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(bytes).ok()?;
     super::rules::usable_name(s).then(|| s.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-bit little-endian ELF header.
+    fn header(phoff: u64, phnum: u16, shoff: u64, shnum: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        h[16..18].copy_from_slice(&3u16.to_le_bytes());
+        h[18..20].copy_from_slice(&62u16.to_le_bytes());
+        h[20..24].copy_from_slice(&1u32.to_le_bytes());
+        h[32..40].copy_from_slice(&phoff.to_le_bytes());
+        h[40..48].copy_from_slice(&shoff.to_le_bytes());
+        h[52..54].copy_from_slice(&64u16.to_le_bytes());
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[56..58].copy_from_slice(&phnum.to_le_bytes());
+        h[58..60].copy_from_slice(&64u16.to_le_bytes());
+        h[60..62].copy_from_slice(&shnum.to_le_bytes());
+        h
+    }
+
+    fn section(kind: u32, offset: u64, size: u64, link: u32) -> Vec<u8> {
+        let mut s = vec![0u8; 64];
+        s[4..8].copy_from_slice(&kind.to_le_bytes());
+        s[24..32].copy_from_slice(&offset.to_le_bytes());
+        s[32..40].copy_from_slice(&size.to_le_bytes());
+        s[40..44].copy_from_slice(&link.to_le_bytes());
+        s
+    }
+
+    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        fs_err::write(&p, bytes).unwrap();
+        let f = File::open(&p).unwrap();
+        (t, f)
+    }
+
+    fn with_names(names: &[u8], entries: &[(u64, u64)]) -> Vec<u8> {
+        let dynamic_at = 64 + 3 * 64;
+        let mut dynamic = Vec::new();
+        for (tag, val) in entries {
+            dynamic.extend_from_slice(&tag.to_le_bytes());
+            dynamic.extend_from_slice(&val.to_le_bytes());
+        }
+        let strtab_at = dynamic_at + dynamic.len();
+        let mut f = header(0, 0, 64, 3);
+        // The string table also names the sections (e_shstrndx).
+        f[62..64].copy_from_slice(&2u16.to_le_bytes());
+        f.extend(section(0, 0, 0, 0));
+        f.extend(section(6, dynamic_at as u64, dynamic.len() as u64, 2));
+        f.extend(section(3, strtab_at as u64, names.len() as u64, 0));
+        f.extend(dynamic);
+        f.extend_from_slice(names);
+        f
+    }
+
+    #[test]
+    fn names_come_from_the_dynamic_section_and_bad_ones_are_dropped() {
+        let bytes = with_names(
+            b"\0libok.so.1\0lib\nevil.so.1\0",
+            &[(1, 1), (14, 12), (1, 9999), (0, 0), (1, 1)],
+        );
+        let (_t, f) = file_with(&bytes);
+        let facts = read_facts(f).expect("a readable ELF file");
+        // The line break drops the SONAME; the out-of-range DT_NEEDED is skipped; entries
+        // after DT_NULL do not count.
+        assert_eq!(facts.needed, ["libok.so.1"]);
+        assert!(facts.sonames.is_empty());
+        assert!(facts.dynamic);
+    }
+
+    #[test]
+    fn truncated_and_oversized_files_are_not_elf_facts() {
+        let (_t, f) = file_with(&header(0, 0, 0, 0)[..20]);
+        assert_eq!(read_facts(f), None);
+        let mut counts = header(64, 0xffff, 64, 0xffff);
+        counts.resize(256, 0);
+        let (_t, f) = file_with(&counts);
+        assert_eq!(read_facts(f).unwrap_or_default(), ElfFacts::default());
+        let (_t, f) = file_with(b"\x7fELF\x09");
+        assert_eq!(read_facts(f), None);
+    }
+
+    /// A sparse file of 3 GiB whose dynamic section claims 2 GiB: reading it would hold
+    /// 2 GiB in memory; the budget refuses the read instead.
+    #[test]
+    fn a_huge_dynamic_section_is_refused_by_the_budget() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("huge");
+        let len: u64 = 3 << 30;
+        let shoff = len - 2 * 64;
+        let f = File::create(&p).unwrap();
+        f.set_len(len).unwrap();
+        f.write_all_at(&header(0, 0, shoff, 2), 0).unwrap();
+        let mut table = section(0, 0, 0, 0);
+        table.extend(section(6, 4096, 2 << 30, 0));
+        f.write_all_at(&table, shoff).unwrap();
+        drop(f);
+        let data = Bounded::new(File::open(&p).unwrap()).unwrap();
+        let facts = facts::<elf::FileHeader64<Endianness>>(&data).unwrap();
+        assert!(!facts.dynamic && facts.needed.is_empty());
+        assert!(
+            data.used.get() < 1024 * 1024,
+            "read {} bytes",
+            data.used.get()
+        );
+        // Asked directly, the same read is refused.
+        assert!((&data).read_bytes_at(4096, 2 << 30).is_err());
+        assert!((&data).read_bytes_at(len - 1, 2).is_err());
+    }
+}
