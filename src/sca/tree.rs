@@ -167,3 +167,49 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree(root: &std::path::Path) -> PackageTree {
+        let dir = walk::open_destdir(root).unwrap();
+        PackageTree::new("p", dir).unwrap()
+    }
+
+    #[test]
+    fn links_resolve_inside_the_package_only() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("dest");
+        fs_err::create_dir_all(r.join("usr/lib")).unwrap();
+        fs_err::create_dir_all(r.join("lib")).unwrap();
+        fs_err::write(r.join("usr/lib/libz.so.1.3"), "lib").unwrap();
+        symlink("libz.so.1.3", r.join("usr/lib/libz.so.1")).unwrap();
+        // An absolute target means the package's own /usr/lib, as installed.
+        symlink("/usr/lib/libz.so.1", r.join("lib/libz.so")).unwrap();
+        // A directory link on the way, and `..` that would climb out of the package.
+        symlink("usr/lib", r.join("lib64")).unwrap();
+        symlink("../../../../../usr/lib/libz.so.1.3", r.join("usr/lib/up")).unwrap();
+        // Host files are never reached: only names inside the package are looked up.
+        fs_err::write(t.path().join("secret"), "host").unwrap();
+        symlink(t.path().join("secret"), r.join("usr/lib/host")).unwrap();
+        symlink("loop2", r.join("usr/lib/loop1")).unwrap();
+        symlink("loop1", r.join("usr/lib/loop2")).unwrap();
+        let p = tree(&r);
+        let file = p.lookup("usr/lib/libz.so.1.3").unwrap();
+        assert_eq!(p.resolve("usr/lib/libz.so.1"), Some(file));
+        assert_eq!(p.resolve("lib/libz.so"), Some(file));
+        assert_eq!(p.resolve("lib64/libz.so.1"), Some(file));
+        assert_eq!(p.resolve("usr/lib/up"), Some(file));
+        assert_eq!(p.resolve("usr/lib/host"), None);
+        assert_eq!(p.resolve("usr/lib/loop1"), None);
+        assert_eq!(p.resolve("usr/lib/missing"), None);
+        assert_eq!(p.resolve_entry(file), Some(file));
+        // Contents are read through descriptors, bounded.
+        let reader = Reader::new(&p);
+        assert_eq!(reader.head(file, 2).unwrap(), b"li");
+        assert!(reader.open(p.lookup("usr/lib").unwrap()).is_none());
+        assert!(reader.open(p.lookup("usr/lib/host").unwrap()).is_none());
+    }
+}

@@ -226,7 +226,9 @@ fn packager(
     if let Identity::Root(ids) = host.identity {
         packager.step_ids = Some(ids);
     }
-    packager.dependency_log = opts.dependency_log.clone();
+    if let Some(file) = &opts.dependency_log {
+        packager.set_dependency_log(file)?;
+    }
     Ok(packager)
 }
 

@@ -67,6 +67,27 @@ impl Packager {
         })
     }
 
+    /// Record dependency scanning in `FILE.<arch>` (`--dependency-log FILE`): its directory
+    /// must exist and be writable, checked now so a typo fails before any step runs.
+    pub fn set_dependency_log(&mut self, file: &Path) -> eyre::Result<()> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if file.file_name().is_none() || !dir.is_dir() {
+            return Err(Diagnostic::new(
+                file,
+                "cannot write the dependency log here: its directory does not exist",
+            )
+            .hint("pass `--dependency-log` a file name in an existing directory")
+            .into());
+        }
+        probe_writable(dir)
+            .map_err(|d| d.hint("pass `--dependency-log` a file name in a writable directory"))?;
+        self.dependency_log = Some(file.to_path_buf());
+        Ok(())
+    }
+
     /// Write every package of the plan, then update the index.
     pub fn write_all(
         &self,

@@ -404,3 +404,25 @@ const LIBRARY_ONLY: &str = r#"pipeline:
       gcc -shared -fPIC -Wl,-soname,libgreet.so.1 -o $D/usr/lib/libgreet.so.1.2.3 build/greet.c
       ln -s libgreet.so.1.2.3 $D/usr/lib/libgreet.so.1
 "#;
+
+#[test]
+fn a_dependency_log_in_a_missing_directory_fails_before_any_step() {
+    require_bwrap!();
+    let t = TestEnv::new();
+    t.config("pipeline:\n  - runs: mkdir -p ${{targets.destdir}}/usr\n");
+    let run = t.build(
+        Who::Root,
+        &["--rootfs", "host", "--dependency-log", "missing/deps"],
+    );
+    run.exit(2);
+    assert!(run.stderr.contains("missing/deps"), "{run}");
+    assert!(run.stderr.contains("--dependency-log"), "{run}");
+    let apks = crate::support::walk(&t.out())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "apk"))
+        .count();
+    assert_eq!(apks, 0, "the build went on: {run}");
+    // The same build with an existing directory writes its package.
+    t.build(Who::Root, &["--rootfs", "host"]).ok();
+    assert!(apk(&t.out(), "test-pkg-1.0.0-r0").exists());
+}
