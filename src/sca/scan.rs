@@ -249,7 +249,10 @@ impl Scan<'_> {
                 let Some(facts) = reader.open(found).and_then(elf::read_facts) else {
                     return;
                 };
-                let why = format!("symlink to {}'s {candidate}, whose DT_SONAME", tree.name);
+                let why = format!(
+                    "link named like a library, to {}'s {candidate}: its DT_SONAME",
+                    tree.name
+                );
                 for soname in &facts.sonames {
                     if !rules::is_host_provided(soname) {
                         self.add("depend", format!("so:{soname}"), path, &why);
