@@ -142,6 +142,27 @@ fn a_shared_library_its_dev_package_and_a_vendored_library() {
         s(&["pc:libffi", "pc:openssl", "pc:zlib", "so:libgreet.so.1"])
     );
 
+    // The index carries the same lists (`p:` and `D:`), read by the same independent reader.
+    let index = crate::apk::support::read_apk(&arch_dir(&out).join("APKINDEX.tar.gz"), None);
+    let text = index["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["entries"].as_array().unwrap().clone())
+        .find(|e| e["name"] == "APKINDEX")
+        .expect("an APKINDEX entry")["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("\np:so-ver:libgreet.so.1=1.0.0-r0 so:libgreet.so.1=1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nD:pc:libffi pc:openssl pc:zlib so:libgreet.so.1\n"),
+        "{text}"
+    );
+
     // The log names each finding's file and rule, per package.
     let text = fs_err::read_to_string(format!("{}.{}", log.display(), arch_of(&out))).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
