@@ -447,3 +447,41 @@ fn a_dependency_log_in_a_missing_directory_fails_before_any_step() {
     t.build(Who::Root, &["--rootfs", "host"]).ok();
     assert!(apk(&t.out(), "test-pkg-1.0.0-r0").exists());
 }
+
+#[test]
+fn perl_ruby_and_doc_packages_need_their_runtimes() {
+    require_bwrap!();
+    let t = TestEnv::new();
+    t.config(
+        r#"pipeline:
+  - runs: |
+      D=${{targets.destdir}}
+      mkdir -p $D/usr/lib/perl5/vendor_perl/JSON $D/usr/lib/ruby/gems/3.2.0/gems/base64-0.2.0
+      printf 'package JSON; 1;\n' > $D/usr/lib/perl5/vendor_perl/JSON.pm
+      printf 'module Base64; end\n' > $D/usr/lib/ruby/gems/3.2.0/gems/base64-0.2.0/base64.rb
+subpackages:
+  - name: test-pkg-doc
+    pipeline:
+      - runs: |
+          D=${{targets.subpkgdir}}
+          mkdir -p $D/usr/share/man/man1 $D/usr/share/info
+          printf '.TH X 1\n' > $D/usr/share/man/man1/x.1
+          printf 'info\n' > $D/usr/share/info/x.info
+  - name: other-doc-files
+    pipeline:
+      - runs: |
+          D=${{targets.subpkgdir}}
+          mkdir -p $D/usr/share/man/man1
+          printf '.TH X 1\n' > $D/usr/share/man/man1/x.1
+"#,
+    );
+    t.build(Who::Root, &["--rootfs", "host"]).ok();
+    let out = t.out();
+    let main = pkginfo(&apk(&out, "test-pkg-1.0.0-r0"));
+    assert_eq!(all(&main, "depend"), s(&["perl~5", "ruby-3.2"]));
+    let doc = pkginfo(&apk(&out, "test-pkg-doc-1.0.0-r0"));
+    assert_eq!(all(&doc, "depend"), s(&["man-db", "texinfo"]));
+    // Only a package named `-doc` gets the documentation readers.
+    let other = pkginfo(&apk(&out, "other-doc-files-1.0.0-r0"));
+    assert!(all(&other, "depend").is_empty(), "{other:?}");
+}
