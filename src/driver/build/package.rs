@@ -131,6 +131,13 @@ impl Packager {
             })
             .wrap_err_with(|| format!("cannot scan the dependencies of `{}`", package.name))?;
             sca::apply(&mut meta, &generated);
+            printer.detail(format!(
+                "{}: dependency scanning generated {} depend(s), {} provide(s), {} vendored",
+                package.name,
+                generated.runtime.len(),
+                generated.provides.len(),
+                generated.vendored.len()
+            ));
             log.record(&meta, sca::options_in_effect(options), &generated);
             let destdir = open_destdir(&root, &package.name)?;
             let mut opts = apk::DataOptions::default();
