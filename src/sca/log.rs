@@ -97,3 +97,36 @@ impl DependencyLog {
         Ok(dest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_goes_to_file_dot_arch_as_json() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(
+            DependencyLog::path_for(Path::new("dir/deps"), "x86_64"),
+            Path::new("dir/deps.x86_64")
+        );
+        let mut log = DependencyLog::new("aarch64");
+        let meta = PackageMeta {
+            name: "p".into(),
+            version: "1".into(),
+            depends: vec!["so:libc.so.6".into()],
+            ..PackageMeta::default()
+        };
+        let g = Generated {
+            runtime: vec!["so:libc.so.6".into()],
+            ..Generated::default()
+        };
+        log.record(&meta, vec!["no-provides"], &g);
+        let written = log.write(&t.path().join("deps")).unwrap();
+        assert_eq!(written, t.path().join("deps.aarch64"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&written).unwrap()).unwrap();
+        assert_eq!(doc["packages"][0]["version"], "1-r0");
+        assert_eq!(doc["packages"][0]["options"][0], "no-provides");
+        assert_eq!(doc["packages"][0]["pkginfo"]["depend"][0], "so:libc.so.6");
+    }
+}
