@@ -8,7 +8,9 @@
 //!                                        compile)            cache)
 //! ```
 //!
-//! Everything before `sandbox::run` is pure and tested on data alone.
+//! Everything before `sandbox::run` is pure and tested on data alone. Between the destdirs
+//! and the `.apk`, `sca` scans each package's files for the `so:`, `cmd:` and `pc:` metadata
+//! melange generates (docs/dependency-scanning.md).
 
 pub mod apk;
 pub mod bounded_read;
@@ -26,6 +28,7 @@ pub mod printer;
 pub mod repo;
 pub mod safefs;
 pub mod sandbox;
+pub mod sca;
 pub mod session;
 pub mod status;
 pub mod subst;

@@ -38,3 +38,18 @@ pub const MAX_VAR_CHAIN: usize = 64;
 pub const MAX_EXPRESSION_DEPTH: usize = 64;
 /// Most problems reported for one substituted text (the rest are counted).
 pub const MAX_ERRORS_PER_TEXT: usize = 16;
+
+/// Dependency scanning (`crate::sca`) reads files a build step wrote: each read is bounded.
+/// Most bytes read from one ELF file (headers, dynamic section, the names it uses). A real
+/// binary needs a few hundred KB.
+pub const MAX_SCA_ELF_READ_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest library or interpreter name taken from an ELF file (Linux's `PATH_MAX`).
+pub const MAX_SCA_NAME_BYTES: usize = 4096;
+/// Most `DT_NEEDED` entries taken from one ELF file. Real programs list a few dozen.
+pub const MAX_SCA_NEEDED: usize = 4096;
+/// Largest `.pc` or `ld.so.conf.d` file read. Real ones hold a few hundred bytes.
+pub const MAX_SCA_TEXT_BYTES: u64 = 1024 * 1024;
+/// Most generated dependencies and provides for one package.
+pub const MAX_SCA_GENERATED: usize = 100_000;
+/// Most symbolic links followed while resolving one path inside a package (the kernel's 40).
+pub const MAX_SCA_LINK_HOPS: usize = 40;

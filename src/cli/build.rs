@@ -115,6 +115,10 @@ pub struct Args {
     /// Run the config's `test:` pipelines after a successful build.
     #[arg(long)]
     pub test: bool,
+
+    /// Record what dependency scanning found, and why, as JSON in FILE.<arch>.
+    #[arg(long, value_name = "FILE", help_heading = "Packages")]
+    pub dependency_log: Option<PathBuf>,
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
@@ -149,6 +153,7 @@ impl From<Args> for BuildOptions {
             dry_run: args.dry_run,
             timeout: args.timeout,
             test: args.test,
+            dependency_log: args.dependency_log,
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct PackageMetadata {
     pub dependencies: crate::config::model::Dependencies,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scriptlets: Option<crate::config::model::Scriptlets>,
+    /// `options:` of the package (dependency scanning switches); not part of the printed plan.
+    #[serde(skip)]
+    pub options: crate::config::model::PackageOptions,
 }
 
 /// One sandbox process: melange runs every step, parent or child, as its own `/bin/sh -c`.

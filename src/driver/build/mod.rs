@@ -48,6 +48,8 @@ pub struct BuildOptions {
     pub timeout: Option<String>,
     /// Run the config's tests after a successful build.
     pub test: bool,
+    /// `--dependency-log FILE`: record what dependency scanning found in `FILE.<arch>`.
+    pub dependency_log: Option<PathBuf>,
 }
 
 /// `melwrap build`.
@@ -223,6 +225,9 @@ fn packager(
     )?;
     if let Identity::Root(ids) = host.identity {
         packager.step_ids = Some(ids);
+    }
+    if let Some(file) = &opts.dependency_log {
+        packager.set_dependency_log(file)?;
     }
     Ok(packager)
 }

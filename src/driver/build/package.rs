@@ -13,6 +13,7 @@ use crate::diag::Diagnostic;
 use crate::printer::Printer;
 use crate::safefs::{self, Dir};
 use crate::sandbox::BuildIds;
+use crate::sca;
 use crate::workspace::Workspace;
 
 /// What the packaging stage needs, prepared before the build starts.
@@ -25,6 +26,8 @@ pub struct Packager {
     /// The host ids steps ran as when they are not the invoking user's (root builds: the
     /// build ids), recorded as root in the packages like the invoking user's own.
     pub step_ids: Option<BuildIds>,
+    /// `--dependency-log FILE`: what dependency scanning found goes to `FILE.<arch>`.
+    pub dependency_log: Option<PathBuf>,
 }
 
 impl Packager {
@@ -60,7 +63,29 @@ impl Packager {
                 strip_origin_name: false,
             },
             step_ids: None,
+            dependency_log: None,
         })
+    }
+
+    /// Record dependency scanning in `FILE.<arch>` (`--dependency-log FILE`): its directory
+    /// must exist and be writable, checked now so a typo fails before any step runs.
+    pub fn set_dependency_log(&mut self, file: &Path) -> eyre::Result<()> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if file.file_name().is_none() || !dir.is_dir() {
+            return Err(Diagnostic::new(
+                file,
+                "cannot write the dependency log here: its directory does not exist",
+            )
+            .hint("pass `--dependency-log` a file name in an existing directory")
+            .into());
+        }
+        probe_writable(dir)
+            .map_err(|d| d.hint("pass `--dependency-log` a file name in a writable directory"))?;
+        self.dependency_log = Some(file.to_path_buf());
+        Ok(())
     }
 
     /// Write every package of the plan, then update the index.
@@ -82,9 +107,38 @@ impl Packager {
         // or the user's `~/.ssh`): each destdir is opened below the workspace root, which
         // melwrap created, without following any symlink, and read through descriptors.
         let root = Dir::open_anchor(workspace.root())?;
+        // Every package's tree first: a package's scan looks into its siblings (a `-dev`
+        // package's `libfoo.so` link names the library package's file).
+        let trees = plan
+            .packages
+            .iter()
+            .map(|p| {
+                sca::PackageTree::new(&p.name, open_destdir(&root, &p.name)?)
+                    .wrap_err_with(|| format!("cannot write the package for `{}`", p.name))
+            })
+            .collect::<eyre::Result<Vec<_>>>()?;
+        let mut log = sca::DependencyLog::new(&self.info.arch);
         for (i, package) in plan.packages.iter().enumerate() {
             let mut meta = apk::meta_for(origin, package, &self.info);
             meta.melange_yaml = Some(embedded.clone().into_bytes());
+            let options = &package.metadata.options;
+            let generated = sca::analyze(&sca::Request {
+                trees: &trees,
+                index: i,
+                version: meta.full_version(),
+                options: options.clone(),
+                base_runtime: &package.metadata.dependencies.runtime,
+            })
+            .wrap_err_with(|| format!("cannot scan the dependencies of `{}`", package.name))?;
+            sca::apply(&mut meta, &generated);
+            printer.detail(format!(
+                "{}: dependency scanning generated {} depend(s), {} provide(s), {} vendored",
+                package.name,
+                generated.runtime.len(),
+                generated.provides.len(),
+                generated.vendored.len()
+            ));
+            log.record(&meta, sca::options_in_effect(options), &generated);
             let destdir = open_destdir(&root, &package.name)?;
             let mut opts = apk::DataOptions::default();
             if let Some(ids) = self.step_ids {
@@ -110,6 +164,10 @@ impl Packager {
                 file.file_size
             ));
             written.push(file);
+        }
+        if let Some(file) = &self.dependency_log {
+            let path = log.write(file)?;
+            printer.detail(format!("wrote the dependency log {}", path.display()));
         }
         if self.generate_index {
             apk::update_index(&self.arch_dir, &written, self.signer.as_ref())

@@ -18,4 +18,5 @@ mod golang;
 mod interactive;
 mod ownership;
 pub mod pty;
+pub mod sca;
 mod signals;
