@@ -27,6 +27,7 @@ pub(crate) fn for_main(
         licenses: licenses(scope, config),
         dependencies: dependencies(sink, scope, &p.dependencies, "package.dependencies"),
         scriptlets: p.scriptlets.as_ref().map(|s| scriptlets(scope, s)),
+        checks_disabled: p.checks.disabled.clone(),
     }
 }
 
@@ -51,6 +52,7 @@ pub(crate) fn for_sub(
         licenses: licenses(scope, config),
         dependencies: dependencies(sink, scope, &s.dependencies, &field),
         scriptlets: s.scriptlets.as_ref().map(|x| scriptlets(scope, x)),
+        checks_disabled: s.checks.disabled.clone(),
     }
 }
 
