@@ -48,10 +48,15 @@ pub struct BuildOptions {
     pub timeout: Option<String>,
     /// Run the config's tests after a successful build.
     pub test: bool,
+    /// `--lint-require`, `--lint-warn`, `--fail-on-lint-warning`, `--persist-lint-results`.
+    pub lint: crate::lint::LintOptions,
+    /// `--git-repo-url`, `--git-commit`, `--license`, `--namespace`.
+    pub provenance: crate::sbom::Provenance,
 }
 
 /// `melwrap build`.
 pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    opts.lint.check()?;
     let prepared = inputs::prepare(
         opts.config.as_deref(),
         &opts.arch,
@@ -168,7 +173,11 @@ fn run_steps(
     restore_workspace_mode(&session.workspace, session.printer)?;
     if let Some(packager) = packager {
         let config = &prepared.loaded.config;
-        packager.write_all(config, &prepared.plan, &session.workspace, session.printer)?;
+        let (plan, workspace) = (&prepared.plan, &session.workspace);
+        if let Some(failure) = packager.lint_all(config, plan, workspace, session.printer)? {
+            return Ok(Ending::Failed(failure));
+        }
+        packager.write_all(config, plan, workspace, session.printer)?;
     }
     Ok(Ending::Done)
 }
@@ -224,6 +233,8 @@ fn packager(
     if let Identity::Root(ids) = host.identity {
         packager.step_ids = Some(ids);
     }
+    packager.lint = opts.lint.clone();
+    packager.set_provenance(&opts.provenance, &prepared.loaded.path);
     Ok(packager)
 }
 
