@@ -12,6 +12,7 @@ mod compile;
 mod config;
 mod hostile;
 mod layout;
+mod lint;
 mod pipelines;
 mod repo;
 mod sandbox;
