@@ -12,7 +12,7 @@ mod compile;
 mod config;
 mod hostile;
 mod layout;
-mod lint;
+pub mod lint;
 mod pipelines;
 mod repo;
 mod sandbox;

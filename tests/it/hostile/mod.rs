@@ -15,5 +15,6 @@ mod packaging_links;
 pub mod repo_crafted;
 mod repo_links_in_root;
 mod sandbox;
+mod sbom_links;
 mod secrets;
 mod step_trees;
