@@ -91,18 +91,15 @@ impl Packager {
         printer: Printer,
     ) -> eyre::Result<Option<String>> {
         let root = Dir::open_anchor(workspace.root())?;
-        let mut dirs = Vec::new();
-        for package in &plan.packages {
-            dirs.push(open_destdir(&root, &package.name)?);
-        }
         let full_version = format!("{}-r{}", config.package.version, config.package.epoch);
-        let targets: Vec<(&Dir, crate::lint::PackageLint)> = plan
-            .packages
-            .iter()
-            .zip(&dirs)
-            .map(|(package, dir)| (dir, lint_target(plan, package, &full_version)))
-            .collect();
-        let outcome = crate::lint::lint_packages(&targets, &self.lint, &self.arch_dir, printer)?;
+        let mut outcome = crate::lint::Outcome::default();
+        // One destdir open at a time: a config can have hundreds of (range) subpackages.
+        for package in &plan.packages {
+            let dir = open_destdir(&root, &package.name)?;
+            let target = [(&dir, lint_target(plan, package, &full_version))];
+            let one = crate::lint::lint_packages(&target, &self.lint, &self.arch_dir, printer)?;
+            outcome.findings.extend(one.findings);
+        }
         Ok(outcome.failure())
     }
 
