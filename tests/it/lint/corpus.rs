@@ -1,7 +1,8 @@
 //! The corpus configs whose steps only write files (the melange examples that build with the
 //! host's tools, no network) still package under melange's default linters; with
 //! `--fail-on-lint-warning` (as Wolfi builds), the ones listed in [`EXPECTED_WARNINGS`] fail,
-//! for the reason given there, and no other.
+//! for the reason given there, and no other. The Wolfi configs, whose steps download and
+//! compile, are built with every step mocked by one that writes a file.
 
 use super::*;
 
@@ -71,4 +72,93 @@ fn file_writing_examples_package_without_lint_errors() {
             assert_eq!(apks(&t.out()).is_empty(), fails, "{example}");
         }
     }
+}
+
+/// Every step of every package replaced by one that writes a file into the package's own
+/// destdir; `test:`, `environment:` and `update:` dropped (nothing is installed or tested).
+fn mocked(config: &Path) -> String {
+    use serde_yaml::Value;
+    let text = fs_err::read_to_string(config).unwrap();
+    let mut doc: Value = serde_yaml::from_str(&text).unwrap();
+    let step: Value = serde_yaml::from_str(
+        "- runs: |\n    mkdir -p \"${{targets.contextdir}}/usr/share/mocked\"\n    echo mocked > \"${{targets.contextdir}}/usr/share/mocked/file\"\n",
+    )
+    .unwrap();
+    let map = doc.as_mapping_mut().unwrap();
+    for key in ["test", "environment", "update"] {
+        map.remove(key);
+    }
+    map.insert("pipeline".into(), step.clone());
+    if let Some(Value::Sequence(subs)) = map.get_mut("subpackages") {
+        for sub in subs {
+            let sub = sub.as_mapping_mut().unwrap();
+            sub.remove("test");
+            sub.insert("pipeline".into(), step.clone());
+        }
+    }
+    serde_yaml::to_string(&doc).unwrap()
+}
+
+/// The Wolfi corpus with mocked steps: every package (range subpackages included) passes
+/// melange's default linters even with `--fail-on-lint-warning`, the config's `checks:` are
+/// accepted, and each package carries a schema-valid SBOM of its real metadata.
+#[test]
+fn wolfi_configs_with_mocked_steps_package_without_lint_findings() {
+    require_bwrap!();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/wolfi");
+    let mut configs: Vec<PathBuf> = fs_err::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 100, "the corpus is missing: {dir:?}");
+    let schema = super::sbom::schema();
+    let mut problems = Vec::new();
+    let mut packages = 0;
+    for config in &configs {
+        let name = config.file_name().unwrap().to_string_lossy().into_owned();
+        let t = TestEnv::new();
+        t.write("melange.yaml", &mocked(config));
+        let run = build(
+            &t,
+            &[
+                "--arch",
+                "x86_64",
+                "--fail-on-lint-warning",
+                "--generate-index=false",
+            ],
+        );
+        let found = findings(&run.stderr);
+        if run.code != Some(0) || !found.is_empty() {
+            problems.push(format!("{name}: {found:?}\n{run}"));
+            continue;
+        }
+        for apk in apks(&t.out()) {
+            packages += 1;
+            let extract = t.root().join("x").join(&apk);
+            fs_err::create_dir_all(&extract).unwrap();
+            let ok = std::process::Command::new("tar")
+                .arg("-xzf")
+                .arg(apk_path(&t.out(), &apk))
+                .arg("-C")
+                .arg(&extract)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{name}: tar could not read {apk}");
+            let sbom = extract
+                .join("var/lib/db/sbom")
+                .join(apk.replace(".apk", ".spdx.json"));
+            let doc: serde_json::Value =
+                serde_json::from_slice(&fs_err::read(&sbom).unwrap()).unwrap();
+            let mut bad = Vec::new();
+            super::sbom::violations(&schema, &doc, "$", &mut bad);
+            if !bad.is_empty() {
+                problems.push(format!("{name}: {apk}: {bad:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(packages > configs.len(), "{packages} packages");
 }

@@ -9,7 +9,7 @@ use sha2::Digest;
 use super::*;
 use crate::support::http::HttpServer;
 
-fn schema() -> Value {
+pub(super) fn schema() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sbom/spdx-2.3-schema.json");
     serde_json::from_slice(&fs_err::read(path).unwrap()).unwrap()
 }
@@ -17,7 +17,7 @@ fn schema() -> Value {
 /// A validator for exactly the JSON Schema keywords the SPDX 2.3 schema uses (`type`,
 /// `properties`, `required`, `additionalProperties`, `items`, `enum`, `minItems`; the rest are
 /// annotations). Returns every violation with its JSON path.
-fn violations(schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+pub(super) fn violations(schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
     if let Some(kind) = schema["type"].as_str() {
         let ok = match kind {
             "object" => value.is_object(),
