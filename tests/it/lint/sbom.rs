@@ -324,3 +324,65 @@ fn explicit_commit_wins_and_defaults_are_melanges() {
     let (pkginfo, _) = read_package(&apk_path(&t.out(), "test-pkg-1.0.0-r0.apk"));
     assert!(pkginfo.contains("commit = unknown\n"), "{pkginfo}");
 }
+
+/// `git` in `dir` with a fixed identity; panics on failure.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn git_checkout_sources_name_the_repository_tag_and_commit() {
+    require_bwrap!();
+    let t = TestEnv::new();
+    let up = t.src().join("up");
+    fs_err::create_dir_all(&up).unwrap();
+    git(&up, &["init", "-q", "-b", "main"]);
+    fs_err::write(up.join("a.txt"), "a\n").unwrap();
+    git(&up, &["add", "a.txt"]);
+    git(&up, &["commit", "-qm", "one"]);
+    git(&up, &["tag", "v1.0"]);
+    let commit = git(&up, &["rev-parse", "HEAD"]);
+    crate::support::open_up(&up);
+    t.config(&format!(
+        "pipeline:
+  - uses: git-checkout
+    with:
+      repository: /home/build/up
+      tag: v1.0
+      expected-commit: {commit}
+      destination: checkout
+  - runs: |
+      mkdir -p ${{{{targets.destdir}}}}/usr/share/up
+      cp checkout/a.txt ${{{{targets.destdir}}}}/usr/share/up/
+"
+    ));
+    build(&t, &[]).ok();
+    let (_, files) = read_package(&apk_path(&t.out(), "test-pkg-1.0.0-r0.apk"));
+    let doc: Value =
+        serde_json::from_slice(&files["var/lib/db/sbom/test-pkg-1.0.0-r0.spdx.json"]).unwrap();
+    let mut problems = Vec::new();
+    violations(&schema(), &doc, "$", &mut problems);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let source = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["primaryPackagePurpose"] == "SOURCE")
+        .expect("a source package");
+    assert_eq!(source["name"], "up");
+    assert_eq!(source["versionInfo"], "v1.0");
+    assert_eq!(
+        source["downloadLocation"],
+        format!("git+/home/build/up@{commit}")
+    );
+    assert_eq!(source["licenseDeclared"], "MIT");
+    let id = source["SPDXID"].as_str().unwrap();
+    assert!(id.contains(&commit), "{id}");
+}
