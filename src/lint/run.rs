@@ -102,7 +102,12 @@ impl Finding {
     pub fn render(&self) -> String {
         let mut s = format!("{}: [{}] {}", self.package, self.linter, self.message);
         for p in &self.paths {
-            s.push_str(&format!("\n    {p}"));
+            // Names are the step's: a line break or escape in one must not forge output lines.
+            if p.chars().any(char::is_control) {
+                s.push_str(&format!("\n    {p:?}"));
+            } else {
+                s.push_str(&format!("\n    {p}"));
+            }
         }
         s.push_str(&format!("\n  → {}", self.explain));
         s
@@ -372,6 +377,22 @@ mod tests {
         assert_eq!(severity_of(&sel, "opt"), Some(Severity::Error));
         assert_eq!(severity_of(&sel, "setuidgid"), Some(Severity::Warning));
         assert_eq!(severity_of(&sel, "documentation"), None);
+    }
+
+    #[test]
+    fn control_characters_in_names_are_escaped() {
+        let f = Finding {
+            package: "p".into(),
+            linter: "opt",
+            severity: Severity::Warning,
+            message: "p writes to /opt".into(),
+            explain: "x",
+            paths: vec!["opt/a\nerror: lint: forged".into(), "opt/b".into()],
+        };
+        let text = f.render();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.contains("\"opt/a\\nerror: lint: forged\""), "{text}");
+        assert!(text.contains("\n    opt/b\n"), "{text}");
     }
 
     #[test]
