@@ -84,7 +84,7 @@ pub fn duplicate(s: &mut Subject<'_>) -> Outcome {
         }
         let (path, base, size) = (e.path.clone(), e.base().to_string(), e.size);
         let mut f = s.opener.open(i)?;
-        let hash = sha256_of(&mut f)?;
+        let hash = sha256_of(&mut f, size)?;
         let key = (hash, base);
         sizes.insert(key.clone(), size);
         groups.entry(key).or_default().push(path);
@@ -123,11 +123,14 @@ pub fn duplicate(s: &mut Subject<'_>) -> Outcome {
     }))
 }
 
-fn sha256_of(f: &mut File) -> io::Result<String> {
+/// The SHA-256 of the first `size` bytes (the size the walk saw: a file that grows since is
+/// not read further).
+fn sha256_of(f: &mut File, size: u64) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut limited = f.take(size);
     loop {
-        let n = f.read(&mut buf)?;
+        let n = limited.read(&mut buf)?;
         if n == 0 {
             break;
         }
