@@ -119,6 +119,44 @@ pub struct Args {
     /// Record what dependency scanning found, and why, as JSON in FILE.<arch>.
     #[arg(long, value_name = "FILE", help_heading = "Packages")]
     pub dependency_log: Option<PathBuf>,
+    /// Linters whose findings fail the build, before any package is written (comma-separated
+    /// or repeated; an empty value runs none). Default: melange's required set.
+    #[arg(long, value_delimiter = ',', value_name = "LINTER",
+          default_values_t = crate::lint::default_required(), help_heading = "Linting")]
+    pub lint_require: Vec<String>,
+
+    /// Linters whose findings are printed as warnings. Default: melange's warning set.
+    #[arg(long, value_delimiter = ',', value_name = "LINTER",
+          default_values_t = crate::lint::default_warn(), help_heading = "Linting")]
+    pub lint_warn: Vec<String>,
+
+    /// Fail the build on findings of --lint-warn linters too (a package's `checks.disabled`
+    /// linters stay warnings).
+    #[arg(long, help_heading = "Linting")]
+    pub fail_on_lint_warning: bool,
+
+    /// Write each package's lint findings to OUT/<arch>/lint-<name>-<version>-r<epoch>.json.
+    #[arg(long, help_heading = "Linting")]
+    pub persist_lint_results: bool,
+
+    /// URL of the git repository holding the build file (for the SBOM).
+    /// Default: https://unknown/unknown/unknown, as melange.
+    #[arg(long, value_name = "URL", help_heading = "Provenance")]
+    pub git_repo_url: Option<String>,
+
+    /// Commit of the build file's repository (.PKGINFO `commit` when the config sets none, and
+    /// the SBOM). Default: HEAD of the build file's directory, read from .git, else `unknown`.
+    #[arg(long, value_name = "HASH", help_heading = "Provenance")]
+    pub git_commit: Option<String>,
+
+    /// License of the build file itself, for the SBOM.
+    #[arg(long, default_value = "NOASSERTION", help_heading = "Provenance")]
+    pub license: String,
+
+    /// Distribution namespace (`wolfi`, `alpine`): .PKGINFO `maintainer`, package URLs and the
+    /// SBOM supplier.
+    #[arg(long, default_value = "unknown", help_heading = "Provenance")]
+    pub namespace: String,
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
@@ -154,8 +192,31 @@ impl From<Args> for BuildOptions {
             timeout: args.timeout,
             test: args.test,
             dependency_log: args.dependency_log,
+            lint: crate::lint::LintOptions {
+                require: non_empty(args.lint_require),
+                warn: non_empty(args.lint_warn),
+                fail_on_warning: args.fail_on_lint_warning,
+                persist: args.persist_lint_results,
+            },
+            provenance: crate::sbom::Provenance {
+                git_repo_url: args
+                    .git_repo_url
+                    .unwrap_or_else(|| crate::sbom::Provenance::default().git_repo_url),
+                git_commit: args.git_commit.unwrap_or_default(),
+                license: args.license,
+                namespace: args.namespace,
+            },
         }
     }
+}
+
+/// `--lint-require=` (an empty value) means no linters.
+fn non_empty(names: Vec<String>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,6 +229,23 @@ mod tests {
         let a = parse(&[]);
         assert!(a.generate_index);
         assert!(!a.sandbox.no_network);
+        assert_eq!(a.lint_require, crate::lint::default_required());
+        assert_eq!(a.lint_warn, crate::lint::default_warn());
+        assert!(!a.fail_on_lint_warning && !a.persist_lint_results);
+        assert_eq!(
+            (a.license.as_str(), a.namespace.as_str()),
+            ("NOASSERTION", "unknown")
+        );
+        assert_eq!((a.git_repo_url, a.git_commit), (None, None));
+    }
+
+    #[test]
+    fn lint_lists_replace_the_defaults_and_split_on_commas() {
+        let a = parse(&["--lint-require", "dev,empty", "--lint-require", "opt"]);
+        assert_eq!(a.lint_require, ["dev", "empty", "opt"]);
+        let opts: crate::driver::build::BuildOptions = parse(&["--lint-warn="]).into();
+        assert!(opts.lint.warn.is_empty());
+        assert_eq!(opts.lint.require, crate::lint::default_required());
     }
 
     #[test]

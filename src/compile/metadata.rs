@@ -28,6 +28,7 @@ pub(crate) fn for_main(
         dependencies: dependencies(sink, scope, &p.dependencies, "package.dependencies"),
         scriptlets: p.scriptlets.as_ref().map(|s| scriptlets(scope, s)),
         options: p.options.clone().unwrap_or_default(),
+        checks_disabled: p.checks.disabled.clone(),
     }
 }
 
@@ -53,6 +54,7 @@ pub(crate) fn for_sub(
         dependencies: dependencies(sink, scope, &s.dependencies, &field),
         scriptlets: s.scriptlets.as_ref().map(|x| scriptlets(scope, x)),
         options: s.options.clone().unwrap_or_default(),
+        checks_disabled: s.checks.disabled.clone(),
     }
 }
 

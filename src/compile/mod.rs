@@ -22,7 +22,7 @@ use crate::subst::{self, Budget, Scope, SubstErrors};
 
 pub use crate::guest::env::build_environment;
 pub use arch::Arch;
-pub use plan::{Origin, PackageMetadata, PackagePlan, Plan, Step, TestPlan};
+pub use plan::{Origin, PackageMetadata, PackagePlan, Plan, SourceStep, Step, TestPlan};
 
 /// What a compile needs besides the config and the pipeline library.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +111,7 @@ pub fn compile(
         steps: main.steps,
         needs: main.needs,
         fetches: main.fetches,
+        sources: main.sources,
         metadata,
     });
     if let Some(test) = &config.test {
@@ -168,6 +169,7 @@ pub fn compile(
                 steps: compiled.steps,
                 needs: compiled.needs,
                 fetches: compiled.fetches,
+                sources: compiled.sources,
                 metadata,
             });
             tests.extend(test);

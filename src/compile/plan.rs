@@ -71,8 +71,22 @@ pub struct PackagePlan {
     /// how many of them the cache held. Not part of the printed plan.
     #[serde(skip)]
     pub fetches: Vec<String>,
+    /// The top-level `fetch` and `git-checkout` steps that run, for the SBOM's upstream
+    /// sources. Not part of the printed plan.
+    #[serde(skip)]
+    pub sources: Vec<SourceStep>,
     /// What `.PKGINFO` says about the package, substituted.
     pub metadata: PackageMetadata,
+}
+
+/// A top-level `uses: fetch` or `uses: git-checkout` step: its inputs with the definition's
+/// defaults filled in, substituted (melange reads the compiled `with:` of such steps for the
+/// SBOM, `pkg/config` `SBOMPackageForUpstreamSource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStep {
+    /// `fetch` or `git-checkout`.
+    pub uses: String,
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// A package's metadata with every `${{...}}` resolved (see `compile::metadata`).
@@ -92,6 +106,9 @@ pub struct PackageMetadata {
     /// `options:` of the package (dependency scanning switches); not part of the printed plan.
     #[serde(skip)]
     pub options: crate::config::model::PackageOptions,
+    /// `checks.disabled`: linters downgraded from required to warnings for this package.
+    #[serde(skip)]
+    pub checks_disabled: Vec<String>,
 }
 
 /// One sandbox process: melange runs every step, parent or child, as its own `/bin/sh -c`.

@@ -98,6 +98,7 @@ struct Walker<'w, 's> {
     steps: Vec<Step>,
     needs: Vec<String>,
     fetches: Vec<String>,
+    sources: Vec<super::plan::SourceStep>,
     /// `uses:` loops already reported (each once, wherever it is entered).
     reported_cycles: HashSet<String>,
 }
@@ -108,6 +109,7 @@ pub(super) struct Compiled {
     pub steps: Vec<Step>,
     pub needs: Vec<String>,
     pub fetches: Vec<String>,
+    pub sources: Vec<super::plan::SourceStep>,
 }
 
 /// Compile a list of top-level steps (`pipeline:` of a package) at field path `base`.
@@ -126,6 +128,7 @@ pub(super) fn compile_list(
         steps: Vec::new(),
         needs: Vec::new(),
         fetches: Vec::new(),
+        sources: Vec::new(),
         reported_cycles: HashSet::new(),
     };
     for (i, step) in list.iter().enumerate() {
@@ -160,6 +163,7 @@ pub(super) fn compile_list(
         steps: w.steps,
         needs,
         fetches,
+        sources: w.sources,
     }
 }
 
@@ -295,6 +299,19 @@ fn fetch_blob(scope: &Scope) -> Option<String> {
     input("expected-sha256")
         .map(|h| format!("sha256:{h}"))
         .or_else(|| input("expected-sha512").map(|h| format!("sha512:{h}")))
+}
+
+/// The inputs of a top-level source step, for the SBOM.
+fn source_step(uses: &str, scope: &Scope) -> super::plan::SourceStep {
+    let inputs = scope
+        .own()
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("inputs.")?.to_string(), v.clone())))
+        .collect();
+    super::plan::SourceStep {
+        uses: uses.to_string(),
+        inputs,
+    }
 }
 
 impl Walker<'_, '_> {
@@ -570,6 +587,11 @@ impl Walker<'_, '_> {
             self.needs.extend(needs);
             if uses_name.as_deref() == Some("fetch") {
                 self.fetches.extend(fetch_blob(&scope));
+            }
+            if let Some(uses @ ("fetch" | "git-checkout")) = uses_name.as_deref()
+                && parent.depth == 0
+            {
+                self.sources.push(source_step(uses, &scope));
             }
         }
 

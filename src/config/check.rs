@@ -83,7 +83,22 @@ impl Checker<'_> {
         }
         self.priorities("package.dependencies", &pkg.dependencies);
         self.setcap("package.setcap", &pkg.setcap);
+        self.checks("package.checks", &pkg.checks.disabled);
         self.cpe();
+    }
+
+    /// `checks.disabled` names linters; melange refuses an unknown one when it lints, after the
+    /// build. Refused here, before anything runs.
+    fn checks(&mut self, base: &str, disabled: &[String]) {
+        for (i, name) in disabled.iter().enumerate() {
+            if crate::lint::find(name).is_none() {
+                self.report(
+                    &format!("{base}.disabled[{i}]"),
+                    format!("unknown linter `{name}`"),
+                    crate::lint::unknown_hint(name),
+                );
+            }
+        }
     }
 
     fn bad_name(&mut self, field: &str, name: &str) {
@@ -158,6 +173,7 @@ impl Checker<'_> {
                 );
             }
             self.priorities(&format!("{base}.dependencies"), &sp.dependencies);
+            self.checks(&format!("{base}.checks"), &sp.checks.disabled);
             self.setcap(&format!("{base}.setcap"), &sp.setcap);
             self.pipelines(&format!("{base}.pipeline"), &sp.pipeline, true);
             if let Some(test) = &sp.test {

@@ -99,10 +99,15 @@ impl Dir {
 
     /// Changes the owner of this directory and of everything below it (symlinks themselves,
     /// never their targets) through descriptors: for handing a tree to the ids a step runs
-    /// as, or back.
+    /// as, or back. Entries they already own are left alone: `chown` clears the setuid and
+    /// setgid bits, which would strip them from files an earlier step made (an earlier
+    /// package's destdir is handed over again before each later package's steps).
     pub fn chown_tree(&self, uid: u32, gid: u32) -> io::Result<WalkReport> {
         self.chown_self(Some(uid), Some(gid))?;
         self.walk(|entry| {
+            if entry.stat().uid() == uid && entry.stat().gid() == gid {
+                return Ok(Visit::Descend);
+            }
             let name = cstring(entry.name())?;
             match chown_name(entry.parent().as_fd(), &name, Some(uid), Some(gid)) {
                 Ok(()) => Ok(Visit::Descend),

@@ -13,6 +13,7 @@ mod config;
 mod docs;
 mod hostile;
 mod layout;
+pub mod lint;
 mod pipelines;
 mod repo;
 mod sandbox;

@@ -50,10 +50,15 @@ pub struct BuildOptions {
     pub test: bool,
     /// `--dependency-log FILE`: record what dependency scanning found in `FILE.<arch>`.
     pub dependency_log: Option<PathBuf>,
+    /// `--lint-require`, `--lint-warn`, `--fail-on-lint-warning`, `--persist-lint-results`.
+    pub lint: crate::lint::LintOptions,
+    /// `--git-repo-url`, `--git-commit`, `--license`, `--namespace`.
+    pub provenance: crate::sbom::Provenance,
 }
 
 /// `melwrap build`.
 pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
+    opts.lint.check()?;
     let prepared = inputs::prepare(
         opts.config.as_deref(),
         &opts.arch,
@@ -170,7 +175,11 @@ fn run_steps(
     restore_workspace_mode(&session.workspace, session.printer)?;
     if let Some(packager) = packager {
         let config = &prepared.loaded.config;
-        packager.write_all(config, &prepared.plan, &session.workspace, session.printer)?;
+        let (plan, workspace) = (&prepared.plan, &session.workspace);
+        if let Some(failure) = packager.lint_all(config, plan, workspace, session.printer)? {
+            return Ok(Ending::Failed(failure));
+        }
+        packager.write_all(config, plan, workspace, session.printer)?;
     }
     Ok(Ending::Done)
 }
@@ -229,6 +238,8 @@ fn packager(
     if let Some(file) = &opts.dependency_log {
         packager.set_dependency_log(file)?;
     }
+    packager.lint = opts.lint.clone();
+    packager.set_provenance(&opts.provenance, &prepared.loaded.path);
     Ok(packager)
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use color_eyre::eyre::{self, WrapErr};
 
 use crate::apk::{self, BuildInfo, PackageFile, Signer};
-use crate::compile::Plan;
+use crate::compile::{PackagePlan, Plan};
 use crate::config::model::Configuration;
 use crate::diag::Diagnostic;
 use crate::printer::Printer;
@@ -28,6 +28,10 @@ pub struct Packager {
     pub step_ids: Option<BuildIds>,
     /// `--dependency-log FILE`: what dependency scanning found goes to `FILE.<arch>`.
     pub dependency_log: Option<PathBuf>,
+    /// The linter flags.
+    pub lint: crate::lint::LintOptions,
+    /// Where the build file came from, for the SBOMs (see [`Packager::set_provenance`]).
+    config_source: crate::sbom::ConfigSource,
 }
 
 impl Packager {
@@ -59,11 +63,16 @@ impl Packager {
                 arch: arch.to_string(),
                 builddate,
                 namespace: "unknown".to_string(),
-                git_commit: git_head(config_dir).unwrap_or_else(|| "unknown".to_string()),
+                git_commit: crate::sbom::git::detect(config_dir)
+                    .and_then(|s| s.commit)
+                    .unwrap_or_else(|| "unknown".to_string()),
                 strip_origin_name: false,
             },
             step_ids: None,
             dependency_log: None,
+            lint: crate::lint::LintOptions::default(),
+            config_source: crate::sbom::Provenance::default()
+                .resolve(&config_dir.join("melange.yaml")),
         })
     }
 
@@ -86,6 +95,37 @@ impl Packager {
             .map_err(|d| d.hint("pass `--dependency-log` a file name in a writable directory"))?;
         self.dependency_log = Some(file.to_path_buf());
         Ok(())
+    }
+
+    /// `--git-repo-url`, `--git-commit`, `--license`, `--namespace`: the commit (given, else
+    /// HEAD of the build file's repository, else `unknown`) and namespace reach `.PKGINFO`
+    /// (`commit` when the config sets none, `maintainer`) and every SBOM.
+    pub fn set_provenance(&mut self, provenance: &crate::sbom::Provenance, config_file: &Path) {
+        self.config_source = provenance.resolve(config_file);
+        self.info.git_commit = self.config_source.commit.clone();
+        self.info.namespace = provenance.namespace.clone();
+    }
+
+    /// Runs the linters over every package's destdir before any package is written. Returns
+    /// why the build fails when a required linter found something.
+    pub fn lint_all(
+        &self,
+        config: &Configuration,
+        plan: &Plan,
+        workspace: &Workspace,
+        printer: Printer,
+    ) -> eyre::Result<Option<String>> {
+        let root = Dir::open_anchor(workspace.root())?;
+        let full_version = format!("{}-r{}", config.package.version, config.package.epoch);
+        let mut outcome = crate::lint::Outcome::default();
+        // One destdir open at a time: a config can have hundreds of (range) subpackages.
+        for package in &plan.packages {
+            let dir = open_destdir(&root, &package.name)?;
+            let target = [(&dir, lint_target(plan, package, &full_version))];
+            let one = crate::lint::lint_packages(&target, &self.lint, &self.arch_dir, printer)?;
+            outcome.findings.extend(one.findings);
+        }
+        Ok(outcome.failure())
     }
 
     /// Write every package of the plan, then update the index.
@@ -140,6 +180,9 @@ impl Packager {
             ));
             log.record(&meta, sca::options_in_effect(options), &generated);
             let destdir = open_destdir(&root, &package.name)?;
+            let sbom = self.sbom_input(config, plan, package, &meta);
+            crate::sbom::write_into(&destdir, &sbom)
+                .wrap_err_with(|| format!("cannot write the SBOM of `{}`", package.name))?;
             let mut opts = apk::DataOptions::default();
             if let Some(ids) = self.step_ids {
                 // Inside the sandbox these ids are uid/gid 0, melange's root.
@@ -178,6 +221,61 @@ impl Packager {
             ));
         }
         Ok(written)
+    }
+}
+
+impl Packager {
+    /// The SBOM of one package: its own top-level sources (a subpackage's), then the main
+    /// package's, as melange lists them.
+    fn sbom_input<'a>(
+        &'a self,
+        config: &'a Configuration,
+        plan: &'a Plan,
+        package: &'a PackagePlan,
+        meta: &apk::PackageMeta,
+    ) -> crate::sbom::SbomInput<'a> {
+        let main = &plan.packages[0];
+        let mut sources: Vec<&crate::compile::SourceStep> = package.sources.iter().collect();
+        if !std::ptr::eq(main, package) {
+            sources.extend(main.sources.iter());
+        }
+        crate::sbom::SbomInput {
+            name: &package.name,
+            full_version: meta.full_version(),
+            arch: &self.info.arch,
+            namespace: &self.info.namespace,
+            licenses: &package.metadata.licenses,
+            attestations: config
+                .package
+                .copyright
+                .iter()
+                .map(|c| c.attestation.clone())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            source_date_epoch: self.info.builddate,
+            config: &self.config_source,
+            sources,
+        }
+    }
+}
+
+/// What the linters need to know about one package: its name, `checks.disabled`, and the
+/// pipelines its tests use (`pkgconf` and `lddcheck` are satisfied by a test).
+fn lint_target(plan: &Plan, package: &PackagePlan, full_version: &str) -> crate::lint::PackageLint {
+    let test_uses = plan
+        .tests
+        .iter()
+        .filter(|t| t.name == package.name)
+        .flat_map(|t| t.steps.iter())
+        .filter(|s| s.depth == 0)
+        .filter_map(|s| s.uses.as_deref())
+        .map(|u| u.split(" > ").next().unwrap_or(u).to_string())
+        .collect();
+    crate::lint::PackageLint {
+        name: package.name.clone(),
+        disabled: package.metadata.checks_disabled.clone(),
+        test_uses,
+        full_version: full_version.to_string(),
     }
 }
 
@@ -227,17 +325,4 @@ fn probe_writable(dir: &Path) -> Result<(), Diagnostic> {
             Diagnostic::new(dir, format!("the output directory is not writable: {e}"))
                 .hint("pass a writable directory with `--out-dir`")
         })
-}
-
-/// melange fills an empty `commit` from the git HEAD of the build file's directory.
-fn git_head(dir: &Path) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let head = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && head.len() == 40).then_some(head)
 }

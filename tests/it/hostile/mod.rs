@@ -15,6 +15,7 @@ mod packaging_links;
 pub mod repo_crafted;
 mod repo_links_in_root;
 mod sandbox;
+mod sbom_links;
 mod sca;
 mod secrets;
 mod step_trees;

@@ -175,9 +175,10 @@ fn a_root_holds_the_files_modes_links_and_apk_database() {
     );
     assert_eq!(files["usr/share/hello/private/"].0, "0:0:700");
     assert_eq!(files["usr/share/hello/private/note"].0, "0:0:600");
-    // Every file of the tree below usr is in the database, and only those.
+    // Every file of the tree below usr (and each package's SBOM) is in the database, and only
+    // those.
     let mut on_disk = Vec::new();
-    let mut stack = vec![root.join("usr")];
+    let mut stack = vec![root.join("usr"), root.join("var/lib/db/sbom")];
     while let Some(d) = stack.pop() {
         for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();

@@ -23,7 +23,11 @@ fn cmake_configure_build_install_fill_the_destdir() {
     );
     assert_eq!(
         p.files("cmake-hello"),
-        ["usr/bin/hello", "usr/lib/libgreet.so"],
+        [
+            "usr/bin/hello",
+            "usr/lib/libgreet.so",
+            "var/lib/db/sbom/cmake-hello-1.0.0-r0.spdx.json"
+        ],
         "CMAKE_INSTALL_LIBDIR=lib, not lib64 or a multiarch dir"
     );
     // The build directory stays in the workspace, not in the package.

@@ -27,7 +27,11 @@ fn go_build_and_go_install_put_working_binaries_in_usr_bin() {
     );
     assert_eq!(
         p.files("go-hello"),
-        ["usr/bin/greet", "usr/bin/hello-built"]
+        [
+            "usr/bin/greet",
+            "usr/bin/hello-built",
+            "var/lib/db/sbom/go-hello-1.0.0-r0.spdx.json"
+        ]
     );
 
     // The module went to the build cache's gomodcache, where the next build finds it.

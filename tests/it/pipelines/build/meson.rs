@@ -19,7 +19,11 @@ fn meson_configure_compile_install_fill_the_destdir() {
     );
     assert_eq!(
         p.files("meson-hello"),
-        ["usr/bin/hello", "usr/share/man/man1/hello.1"]
+        [
+            "usr/bin/hello",
+            "usr/share/man/man1/hello.1",
+            "var/lib/db/sbom/meson-hello-1.0.0-r0.spdx.json"
+        ]
     );
     assert!(p.workspace().join("output/build.ninja").is_file());
 

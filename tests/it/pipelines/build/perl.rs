@@ -27,10 +27,11 @@ fn perl_make_and_cleanup_ship_only_the_module() {
         .says("/auto/PwHello/.packlist\n");
 
     // INSTALLDIRS=vendor: Debian's vendorlib.
-    assert_eq!(p.files("perl-hello"), ["usr/share/perl5/PwHello.pm"]);
+    let shipped = [
+        "usr/share/perl5/PwHello.pm",
+        "var/lib/db/sbom/perl-hello-1.0.0-r0.spdx.json",
+    ];
+    assert_eq!(p.files("perl-hello"), shipped);
     let apk = p.apk_files("perl-hello");
-    assert_eq!(
-        apk.keys().collect::<Vec<_>>(),
-        ["usr/share/perl5/PwHello.pm"]
-    );
+    assert_eq!(apk.keys().collect::<Vec<_>>(), shipped);
 }
