@@ -19,6 +19,7 @@ use crate::config::LoadedConfig;
 use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::{Identity, Sandbox};
+use crate::session::accounts::StepAccounts;
 use crate::session::root::GuestRoot;
 use crate::session::{
     Ending, Fill, Finished, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions,
@@ -79,6 +80,14 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     if guest.is_none() {
         note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     }
+    let config = &prepared.loaded.config;
+    let accounts = StepAccounts::prepare(
+        "environment.accounts",
+        &config.environment.accounts,
+        &config.capabilities,
+        &host.rootfs,
+        &host.bwrap.path,
+    )?;
     let packager = match opts.dry_run {
         true => None,
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
@@ -89,9 +98,13 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         home_links: true,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
-    let sandbox = prepare_sandbox(session.sandbox_config()?)?;
+    let mut sandbox_config = session.sandbox_config()?;
+    accounts.apply(&mut sandbox_config)?;
+    let sandbox = prepare_sandbox(sandbox_config)?;
     let deadline = prepared.timeout.map(|t| Instant::now() + t);
     if opts.dry_run {
+        // The printed commands bind the generated /etc/passwd and /etc/group: kept for them.
+        accounts.keep();
         return dry_run(session, &sandbox, &prepared, deadline);
     }
     let finished = session.drive(|session| {
