@@ -147,14 +147,20 @@ impl RepoOptions {
             &self.package_append,
         )
         .map_err(bad)?;
+        // The same directory however it is spelled (`packages`, `./packages/`, absolute).
+        let same_dir = |a: &std::path::Path, b: &std::path::Path| match (
+            std::fs::canonicalize(a),
+            std::fs::canonicalize(b),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
         for own in &self.own_unsigned {
-            let own = crate::repo::Repository::parse(own).map_err(bad)?;
-            for r in env
-                .repositories
-                .iter_mut()
-                .filter(|r| r.location == own.location)
-            {
-                r.own_unsigned = true;
+            let own = std::path::Path::new(own);
+            for r in env.repositories.iter_mut() {
+                if r.local_dir().is_some_and(|d| same_dir(&d, own)) {
+                    r.own_unsigned = true;
+                }
             }
         }
         // Known names in either spelling become apk's (`amd64` is `x86_64`); any other name

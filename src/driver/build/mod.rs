@@ -73,7 +73,14 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         env_files: &opts.plan.env_files,
         signing_key: opts.signing_key.as_deref(),
     })?;
-    let s = &opts.session;
+    // A repository that is this build's own out dir holds the user's own output: used even
+    // unsigned, so a chain of configs builds in order into one out dir.
+    let mut session_options = opts.session.clone();
+    session_options
+        .guest
+        .own_unsigned
+        .push(session_options.out_dir.display().to_string());
+    let s = &session_options;
     let mut host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
     let contents = &prepared.loaded.config.environment.contents;
     let guest = crate::session::root::choose(&mut host, s, contents, prepared.arch.apk, printer)?;

@@ -131,7 +131,14 @@ pub fn choose_for_test(
     let mut options = options.clone();
     options.rootfs = "apk".into();
     let guest = &mut options.guest;
-    guest.repository_append.insert(0, location.clone());
+    let canonical = |p: &str| std::fs::canonicalize(p.strip_prefix("file://").unwrap_or(p)).ok();
+    let named_already = guest
+        .repository_append
+        .iter()
+        .any(|r| canonical(r).is_some() && canonical(r) == canonical(&location));
+    if !named_already {
+        guest.repository_append.insert(0, location.clone());
+    }
     guest.own_unsigned.push(location);
     guest.package_append = guest.test_package_append.clone();
     let contents = test_contents(&prepared.loaded.config, test, version);
