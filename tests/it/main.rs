@@ -10,6 +10,7 @@ mod build;
 mod cache;
 mod compile;
 mod config;
+mod guests;
 mod hostile;
 mod layout;
 mod pipelines;
