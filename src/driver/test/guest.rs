@@ -189,6 +189,15 @@ pub fn job_roots(
                 let version = package_version(prepared, test);
                 let g = choose_for_test(host, options, prepared, test, &version, printer)?;
                 printer.info(format!("`{}` is tested in the {}", test.name, g.describe()));
+                if !crate::sandbox::prepare::has_shell(&host.rootfs) {
+                    return Err(bad(format!(
+                        "the guest for the test of `{}` has no /bin/sh: as in melange, a test's \
+                         guest holds only its test.environment.contents.packages, the package \
+                         under test and their runtime dependencies; name a shell package \
+                         (busybox, say) there or with --test-package-append",
+                        test.name
+                    )));
+                }
                 let job_host = host.clone();
                 host.rootfs = session_root.clone();
                 Some((g, job_host))

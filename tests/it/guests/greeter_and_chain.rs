@@ -107,6 +107,29 @@ fn a_chain_of_configs_builds_in_order_through_the_out_dir() {
             &["--out-dir", s(&out), s(&user.config("chain-lib.yaml"))],
         );
         assert_eq!(lib.code, Some(0), "{who}: {}", lib.output());
+        // Its test guest holds chain-lib alone: no shell, said before any step (exit 2);
+        // --test-package-append adds one, as in melange.
+        let lib_config = user.config("chain-lib.yaml");
+        let bare = user.melwrap("test", &["--out-dir", s(&out), s(&lib_config)]);
+        assert_eq!(bare.code, Some(2), "{who}: {}", bare.output());
+        assert!(
+            bare.output().contains("has no /bin/sh")
+                && bare.output().contains("--test-package-append"),
+            "{who}: {}",
+            bare.output()
+        );
+        let with_shell = user.melwrap(
+            "test",
+            &[
+                "--test-package-append",
+                "busybox",
+                "--out-dir",
+                s(&out),
+                s(&lib_config),
+            ],
+        );
+        assert_eq!(with_shell.code, Some(0), "{who}: {}", with_shell.output());
+        assert!(with_shell.output().contains("| chain-lib-test-ok"), "{who}");
         // The out dir is unsigned: this build's own out dir, named as a repository, is the
         // user's own output.
         let app = user.melwrap(
