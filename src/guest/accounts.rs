@@ -242,7 +242,10 @@ mod tests {
             assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/root"));
         }
         let b = run_as(&a("build")).unwrap().unwrap();
-        assert_eq!((b.uid, b.gid, b.home.as_str()), (1000, 1000, "/home/build"));
+        assert_eq!(
+            (b.uid, b.gid, b.home.as_str()),
+            (1000, 1000, crate::guest::WORKSPACE)
+        );
         assert_eq!(run_as(&a("1000")).unwrap(), run_as(&a("build")).unwrap());
         let n = run_as(&a("12345")).unwrap().unwrap();
         assert_eq!((n.uid, n.gid), (12345, 12346));
