@@ -106,6 +106,28 @@ impl StepAccounts {
         Ok(())
     }
 
+    /// For `-v`: `steps run as uid 12345 gid 12346 (run-as), capabilities: CAP_NET_ADMIN`.
+    pub fn describe(&self) -> String {
+        let who = match &self.user {
+            Some(u) => format!("uid {} gid {} (run-as)", u.uid, u.gid),
+            None => "the default user".to_string(),
+        };
+        let caps = match self.capabilities.is_empty() {
+            true => "none".to_string(),
+            false => {
+                let mut parts: Vec<String> = self
+                    .capabilities
+                    .add
+                    .iter()
+                    .map(|c| format!("+{c}"))
+                    .collect();
+                parts.extend(self.capabilities.drop.iter().map(|c| format!("-{c}")));
+                parts.join(" ")
+            }
+        };
+        format!("steps run as {who}, capabilities: {caps}")
+    }
+
     /// Keep the generated files on disk after this process (a `--dry-run` script names them).
     pub fn keep(self) -> std::path::PathBuf {
         self.files.keep()
@@ -170,4 +192,98 @@ fn refused_capabilities(changes: &CapChanges, bwrap: &Path) -> eyre::Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn changes(add: &[&str]) -> CapChanges {
+        CapChanges {
+            add: add.iter().map(|s| s.to_string()).collect(),
+            drop: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_setuid_bwrap_cannot_give_capabilities() {
+        let dir = tempfile::tempdir().unwrap();
+        let bwrap = dir.path().join("bwrap");
+        fs_err::write(&bwrap, "").unwrap();
+        fs_err::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let err = refused_capabilities(&changes(&["CAP_NET_RAW"]), &bwrap).unwrap_err();
+        assert!(format!("{err}").contains("is setuid root"), "{err}");
+        // Nothing asked, nothing refused.
+        assert!(refused_capabilities(&changes(&[]), &bwrap).is_ok());
+        fs_err::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(refused_capabilities(&changes(&["CAP_NET_RAW"]), &bwrap).is_ok());
+    }
+
+    #[test]
+    fn files_home_and_ids_follow_the_accounts() {
+        let root = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(root.path().join("etc")).unwrap();
+        fs_err::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0:r:/root:/bin/ash\n",
+        )
+        .unwrap();
+        let written = Accounts {
+            run_as: "svc".into(),
+            users: vec![crate::config::model::User {
+                username: "svc".into(),
+                uid: 500,
+                homedir: "/srv/svc".into(),
+                ..Default::default()
+            }],
+            groups: Vec::new(),
+        };
+        let rootfs = Rootfs::Dir(HostPath::new(root.path()).unwrap());
+        let a = StepAccounts::prepare(
+            "environment.accounts",
+            &written,
+            &Capabilities::default(),
+            &rootfs,
+            Path::new("/nonexistent-bwrap"),
+        )
+        .unwrap();
+        assert_eq!(a.step_ids(), Some((500, 500)));
+        let mut config = SandboxConfig::new(
+            rootfs.clone(),
+            HostPath::new(root.path()).unwrap(),
+            &crate::sandbox::HostDefaults::read(),
+        );
+        a.apply(&mut config).unwrap();
+        assert_eq!(config.step_ids, Some((500, 500)));
+        assert_eq!(
+            config.extra_tmpfs,
+            vec![GuestPath::new("/srv/svc").unwrap()]
+        );
+        let passwd = fs_err::read_to_string(config.ro_files[0].0.as_path()).unwrap();
+        assert!(
+            passwd.starts_with("root:x:0:0:r:/root:/bin/ash\nsvc:x:500:500:"),
+            "{passwd}"
+        );
+        assert_eq!(config.ro_files[1].1.as_str(), "/etc/group");
+        assert!(a.describe().contains("uid 500 gid 500 (run-as)"));
+        // A home the root has gets no tmpfs.
+        fs_err::create_dir_all(root.path().join("srv/svc")).unwrap();
+        let a = StepAccounts::prepare(
+            "environment.accounts",
+            &written,
+            &Capabilities::default(),
+            &rootfs,
+            Path::new("/nonexistent-bwrap"),
+        )
+        .unwrap();
+        let mut config = SandboxConfig::new(
+            rootfs,
+            HostPath::new(root.path()).unwrap(),
+            &crate::sandbox::HostDefaults::read(),
+        );
+        a.apply(&mut config).unwrap();
+        assert!(config.extra_tmpfs.is_empty());
+    }
 }

@@ -95,6 +95,7 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         &host.rootfs,
         &host.bwrap.path,
     )?;
+    printer.detail(accounts.describe());
     let packager = match opts.dry_run {
         true => None,
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),

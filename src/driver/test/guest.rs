@@ -213,6 +213,7 @@ pub fn job_roots(
             &rootfs,
             &host.bwrap.path,
         )?;
+        printer.detail(format!("`{}`: {}", test.name, accounts.describe()));
         roots.push(JobRoot { guest, accounts });
     }
     Ok(roots)
