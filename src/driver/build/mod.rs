@@ -112,7 +112,12 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     let deadline = prepared.timeout.map(|t| Instant::now() + t);
     if opts.dry_run {
         // The printed commands bind the generated /etc/passwd and /etc/group: kept for them.
-        accounts.keep();
+        let kept = accounts.keep();
+        printer.info(format!(
+            "dry run: the commands bind the generated /etc/passwd and /etc/group from {}, kept \
+             for them (remove it when done)",
+            kept.display()
+        ));
         return dry_run(session, &sandbox, &prepared, deadline);
     }
     let finished = session.drive(|session| {
