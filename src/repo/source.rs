@@ -56,27 +56,26 @@ impl super::IndexSource for VerifiedIndexes<'_> {
     fn index_bytes(&self, repo: &super::Repository, arch: &str) -> Result<Vec<u8>, String> {
         let check = |bytes: &[u8]| -> eyre::Result<()> {
             let sig = super::apkindex::split_signature(bytes).map_err(|e| eyre::eyre!(e))?;
-            let verdict = match self.ignore_signatures {
-                true => Ok(()),
+            let verified = match self.ignore_signatures {
+                true => false,
                 false => match self
                     .keyring
                     .verify(&sig.signatures, &bytes[sig.signed_from..])
                 {
-                    Ok(_) => Ok(()),
+                    Ok(_) => true,
                     // The user's own unsigned output (see `Repository::own_unsigned`).
-                    Err(super::verify::VerifyError::Unsigned) if repo.own_unsigned => Ok(()),
-                    Err(why) => Err(why),
+                    Err(super::verify::VerifyError::Unsigned) if repo.own_unsigned => false,
+                    Err(why) => {
+                        return Err(eyre::eyre!(super::repository::untrusted_message(
+                            repo,
+                            arch,
+                            &why,
+                            self.keyring
+                        )));
+                    }
                 },
             };
-            if let Err(why) = verdict {
-                return Err(eyre::eyre!(super::repository::untrusted_message(
-                    repo,
-                    arch,
-                    &why,
-                    self.keyring
-                )));
-            }
-            {
+            if !verified {
                 super::apkindex::parse_body(&bytes[sig.signed_from..])
                     .map_err(|e| eyre::eyre!("not a valid index: {e}"))?;
             }
