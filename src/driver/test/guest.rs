@@ -48,37 +48,11 @@ fn test_environments(config: &Configuration) -> impl Iterator<Item = &ImageConfi
     )
 }
 
-/// The `test.environment` of the package `name` as written (the main package's, or the
-/// subpackage's of that name); the default (nothing) when none is found, as for a `range:`
-/// subpackage whose name is substituted.
-pub fn written_environment<'c>(
-    config: &'c Configuration,
-    name: &str,
-) -> (String, &'c ImageConfiguration) {
-    static NONE: std::sync::OnceLock<ImageConfiguration> = std::sync::OnceLock::new();
-    if name == config.package.name {
-        if let Some(t) = &config.test {
-            return ("test.environment".into(), &t.environment);
-        }
-    } else if let Some((i, t)) = config
-        .subpackages
-        .iter()
-        .enumerate()
-        .find_map(|(i, sp)| (sp.name == name).then_some((i, sp.test.as_ref()?)))
-    {
-        return (format!("subpackages[{i}].test.environment"), &t.environment);
-    }
-    (
-        "test.environment".into(),
-        NONE.get_or_init(ImageConfiguration::default),
-    )
-}
-
 /// The contents a test's guest is assembled from: the test environment's repositories and
 /// keys, then the build environment's; the test's packages with the package under test
 /// pinned to `name=version`.
 pub fn test_contents(config: &Configuration, test: &TestPlan, version: &str) -> ImageContents {
-    let (_, env) = written_environment(config, &test.name);
+    let env = &test.written_environment;
     let build = &config.environment.contents;
     let union = |a: &[String], b: &[String]| {
         let mut out: Vec<String> = Vec::new();
@@ -205,10 +179,9 @@ pub fn job_roots(
             false => None,
         };
         let rootfs = job_rootfs(guest.as_ref().map(|(g, _)| g), &session_root)?;
-        let (field, env) = written_environment(config, &test.name);
         let accounts = StepAccounts::prepare(
-            &format!("{field}.accounts"),
-            &env.accounts,
+            &format!("{}.accounts", test.environment_field),
+            &test.written_environment.accounts,
             &config.capabilities,
             &rootfs,
             &host.bwrap.path,
@@ -252,14 +225,18 @@ mod tests {
             environment: Default::default(),
             packages: vec!["busybox".into(), "greeter-english".into()],
             steps: Vec::new(),
+            environment_field: "subpackages[0].test.environment".into(),
+            written_environment: cfg.subpackages[0]
+                .test
+                .as_ref()
+                .unwrap()
+                .environment
+                .clone(),
         };
         let c = test_contents(&cfg, &test, "1-r0");
         assert_eq!(c.repositories, vec!["https://t", "https://b"]);
         assert_eq!(c.keyring, vec!["k.pub"]);
         assert_eq!(c.packages, vec!["busybox", "greeter-english=1-r0"]);
-        let (field, env) = written_environment(&cfg, "greeter-english");
-        assert_eq!(field, "subpackages[0].test.environment");
-        assert_eq!(env.accounts.run_as, "build");
     }
 
     #[test]
