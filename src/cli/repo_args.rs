@@ -101,6 +101,14 @@ pub struct GuestArgs {
     #[arg(long, help_heading = "Guest")]
     pub ignore_signatures: bool,
 
+    /// A package added to every test's guest (repeatable), as melange's flag.
+    #[arg(
+        long = "test-package-append",
+        value_name = "PKG",
+        help_heading = "Guest"
+    )]
+    pub test_package_append: Vec<String>,
+
     /// Where downloaded indexes and packages, and assembled guests (`guests/`), are kept
     /// [default: $XDG_CACHE_HOME/melwrap/apk, else ~/.cache/melwrap/apk].
     #[arg(long, value_name = "DIR", help_heading = "Guest")]
@@ -118,6 +126,7 @@ impl From<RepoArgs> for RepoOptions {
             apk_cache_dir: a.apk_cache_dir,
             no_network: a.no_network,
             ca_bundle: a.ca_bundle,
+            own_unsigned: Vec::new(),
         }
     }
 }
@@ -130,6 +139,8 @@ impl From<GuestArgs> for GuestOptions {
             package_append: a.package_append,
             ignore_signatures: a.ignore_signatures,
             apk_cache_dir: a.apk_cache_dir,
+            test_package_append: a.test_package_append,
+            own_unsigned: Vec::new(),
         }
     }
 }

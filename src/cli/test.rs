@@ -22,11 +22,13 @@ Examples:
 
 /// Run a config's `test:` pipelines against the built packages.
 ///
-/// For the main package and each subpackage with a `test:` section, the package's `.apk`
-/// (from OUT/<arch>/) is unpacked and its files shown at `/` over the read-only guest root, in
-/// a fresh sandbox; packages of the same config named in `test.environment.contents.packages`
-/// are installed too. The test steps then run one by one as in `melwrap build`. Every package
-/// is tested, and a summary lists each with its result and duration.
+/// For the main package and each subpackage with a `test:` section, in a fresh sandbox: when
+/// a repository is named (or `--rootfs apk`), in a guest of its own holding its
+/// test.environment.contents.packages, the package under test (from OUT as a local
+/// repository) and their runtime dependencies, assembled once and cached; otherwise over the
+/// host root (or `--rootfs DIR`), with the package's files layered on top. The steps run as
+/// the test environment's `run-as` user. Every package is tested, and a summary lists each
+/// with its result and duration.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = TEST_EXAMPLES)]
 #[command(mut_arg("no_network", |a| a.help("Give test steps no network at all")))]
@@ -68,11 +70,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Guest root: `auto` (default) runs steps in a guest assembled from the config's
-    /// environment.contents (repositories and packages) and the --repository-append and
-    /// --package-append flags when they name both, else the host's root; `apk` demands such a
-    /// guest; `host` shows the host's /usr, /etc, ... read-only; a directory is used as an
-    /// existing root filesystem, read-only. The packages' files are layered on top.
+    /// Test root: `auto` (default) tests each package in a guest of its own (its test
+    /// packages, the package and its runtime dependencies, from OUT as a repository plus the
+    /// config's repositories and --repository-append) when a repository is named, else on the
+    /// host's root; `apk` demands guests; `host` shows the host's /usr, /etc, ... read-only; a
+    /// directory is used as an existing root filesystem, read-only. Over `host` or a
+    /// directory the packages' files are layered on top.
     #[arg(
         long,
         default_value = "auto",

@@ -51,6 +51,12 @@ pub struct TestPlan {
     pub packages: Vec<String>,
     /// Steps in execution order, as for a build package.
     pub steps: Vec<Step>,
+    /// The field of its `test.environment` (`subpackages[2].test.environment`), for messages.
+    #[serde(skip)]
+    pub environment_field: String,
+    /// Its `test.environment` as written (accounts, repositories and keys for its guest).
+    #[serde(skip)]
+    pub written_environment: crate::config::model::ImageConfiguration,
 }
 
 /// One package (main or subpackage) and its steps.

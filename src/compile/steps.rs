@@ -208,6 +208,8 @@ pub(super) fn compile_test(
         environment,
         packages,
         steps,
+        environment_field: format!("{base}.environment"),
+        written_environment: test.environment.clone(),
     }
 }
 

@@ -27,6 +27,7 @@ pub fn check(loaded: &LoadedConfig) -> Vec<Diagnostic> {
     c.var_transforms();
     let mut out = c.out;
     out.extend(super::check_env::check(loaded));
+    out.extend(super::check_accounts::check(loaded));
     out.sort_by(|a, b| (a.position, &a.field, &a.message).cmp(&(b.position, &b.field, &b.message)));
     out
 }

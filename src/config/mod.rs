@@ -2,6 +2,7 @@
 //! field so errors can say `file:line:col`, and run melange's semantic checks.
 
 pub mod check;
+pub mod check_accounts;
 pub mod check_env;
 pub mod decode;
 pub mod load;

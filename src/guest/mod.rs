@@ -3,6 +3,7 @@
 //! directories), the sandbox (its mounts), the workspace, the cache and `melwrap test` all
 //! take them from here.
 
+pub mod accounts;
 pub mod env;
 
 /// A guest path as a literal: the workspace or the cache itself, or a path below one of them

@@ -16,6 +16,10 @@ pub struct Repository {
     pub location: String,
     /// `@tag` without the `@`: its packages are installed only when pinned (`name@tag`).
     pub tag: Option<String>,
+    /// The user's own output directory (`melwrap test`'s `--out-dir`): an unsigned index
+    /// there is used as the user's own work; a signed one is still checked against the
+    /// keyring.
+    pub own_unsigned: bool,
 }
 
 impl Repository {
@@ -39,6 +43,7 @@ impl Repository {
         Ok(Repository {
             location: location.trim_end_matches('/').to_string(),
             tag,
+            own_unsigned: false,
         })
     }
 
@@ -186,6 +191,7 @@ pub fn load_repositories(
         let verdict = keyring.verify(&sig.signatures, &bytes[sig.signed_from..]);
         let verified_by = match verdict {
             Ok(k) => Some(k),
+            Err(VerifyError::Unsigned) if repo.own_unsigned => None,
             Err(why) => {
                 let msg = untrusted_message(repo, arch, &why, keyring);
                 if !ignore_signatures {

@@ -369,6 +369,7 @@ mod tests {
             repository: Repository {
                 location: loc.into(),
                 tag: tag.map(String::from),
+                own_unsigned: false,
             },
             entries: pkgs.iter().map(|s| pkg(s)).collect(),
             verified_by: None,

@@ -28,6 +28,9 @@ pub struct RepoOptions {
     pub apk_cache_dir: Option<PathBuf>,
     pub no_network: bool,
     pub ca_bundle: Option<PathBuf>,
+    /// Repositories (as appended) that are the user's own output: used unsigned
+    /// ([`crate::repo::Repository::own_unsigned`]).
+    pub own_unsigned: Vec<String>,
 }
 
 /// The repository options of `build` and `test`, whose arch, network and CA bundle are their
@@ -39,6 +42,10 @@ pub struct GuestOptions {
     pub package_append: Vec<String>,
     pub ignore_signatures: bool,
     pub apk_cache_dir: Option<PathBuf>,
+    /// Packages added to every test's guest (`--test-package-append`).
+    pub test_package_append: Vec<String>,
+    /// Appended repositories that are the user's own output (`melwrap test`'s out dir).
+    pub own_unsigned: Vec<String>,
 }
 
 impl GuestOptions {
@@ -58,6 +65,7 @@ impl GuestOptions {
             apk_cache_dir: self.apk_cache_dir.clone(),
             no_network,
             ca_bundle,
+            own_unsigned: self.own_unsigned.clone(),
         }
     }
 }
@@ -132,13 +140,29 @@ impl RepoOptions {
         contents: &crate::config::model::ImageContents,
         printer: Printer,
     ) -> eyre::Result<Prepared> {
-        let env = Environment::from_contents(
+        let mut env = Environment::from_contents(
             contents,
             &self.repository_append,
             &self.keyring_append,
             &self.package_append,
         )
         .map_err(bad)?;
+        // The same directory however it is spelled (`packages`, `./packages/`, absolute).
+        let same_dir = |a: &std::path::Path, b: &std::path::Path| match (
+            std::fs::canonicalize(a),
+            std::fs::canonicalize(b),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        for own in &self.own_unsigned {
+            let own = std::path::Path::new(own);
+            for r in env.repositories.iter_mut() {
+                if r.local_dir().is_some_and(|d| same_dir(&d, own)) {
+                    r.own_unsigned = true;
+                }
+            }
+        }
         // Known names in either spelling become apk's (`amd64` is `x86_64`); any other name
         // is used as written.
         let arch = self

@@ -56,18 +56,26 @@ impl super::IndexSource for VerifiedIndexes<'_> {
     fn index_bytes(&self, repo: &super::Repository, arch: &str) -> Result<Vec<u8>, String> {
         let check = |bytes: &[u8]| -> eyre::Result<()> {
             let sig = super::apkindex::split_signature(bytes).map_err(|e| eyre::eyre!(e))?;
-            if !self.ignore_signatures {
-                self.keyring
+            let verified = match self.ignore_signatures {
+                true => false,
+                false => match self
+                    .keyring
                     .verify(&sig.signatures, &bytes[sig.signed_from..])
-                    .map_err(|why| {
-                        eyre::eyre!(super::repository::untrusted_message(
+                {
+                    Ok(_) => true,
+                    // The user's own unsigned output (see `Repository::own_unsigned`).
+                    Err(super::verify::VerifyError::Unsigned) if repo.own_unsigned => false,
+                    Err(why) => {
+                        return Err(eyre::eyre!(super::repository::untrusted_message(
                             repo,
                             arch,
                             &why,
                             self.keyring
-                        ))
-                    })?;
-            } else {
+                        )));
+                    }
+                },
+            };
+            if !verified {
                 super::apkindex::parse_body(&bytes[sig.signed_from..])
                     .map_err(|e| eyre::eyre!("not a valid index: {e}"))?;
             }

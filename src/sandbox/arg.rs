@@ -46,6 +46,8 @@ pub enum Arg {
     Gid(u32),
     /// `--cap-drop CAP` (`ALL` drops every capability).
     CapDrop(String),
+    /// `--cap-add CAP`: the step holds CAP inside its user namespace.
+    CapAdd(String),
     /// `--clearenv`: start the command from an empty environment.
     ClearEnv,
     /// `--setenv KEY VALUE`.
@@ -119,6 +121,10 @@ impl Arg {
             }
             Arg::CapDrop(c) => {
                 push("--cap-drop");
+                push(c);
+            }
+            Arg::CapAdd(c) => {
+                push("--cap-add");
                 push(c);
             }
             Arg::ClearEnv => push("--clearenv"),

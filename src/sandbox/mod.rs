@@ -13,6 +13,7 @@
 //! | [`shell`] | [`StepCommand`], the step wrapper (semantics 3.6) and which shell runs it | [`shell_for`] looks at the rootfs |
 //! | [`prepare`] | [`Sandbox`]: a checked config plus a snapshot of the rootfs | reads the rootfs once |
 //! | [`probe`] | finding `bwrap` and checking it works, with hints | spawns `bwrap` |
+//! | [`caps`] | `capabilities: {add, drop}` names as bwrap's, checked against the kernel | reads `cap_last_cap` |
 //! | [`build_ids`] | [`Identity`] and the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
 //! | [`child`] | bwrap's process before exec: staged bind sources, build ids, keyring, limits | system calls in the child |
 //! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
@@ -43,6 +44,7 @@
 
 pub mod arg;
 pub mod build_ids;
+pub mod caps;
 pub mod child;
 pub mod env;
 pub mod host;

@@ -225,6 +225,11 @@ fn require_file(path: &HostPath, what: &str) -> Result<(), SandboxError> {
 }
 
 /// Does the rootfs have `/bin/sh` (through its own symlinks, as the guest would see it)?
+/// Whether `rootfs` has a `/bin/sh` (followed through the root's own links) to run steps.
+pub fn has_shell(rootfs: &Rootfs) -> bool {
+    has_sh(&LiveTree::new(rootfs))
+}
+
 fn has_sh(tree: &dyn RootTree) -> bool {
     let sh = GuestPath::new("/bin/sh").expect("absolute");
     super::root::resolve(tree, &sh).node == Node::File

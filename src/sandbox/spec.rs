@@ -11,10 +11,12 @@
 //!
 //! melange's equivalent is `pkg/container/bubblewrap_runner.go` (semantics section 5.1). The
 //! differences are deliberate and listed in docs/differences.md: a read-only guest root, a private
-//! network, IPC and UTS namespace on request or always, no capabilities, a fresh `/tmp`.
+//! network, IPC and UTS namespace on request or always, no capabilities unless the config's
+//! `capabilities.add` names them, a fresh `/tmp`.
 
 use super::arg::{Arg, Namespace, STATUS_FD};
 use super::build_ids::Identity;
+use super::caps::CapChanges;
 use super::host::HostDefaults;
 use super::limits::Resources;
 use super::path::{GuestPath, HostPath, Rootfs};
@@ -46,6 +48,16 @@ pub struct SandboxConfig {
     pub ca_bundle: Option<HostPath>,
     /// Limits for every process of a step (`--pids`, `--memory`).
     pub resources: Resources,
+    /// The uid and gid the step runs as inside its user namespace when the config names a
+    /// `run-as` user; `None`: the identity's own (0 as root, 1000 otherwise).
+    pub step_ids: Option<(u32, u32)>,
+    /// The config's `capabilities:` (none by default).
+    pub capabilities: CapChanges,
+    /// Fresh writable directories (the run-as user's home when the root has none).
+    pub extra_tmpfs: Vec<GuestPath>,
+    /// Read-only files shown at guest paths (`/etc/passwd`, `/etc/group`), mounted last so
+    /// they win over the root and any tested package.
+    pub ro_files: Vec<(HostPath, GuestPath)>,
 }
 
 impl SandboxConfig {
@@ -64,6 +76,10 @@ impl SandboxConfig {
             resolv_conf: host.resolv_conf.clone(),
             ca_bundle: None,
             resources: host.resources,
+            step_ids: None,
+            capabilities: CapChanges::default(),
+            extra_tmpfs: Vec::new(),
+            ro_files: Vec::new(),
         }
     }
 
@@ -109,6 +125,15 @@ impl SandboxConfig {
             reqs.push(MountRequest::new(
                 MountKind::Symlink(target.clone()),
                 link.clone(),
+            ));
+        }
+        for dir in &self.extra_tmpfs {
+            reqs.push(MountRequest::new(MountKind::Tmpfs, dir.clone()));
+        }
+        for (src, dest) in &self.ro_files {
+            reqs.push(MountRequest::new(
+                MountKind::RoFile(src.clone()),
+                dest.clone(),
             ));
         }
         reqs
@@ -164,23 +189,29 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
     // Read-only again: the tmpfs dirs that only exist to hold mount points (`/` for the host).
     args.extend(mounts.remount_ro.into_iter().map(Arg::RemountRo));
 
-    // Identity (semantics 5.2). Always a user namespace: as root, the step is uid 0 inside,
-    // mapped onto the build ids bwrap runs as, with every capability dropped (bwrap would keep
-    // them for uid 0); anyone else is the build user inside, with no capabilities either.
+    // Identity (semantics 5.2). Always a user namespace: as root, bwrap runs as the build
+    // ids and the step is uid 0 inside (or the `run-as` user), mapped onto them; anyone else
+    // is the build user inside (or the `run-as` user), mapped onto the invoking user.
     // Root-only host files, /proc/sys and root's keyrings are then closed by ordinary
     // permission checks: the step is an unprivileged uid on the host.
-    match cfg.identity {
-        Identity::Root(_) => {
-            args.push(Arg::Unshare(Namespace::User));
-            args.push(Arg::Uid(0));
-            args.push(Arg::Gid(0));
-            args.push(Arg::CapDrop("ALL".into()));
-        }
-        Identity::Build { uid, gid } => {
-            args.push(Arg::Unshare(Namespace::User));
-            args.push(Arg::Uid(uid));
-            args.push(Arg::Gid(gid));
-        }
+    let (uid, gid) = cfg.step_ids.unwrap_or(match cfg.identity {
+        Identity::Root(_) => (0, 0),
+        Identity::Build { uid, gid } => (uid, gid),
+    });
+    args.push(Arg::Unshare(Namespace::User));
+    args.push(Arg::Uid(uid));
+    args.push(Arg::Gid(gid));
+    // Capabilities: none unless the config adds them. bwrap keeps every capability for uid 0
+    // inside, so they are dropped first; then the config's additions, then its drops (as
+    // melange orders them). A non-zero uid holds only what is added (ambient).
+    if uid == 0 || !cfg.capabilities.is_empty() {
+        args.push(Arg::CapDrop("ALL".into()));
+    }
+    for cap in &cfg.capabilities.add {
+        args.push(Arg::CapAdd(cap.clone()));
+    }
+    for cap in &cfg.capabilities.drop {
+        args.push(Arg::CapDrop(cap.clone()));
     }
 
     // Environment: nothing from the host; the step's final list in order (semantics 3.8).

@@ -53,6 +53,10 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
         resolv_conf: Some(hp("/etc/resolv.conf")),
         ca_bundle: None,
         resources: crate::sandbox::Resources::default(),
+        step_ids: None,
+        capabilities: Default::default(),
+        extra_tmpfs: Vec::new(),
+        ro_files: Vec::new(),
     }
 }
 
@@ -503,4 +507,50 @@ fn guest_paths_normalise() {
     assert!(gp("/var/cache/melange").starts_with(&gp("/var")));
     assert!(!gp("/variable").starts_with(&gp("/var")));
     assert_eq!(gp("/").parent().as_str(), "/");
+}
+
+#[test]
+fn run_as_and_capabilities_become_ids_and_cap_flags() {
+    let tree = MemTree::new("/r")
+        .dir("/bin")
+        .dir("/dev")
+        .dir("/proc")
+        .dir("/tmp")
+        .dir("/home/build")
+        .dir("/var/cache/melange")
+        .file("/etc/resolv.conf")
+        .file("/etc/passwd");
+    let flat = |args: &[Arg]| render(args).replace('\n', " ");
+    let mut cfg = config(Rootfs::Dir(hp("/r")));
+    cfg.identity = Identity::Root(BuildIds::default());
+    cfg.step_ids = Some((12345, 12346));
+    cfg.capabilities = crate::sandbox::caps::CapChanges {
+        add: vec!["CAP_NET_ADMIN".into()],
+        drop: vec!["CAP_SYS_CHROOT".into()],
+    };
+    cfg.ro_files = vec![(hp("/tmp/acc/passwd"), gp("/etc/passwd"))];
+    cfg.extra_tmpfs = vec![gp("/home/nonroot")];
+    let text = flat(&bwrap_args(&cfg, &tree, &step()));
+    assert!(
+        text.contains(
+            "--unshare-user --uid 12345 --gid 12346 --cap-drop ALL --cap-add CAP_NET_ADMIN \
+             --cap-drop CAP_SYS_CHROOT"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("--ro-bind /tmp/acc/passwd /etc/passwd"),
+        "{text}"
+    );
+    // /home/nonroot is missing: /home is spliced to hold the tmpfs.
+    assert!(text.contains("--tmpfs /home/nonroot"), "{text}");
+    // run-as root as an ordinary user: uid 0 inside, every capability dropped.
+    let mut cfg = config(Rootfs::Dir(hp("/r")));
+    cfg.step_ids = Some((0, 0));
+    let text = flat(&bwrap_args(&cfg, &tree, &step()));
+    assert!(text.contains("--uid 0 --gid 0 --cap-drop ALL"), "{text}");
+    assert!(!text.contains("--cap-add"), "{text}");
+    // The default build user gets no cap flags at all.
+    let text = flat(&bwrap_args(&config(Rootfs::Dir(hp("/r"))), &tree, &step()));
+    assert!(text.contains("--uid 1000 --gid 1000 --clearenv"), "{text}");
 }

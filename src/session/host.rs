@@ -22,6 +22,7 @@ use crate::status::{ExitStatus, StatusError};
 use crate::workspace::Workspace;
 
 /// What the sandbox needs from the host, checked before anything is created.
+#[derive(Debug, Clone)]
 pub struct SandboxHost {
     pub bwrap: Bwrap,
     pub rootfs: Rootfs,

@@ -4,6 +4,7 @@
 //! scrub and the securing of a kept workspace (`session/secure.rs`). The drivers in
 //! [`crate::driver`] say only what differs: which steps run, and what happens after.
 
+pub mod accounts;
 pub mod dirs;
 mod host;
 mod options;

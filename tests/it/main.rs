@@ -11,6 +11,7 @@ mod cache;
 mod compile;
 mod config;
 mod docs;
+mod guests;
 mod hostile;
 mod layout;
 pub mod lint;

@@ -19,6 +19,7 @@ use crate::config::LoadedConfig;
 use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::{Identity, Sandbox};
+use crate::session::accounts::StepAccounts;
 use crate::session::root::GuestRoot;
 use crate::session::{
     Ending, Fill, Finished, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions,
@@ -79,13 +80,29 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         env_files: &opts.plan.env_files,
         signing_key: opts.signing_key.as_deref(),
     })?;
-    let s = &opts.session;
+    // A repository that is this build's own out dir holds the user's own output: used even
+    // unsigned, so a chain of configs builds in order into one out dir.
+    let mut session_options = opts.session.clone();
+    session_options
+        .guest
+        .own_unsigned
+        .push(session_options.out_dir.display().to_string());
+    let s = &session_options;
     let mut host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
     let contents = &prepared.loaded.config.environment.contents;
     let guest = crate::session::root::choose(&mut host, s, contents, prepared.arch.apk, printer)?;
     if guest.is_none() {
         note_uninstalled_packages(&prepared.plan, &prepared.loaded, printer);
     }
+    let config = &prepared.loaded.config;
+    let accounts = StepAccounts::prepare(
+        "environment.accounts",
+        &config.environment.accounts,
+        &config.capabilities,
+        &host.rootfs,
+        &host.bwrap.path,
+    )?;
+    printer.detail(accounts.describe());
     let packager = match opts.dry_run {
         true => None,
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
@@ -96,9 +113,18 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         home_links: true,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
-    let sandbox = prepare_sandbox(session.sandbox_config()?)?;
+    let mut sandbox_config = session.sandbox_config()?;
+    accounts.apply(&mut sandbox_config)?;
+    let sandbox = prepare_sandbox(sandbox_config)?;
     let deadline = prepared.timeout.map(|t| Instant::now() + t);
     if opts.dry_run {
+        // The printed commands bind the generated /etc/passwd and /etc/group: kept for them.
+        let kept = accounts.keep();
+        printer.info(format!(
+            "dry run: the commands bind the generated /etc/passwd and /etc/group from {}, kept \
+             for them (remove it when done)",
+            kept.display()
+        ));
         return dry_run(session, &sandbox, &prepared, deadline);
     }
     let finished = session.drive(|session| {

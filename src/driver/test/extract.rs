@@ -10,13 +10,16 @@
 //! skipped.
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use color_eyre::eyre;
+use color_eyre::eyre::{self, WrapErr};
 
 use crate::apk::unpack::{UnpackOptions, unpack_into};
 use crate::diag::Diagnostic;
+use crate::printer::Printer;
 use crate::safefs::Dir;
+use crate::sandbox::HostPath;
+use crate::session::absolute;
 
 /// What [`extract_data`] did.
 pub use crate::apk::unpack::UnpackStats as ExtractStats;
@@ -48,6 +51,72 @@ pub fn extract_data(apk: &Path, package: &str, dest: &Path) -> eyre::Result<Extr
 pub fn remove_unpacked(root: &Path) {
     if let Ok(dir) = Dir::open_anchor(root) {
         let _ = dir.remove_contents();
+    }
+}
+
+/// The temporary directory holding each package's unpacked files.
+pub struct Unpacked {
+    dir: tempfile::TempDir,
+}
+
+impl Unpacked {
+    pub fn new() -> eyre::Result<Unpacked> {
+        let dir = tempfile::Builder::new()
+            .prefix("melwrap-test-")
+            .tempdir()
+            .wrap_err("cannot create a temporary directory for the packages' files")?;
+        Ok(Unpacked { dir })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Unpack `file` for package `name`, once.
+    pub fn add(&self, name: &str, file: &Path, printer: Printer) -> eyre::Result<()> {
+        let dest = self.path(name);
+        if dest.exists() {
+            return Ok(());
+        }
+        let info = crate::apk::read_package(file)?;
+        if info.name() != name {
+            return Err(Diagnostic::new(
+                file,
+                format!("holds package `{}`, not `{name}`", info.name()),
+            )
+            .hint("rebuild the packages with `melwrap build`")
+            .into());
+        }
+        let stats = extract_data(file, name, &dest)?;
+        printer.detail(format!(
+            "unpacked {} ({} files, {} directories, {} symlinks)",
+            file.display(),
+            stats.files + stats.hardlinks,
+            stats.dirs,
+            stats.symlinks
+        ));
+        if !stats.skipped.is_empty() {
+            printer.warn(format!(
+                "{}: device nodes and FIFOs cannot be installed rootless, left out: {}",
+                file.display(),
+                stats.skipped.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// The unpacked root of package `name`, as an absolute host path.
+    pub fn root(&self, name: &str) -> eyre::Result<HostPath> {
+        Ok(absolute(&self.path(name), "unpacked package")?)
+    }
+}
+
+impl Drop for Unpacked {
+    /// Packages may ship read-only directories: their contents are removed through
+    /// descriptors (made writable first), then the temporary directory itself, on success,
+    /// failure or error alike.
+    fn drop(&mut self) {
+        remove_unpacked(self.dir.path());
     }
 }
 

@@ -1,39 +1,43 @@
 //! `melwrap test` (and `melwrap build --test`): run a config's `test:` pipelines against the
-//! packages a build wrote, each package in a fresh sandbox where its files are installed at `/`.
+//! packages a build wrote, each package in a fresh sandbox.
 //!
 //! melange (`pkg/build/test.go`, semantics doc 6.2) builds one apko guest per tested package
 //! from `test.environment` (the package under test plus its test `needs`) and runs the test
-//! pipeline there with the same runner as builds. melwrap has no package manager: it takes the
-//! `.apk` files from `<out-dir>/<arch>/`, unpacks their data sections into a temporary
-//! directory ([`extract`]) and layers them over the read-only guest root with binds
-//! ([`install`]). Packages of the same config named in `test.environment.contents.packages`
-//! (the main package for a subpackage's test, say) are installed the same way; other packages
-//! are reported as not installable, as for builds.
+//! pipeline there with the same runner as builds. melwrap does the same when a repository is
+//! named (or `--rootfs apk`): each test's guest is resolved from the out dir as a local
+//! repository plus the config's repositories, and assembled once into the guest cache
+//! ([`guest`]). Otherwise (`--rootfs host`, a directory, or `auto` with no repository) it
+//! takes the `.apk` files from `<out-dir>/<arch>/`, unpacks their data sections
+//! ([`extract`]) and layers them over the read-only root with binds ([`install`]); packages
+//! of other configs cannot be installed that way and are reported.
 //!
-//! Order: check every package file exists before anything runs (exit 2 otherwise), then for
-//! each tested package run its steps in the [`Session`], carry on after a failure,
-//! and print a summary. melange stops at the first failing package; melwrap reports them all.
+//! Order: check every package file exists and find or assemble every guest before anything
+//! runs (exit 2 otherwise), then for each tested package run its steps in the [`Session`],
+//! carry on after a failure, and print a summary. melange stops at the first failing
+//! package; melwrap reports them all.
 
 pub mod extract;
+pub mod guest;
 pub mod install;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{self, WrapErr};
+use color_eyre::eyre;
 
 use crate::compile::{PackagePlan, TestPlan};
 use crate::diag::Diagnostic;
 use crate::inputs::{self, PlanInputs, Prepared};
 use crate::printer::{Printer, format_duration};
 use crate::sandbox::root::LiveTree;
-use crate::sandbox::{CA_GUEST_PATH, HostPath, Rootfs, Sandbox};
+use crate::sandbox::{CA_GUEST_PATH, Rootfs, Sandbox};
 use crate::session::{
-    Ending, Fill, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions, absolute,
+    Ending, Fill, NamedPaths, PackageOutcome, SandboxHost, Session, SessionOptions,
     prepare_sandbox, report_failure,
 };
 use crate::status::ExitStatus;
+use extract::Unpacked;
 
 /// What `melwrap test` (and `melwrap build --test`) is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -59,15 +63,27 @@ impl TestOptions {
     /// cache, rootfs, network, CA bundle, `--interactive`, `--debug`) and `--source-dir`, a
     /// temporary workspace, every package, no timeout.
     pub fn after_build(build: &crate::driver::build::BuildOptions) -> TestOptions {
+        let mut session = SessionOptions {
+            workspace_dir: None,
+            cache_source: None,
+            ..build.session.clone()
+        };
+        // The out dir's index is signed with the build's key: its public half (`KEY.pub`,
+        // as `melwrap keygen` writes it) lets the test guests trust it.
+        if let Some(key) = &build.signing_key {
+            let public = PathBuf::from(format!("{}.pub", key.display()));
+            if public.is_file() {
+                session
+                    .guest
+                    .keyring_append
+                    .push(public.display().to_string());
+            }
+        }
         TestOptions {
             config: build.config.clone(),
             arch: build.arch.clone(),
             plan: build.plan.clone(),
-            session: SessionOptions {
-                workspace_dir: None,
-                cache_source: None,
-                ..build.session.clone()
-            },
+            session,
             // As `melange test`: the workspace is filled only from an explicit `--source-dir`.
             source_dir: build.source_dir.clone(),
             only: None,
@@ -127,14 +143,12 @@ pub fn run_prepared(
     let Some(tests) = selected_tests(prepared, opts.only.as_deref(), printer)? else {
         return Ok(ExitStatus::Success);
     };
-    let jobs = checked_jobs(prepared, &tests, &s.out_dir, printer)?;
+    let config = &prepared.loaded.config;
+    let in_guests = guest::use_guests(s, config);
+    let jobs = checked_jobs(prepared, &tests, &s.out_dir, !in_guests, printer)?;
     let mut host = SandboxHost::resolve(&s.rootfs, s.ca_bundle.as_deref(), &s.limits)?;
-    // The guest of the build's environment.contents (test dependencies are not in it yet).
-    let contents = &prepared.loaded.config.environment.contents;
-    let arch = prepared.arch.apk;
-    if let Some(guest) = crate::session::root::choose(&mut host, s, contents, arch, printer)? {
-        printer.info(format!("tests run in the {}", guest.describe()));
-    }
+    let tested: Vec<&TestPlan> = jobs.iter().map(|j| j.test).collect();
+    let roots = guest::job_roots(&mut host, s, prepared, &tested, in_guests, printer)?;
     let keep_sde = user_sets_source_date_epoch(prepared, &opts.plan.env_files)?;
     if let Some(source) = &opts.source_dir {
         fs_err::create_dir_all(source)?;
@@ -151,20 +165,23 @@ pub fn run_prepared(
         home_links: false,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
-    // The packages' files, unpacked once each.
+    // Over the session's root (no guests): the packages' files, unpacked once each.
     let unpacked = Unpacked::new()?;
-    for job in &jobs {
-        for (name, file) in &job.installs {
-            unpacked.add(name, file, printer)?;
+    for (job, root) in jobs.iter().zip(&roots) {
+        if root.guest.is_none() {
+            for (name, file) in &job.installs {
+                unpacked.add(name, file, printer)?;
+            }
         }
     }
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
     let finished = session.drive(|session| {
         let mut results = Vec::new();
+        let work: Vec<(&Job<'_>, &guest::JobRoot)> = jobs.iter().zip(&roots).collect();
         let ending = run_jobs(
             session,
-            &jobs,
+            &work,
             &unpacked,
             deadline,
             keep_sde,
@@ -190,15 +207,15 @@ pub fn run_prepared(
 /// the run.
 fn run_jobs(
     session: &Session,
-    jobs: &[Job<'_>],
+    work: &[(&Job<'_>, &guest::JobRoot)],
     unpacked: &Unpacked,
     deadline: Option<Instant>,
     keep_sde: bool,
     prepared: &Prepared,
     results: &mut Vec<TestResult>,
 ) -> eyre::Result<Option<Ending>> {
-    for job in jobs {
-        let sandbox = job_sandbox(session, job, unpacked)?;
+    for &(job, root) in work {
+        let sandbox = job_sandbox(session, job, root, unpacked)?;
         let env = test_environment(&prepared.plan.environment, keep_sde, &job.test.environment);
         let runner = session.runner(&sandbox, env, deadline);
         let t0 = Instant::now();
@@ -247,11 +264,13 @@ fn selected_tests<'p>(
     Ok(Some(tests))
 }
 
-/// The jobs, once every package file they install is known to be there.
+/// The jobs, once every package file they install is known to be there. `layered`: the
+/// packages are layered over the session's root (no guests), so say which cannot be.
 fn checked_jobs<'a>(
     prepared: &Prepared,
     tests: &[&'a TestPlan],
     out_dir: &Path,
+    layered: bool,
     printer: Printer,
 ) -> eyre::Result<Vec<Job<'a>>> {
     let arch_dir = out_dir.join(prepared.arch.apk);
@@ -270,7 +289,7 @@ fn checked_jobs<'a>(
     if !missing.is_empty() {
         return Err(missing_packages(&missing, prepared).into());
     }
-    if !foreign.is_empty() {
+    if layered && !foreign.is_empty() {
         printer.info(format!(
             "note: melwrap does not install packages from repositories; the tests use the guest \
              root's tools instead of: {}",
@@ -280,9 +299,22 @@ fn checked_jobs<'a>(
     Ok(jobs)
 }
 
-/// A fresh sandbox for `job`: the session's, with the job's packages layered over the root.
-fn job_sandbox(session: &Session, job: &Job<'_>, unpacked: &Unpacked) -> eyre::Result<Sandbox> {
+/// A fresh sandbox for `job`: in its guest, or the session's with the job's packages layered
+/// over the root; as the job's run-as user.
+fn job_sandbox(
+    session: &Session,
+    job: &Job<'_>,
+    root: &guest::JobRoot,
+    unpacked: &Unpacked,
+) -> eyre::Result<Sandbox> {
     let printer = session.printer;
+    if let Some((_, host)) = &root.guest {
+        printer.info(format!("==> testing `{}` in its guest", job.test.name));
+        let mut config =
+            host.config(&session.workspace, &session.cache, session.options.network)?;
+        root.accounts.apply(&mut config)?;
+        return prepare_sandbox(config);
+    }
     let names: Vec<&str> = job.installs.iter().map(|(n, _)| n.as_str()).collect();
     printer.info(format!(
         "==> testing `{}` (installed: {})",
@@ -312,6 +344,7 @@ fn job_sandbox(session: &Session, job: &Job<'_>, unpacked: &Unpacked) -> eyre::R
     let mut config = session.sandbox_config()?;
     config.extra_ro_binds = layers.binds;
     config.extra_symlinks = layers.symlinks;
+    root.accounts.apply(&mut config)?;
     prepare_sandbox(config)
 }
 
@@ -475,72 +508,6 @@ fn print_summary(results: &[TestResult], total: Duration, printer: Printer) {
         results.len() - passed,
         format_duration(total)
     ));
-}
-
-/// The temporary directory holding each package's unpacked files.
-struct Unpacked {
-    dir: tempfile::TempDir,
-}
-
-impl Unpacked {
-    fn new() -> eyre::Result<Unpacked> {
-        let dir = tempfile::Builder::new()
-            .prefix("melwrap-test-")
-            .tempdir()
-            .wrap_err("cannot create a temporary directory for the packages' files")?;
-        Ok(Unpacked { dir })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Unpack `file` for package `name`, once.
-    fn add(&self, name: &str, file: &Path, printer: Printer) -> eyre::Result<()> {
-        let dest = self.path(name);
-        if dest.exists() {
-            return Ok(());
-        }
-        let info = crate::apk::read_package(file)?;
-        if info.name() != name {
-            return Err(Diagnostic::new(
-                file,
-                format!("holds package `{}`, not `{name}`", info.name()),
-            )
-            .hint("rebuild the packages with `melwrap build`")
-            .into());
-        }
-        let stats = extract::extract_data(file, name, &dest)?;
-        printer.detail(format!(
-            "unpacked {} ({} files, {} directories, {} symlinks)",
-            file.display(),
-            stats.files + stats.hardlinks,
-            stats.dirs,
-            stats.symlinks
-        ));
-        if !stats.skipped.is_empty() {
-            printer.warn(format!(
-                "{}: device nodes and FIFOs cannot be installed rootless, left out: {}",
-                file.display(),
-                stats.skipped.join(", ")
-            ));
-        }
-        Ok(())
-    }
-
-    /// The unpacked root of package `name`, as an absolute host path.
-    fn root(&self, name: &str) -> eyre::Result<HostPath> {
-        Ok(absolute(&self.path(name), "unpacked package")?)
-    }
-}
-
-impl Drop for Unpacked {
-    /// Packages may ship read-only directories: their contents are removed through
-    /// descriptors (made writable first), then the temporary directory itself, on success,
-    /// failure or error alike.
-    fn drop(&mut self) {
-        extract::remove_unpacked(self.dir.path());
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod output;
 mod packaging_links;
 pub mod repo_crafted;
 mod repo_links_in_root;
+mod run_as;
 mod sandbox;
 mod sbom_links;
 mod sca;

@@ -182,32 +182,43 @@ fn auto_runs_steps_in_a_cached_guest_as_root_and_as_nobody() {
         let passwd = fs_err::read_to_string(guest.join("etc/passwd")).unwrap();
         assert!(passwd.starts_with("root:x:0:0:"), "{who}: {passwd}");
 
-        // `melwrap test` runs the config's tests in the same cached guest.
-        let mut cmd = match uid {
-            Some(uid) => unpriv::as_user(uid, &bin),
-            None => Command::new(&bin),
-        };
-        let run = Run::from(
-            cmd.arg("test")
-                .args(["--arch", ARCH, "--apk-cache-dir", s(&apk_cache)])
-                .args(["--cache-dir", s(&home.join("cache"))])
-                .args(["--out-dir", s(&home.join("out1")), s(&config)])
-                .env_remove("MELWRAP_CA_BUNDLE")
-                .output()
-                .unwrap(),
-        );
-        let all = format!("{}{}", run.stdout, run.stderr);
-        assert_eq!(run.code, Some(0), "{who}: {all}");
-        assert!(all.contains("test-in-guest-ok"), "{who}: {all}");
-        assert!(all.contains("tests run in the guest"), "{who}: {all}");
-        assert!(all.contains("from the cache"), "{who}: {all}");
+        // `melwrap test` runs the config's test in a guest of its own (the guest's packages
+        // and the package under test, from the out dir): assembled once, then cached.
+        for expected in ["assembled", "from the cache"] {
+            let mut cmd = match uid {
+                Some(uid) => unpriv::as_user(uid, &bin),
+                None => Command::new(&bin),
+            };
+            let run = Run::from(
+                cmd.arg("test")
+                    .args(["--arch", ARCH, "--apk-cache-dir", s(&apk_cache)])
+                    .args(["-r", &server.url("os"), "-k", s(&key)])
+                    .args(["--test-package-append", "busybox-host"])
+                    .args(["--cache-dir", s(&home.join("cache"))])
+                    .args(["--out-dir", s(&home.join("out1")), s(&config)])
+                    .env_remove("MELWRAP_CA_BUNDLE")
+                    .output()
+                    .unwrap(),
+            );
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert_eq!(run.code, Some(0), "{who}: {all}");
+            assert!(all.contains("test-in-guest-ok"), "{who}: {all}");
+            assert!(
+                all.contains("`in-auto-guest` is tested in the guest")
+                    && all.contains(&format!("(3 packages) {expected}")),
+                "{who}: {all}"
+            );
+        }
     }
 
     // Two builds of the same set on a fresh apk cache: one assembles, the other waits for
     // the lock and reuses its guest (whichever comes first).
     let home = d.join("concurrent");
     fs_err::create_dir(&home).unwrap();
-    let config = home.join("melange.yaml");
+    // The config (so the source dir) in a directory of its own: each build copies its source
+    // dir, which must not hold the other build's workspace while that one is written.
+    fs_err::create_dir(home.join("src")).unwrap();
+    let config = home.join("src/melange.yaml");
     fs_err::write(&config, guest_config(&server.url("os"), &key)).unwrap();
     let apk_cache = home.join("apk-cache");
     let children: Vec<_> = ["a", "b"]

@@ -36,10 +36,12 @@ fn cases() -> Vec<Case> {
                         Some((tag, dir)) => Repository {
                             location: data().join(dir).display().to_string(),
                             tag: Some(tag.into()),
+                            own_unsigned: false,
                         },
                         None => Repository {
                             location: data().join(r).display().to_string(),
                             tag: None,
+                            own_unsigned: false,
                         },
                     },
                 )
