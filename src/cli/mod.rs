@@ -10,6 +10,7 @@ pub mod compile;
 pub mod doctor;
 pub mod index;
 pub mod keygen;
+pub mod melange_compat;
 pub mod pipelines;
 pub mod repo_args;
 pub mod resolve;
@@ -51,6 +52,11 @@ pub struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// melange's log level: `debug` is `-v`, `info` and `warn` the default, `error` is
+    /// `--quiet`. `-v` and `--quiet` win over it.
+    #[arg(long, global = true, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<melange_compat::LogLevel>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -128,7 +134,10 @@ pub(crate) fn parse_test(args: &[&str]) -> test::Args {
 
 /// Dispatch one parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
-    let verbosity = Verbosity::from_flags(cli.verbose, cli.quiet);
+    let verbosity = match cli.log_level {
+        Some(level) if cli.verbose == 0 && !cli.quiet => level.verbosity(),
+        _ => Verbosity::from_flags(cli.verbose, cli.quiet),
+    };
     match cli.command {
         Command::Validate(args) => validate::run(args, verbosity),
         Command::Compile(args) => compile::run(args, verbosity),

@@ -89,6 +89,9 @@ struct Parent<'s> {
     active: bool,
     chain: Vec<String>,
     line: usize,
+    /// The name of a step that got no step of its own (an empty `uses:` or group step): its
+    /// unnamed children are called after it.
+    skipped_name: Option<String>,
 }
 
 struct Walker<'w, 's> {
@@ -141,6 +144,7 @@ pub(super) fn compile_list(
             active: true,
             chain: Vec::new(),
             line: 0,
+            skipped_name: None,
         };
         w.step(step, &trail, &parent);
     }
@@ -539,11 +543,18 @@ impl Walker<'_, '_> {
         }
 
         let active = parent.active && runs_if;
-        if active {
+        // A `uses:` or grouping step whose own script is empty would only start a sandbox to
+        // create its working directory, which each of its children does again: it gets no
+        // step (and no header) of its own.
+        let runs_nothing =
+            script.trim().is_empty() && (uses_name.is_some() || !p.pipeline.is_empty());
+        if active && !runs_nothing {
             // Unnamed steps are called after their `uses:` pipeline (a definition's own steps
             // included: "git-checkout", not its first shell line), else after their first line.
             let label = if !name.is_empty() {
-                name
+                name.clone()
+            } else if let Some(n) = &parent.skipped_name {
+                n.clone()
             } else if let Some(u) = uses_name.as_ref().or(chain.last()) {
                 u.clone()
             } else if let Some(l) = script
@@ -567,6 +578,8 @@ impl Walker<'_, '_> {
                 environment: env.clone(),
                 script,
             });
+        }
+        if active {
             self.needs.extend(needs);
             if uses_name.as_deref() == Some("fetch") {
                 self.fetches.extend(fetch_blob(&scope));
@@ -581,6 +594,7 @@ impl Walker<'_, '_> {
             active,
             chain,
             line,
+            skipped_name: (runs_nothing && !name.is_empty()).then_some(name),
         };
         let mut ran = 0i64;
         for (i, child) in p.pipeline.iter().enumerate() {

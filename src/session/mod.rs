@@ -174,8 +174,10 @@ impl Session {
             printer,
             cache_before,
             _lock,
+            options,
             ..
         } = self;
+        let cleanup = options.cleanup;
         // The scrub comes first, whatever happened; an error in the steps or in the scrub
         // keeps the workspace (secured) for inspection.
         let (ending, scan) = match (result, scrub_cache(&cache, cache_mode, printer)) {
@@ -189,8 +191,14 @@ impl Session {
             (Ok(_), Err(scrub)) => return Err(keep_after_error(workspace, scrub, printer)),
         };
         let cache_after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
-        let remove = !matches!(ending, Ending::Failed(_));
+        let remove = !matches!(ending, Ending::Failed(_)) && cleanup;
         let kept = finish_workspace(workspace, remove, printer)?;
+        if let (false, Some(path), Ending::Done) = (cleanup, &kept, &ending) {
+            printer.info(format!(
+                "workspace kept (--cleanup=false): {}",
+                path.display()
+            ));
+        }
         Ok(Finished {
             ending,
             cache_before,

@@ -48,6 +48,10 @@ pub struct BuildOptions {
     pub timeout: Option<String>,
     /// Run the config's tests after a successful build.
     pub test: bool,
+    /// Copy nothing into the workspace (melange's `--empty-workspace`).
+    pub empty_workspace: bool,
+    /// Append a line per package built to `./packages.log` (melange's `--create-build-log`).
+    pub create_build_log: bool,
 }
 
 /// `melwrap build`.
@@ -65,9 +69,10 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     let started = Instant::now();
     let config_dir = config_dir(&prepared.loaded.path);
     let source_dir = opts.source_dir.clone().unwrap_or(config_dir.clone());
+    let source = (!opts.empty_workspace).then_some(source_dir.as_path());
     opts.session.check_dirs(&NamedPaths {
         config: &prepared.loaded.path,
-        source: Some((&source_dir, opts.source_dir.is_some())),
+        source: source.map(|dir| (dir, opts.source_dir.is_some())),
         pipeline_dirs: &opts.plan.pipeline_dirs,
         env_files: &opts.plan.env_files,
         signing_key: opts.signing_key.as_deref(),
@@ -84,7 +89,7 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
     };
     let fill = Fill {
-        source: Some(&source_dir),
+        source,
         secrets: secrets(&opts),
         home_links: true,
     };
@@ -99,6 +104,9 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         run_steps(session, &runner, &prepared, packager.as_ref())
     })?;
     report(&finished, &prepared, started, guest.as_ref(), printer);
+    if opts.create_build_log && matches!(finished.ending, Ending::Done) {
+        append_build_log(Path::new(BUILD_LOG), &prepared)?;
+    }
     let status = finished.status("build", printer)?;
     if opts.test && status == ExitStatus::Success {
         let test = crate::driver::test::TestOptions::after_build(&opts);
@@ -225,6 +233,33 @@ fn packager(
         packager.step_ids = Some(ids);
     }
     Ok(packager)
+}
+
+/// melange's `--create-build-log` file, in the current directory.
+const BUILD_LOG: &str = "packages.log";
+
+/// Append `ARCH|ORIGIN|NAME|VERSION-rEPOCH` for each package built, melange's format
+/// (`pkg/build/package.go`, `AppendBuildLog`): the origin is the main package.
+fn append_build_log(path: &Path, prepared: &Prepared) -> eyre::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let origin = &prepared.loaded.config.package;
+    let mut text = String::new();
+    for package in &prepared.plan.packages {
+        text.push_str(&format!(
+            "{}|{}|{}|{}-r{}\n",
+            prepared.arch.apk, origin.name, package.name, origin.version, origin.epoch
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| eyre::eyre!("--create-build-log: cannot open {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| eyre::eyre!("--create-build-log: cannot write {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// The build file's directory (`.` for a bare file name).
