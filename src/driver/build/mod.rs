@@ -91,7 +91,9 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     let fill = Fill {
         source,
         secrets: secrets(&opts),
-        home_links: true,
+        // A cache dir that is the user's Go module cache gets nothing but Go's modules.
+        home_links: !module_cache_is_root(&prepared.plan.environment),
+        cache_report: true,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
     let sandbox = prepare_sandbox(session.sandbox_config()?)?;
@@ -137,7 +139,9 @@ fn report(
             let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
             if let Some(before) = &finished.cache_before {
                 let report = cache::summarize(before, &finished.cache_after);
-                printer.info(report.with_fetch_sources(wanted.cloned()).render_line());
+                for line in report.with_fetch_sources(wanted.cloned()).render_lines() {
+                    printer.info(line);
+                }
             }
             let root = guest.map_or_else(|| "host root".to_string(), GuestRoot::describe);
             printer.info(format!(
@@ -233,6 +237,13 @@ fn packager(
         packager.step_ids = Some(ids);
     }
     Ok(packager)
+}
+
+/// Whether the plan points `GOMODCACHE` at the cache dir itself (the cache doc's
+/// `--cache-dir "$(go env GOMODCACHE)"` example).
+fn module_cache_is_root(env: &std::collections::BTreeMap<String, String>) -> bool {
+    env.get("GOMODCACHE")
+        .is_some_and(|v| crate::guest::env::is_cache_root(v))
 }
 
 /// melange's `--create-build-log` file, in the current directory.

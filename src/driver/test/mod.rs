@@ -149,6 +149,7 @@ pub fn run_prepared(
             .cloned()
             .collect(),
         home_links: false,
+        cache_report: false,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
     // The packages' files, unpacked once each.
