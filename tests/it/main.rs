@@ -17,3 +17,4 @@ mod repo;
 mod sandbox;
 mod support;
 mod test_cmd;
+mod wolfi;
