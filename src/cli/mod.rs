@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod index;
 pub mod keygen;
 pub mod melange_compat;
+pub mod package_version;
 pub mod pipelines;
 pub mod repo_args;
 pub mod resolve;
@@ -88,6 +89,8 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Assemble a config's build environment into a directory (for `build --rootfs`).
     Rootfs(rootfs::Args),
+    /// Print the package a config builds: NAME-VERSION-rEPOCH (melange's package-version).
+    PackageVersion(package_version::Args),
 }
 
 /// Entry point used by `main.rs`: returns the process exit code.
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Index(args) => index::run(args, verbosity),
         Command::Resolve(args) => resolve::run(args, verbosity),
         Command::Rootfs(args) => rootfs::run(args, verbosity),
+        Command::PackageVersion(args) => package_version::run(args, verbosity),
     }
 }
 

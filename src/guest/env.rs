@@ -188,6 +188,41 @@ mod tests {
     }
 
     #[test]
+    fn uv_copies_by_default_and_the_config_or_a_file_can_say_otherwise() {
+        assert_eq!(build_environment(&m(&[]), &[], 0)["UV_LINK_MODE"], "copy");
+        let yaml = m(&[("UV_LINK_MODE", "symlink")]);
+        assert_eq!(build_environment(&yaml, &[], 0)["UV_LINK_MODE"], "symlink");
+        let file = [m(&[("UV_LINK_MODE", "hardlink")])];
+        assert_eq!(
+            build_environment(&m(&[]), &file, 0)["UV_LINK_MODE"],
+            "hardlink"
+        );
+    }
+
+    #[test]
+    fn a_module_cache_at_the_cache_root_gets_no_gocache_beside_it() {
+        for root in [CACHE.to_string(), format!("{CACHE}/")] {
+            let env = build_environment(&m(&[("GOMODCACHE", &root)]), &[], 0);
+            assert!(!env.contains_key("GOCACHE"), "{env:?}");
+            // Go then uses $HOME/.cache/go-build in the workspace; the other defaults stay.
+            assert_eq!(env["PIP_CACHE_DIR"], format!("{CACHE}/pip"));
+        }
+        // A GOCACHE the config sets is kept.
+        let yaml = m(&[("GOMODCACHE", CACHE), ("GOCACHE", "/home/build/gocache")]);
+        assert_eq!(
+            build_environment(&yaml, &[], 0)["GOCACHE"],
+            "/home/build/gocache"
+        );
+        // The same when only the step points GOMODCACHE at the root.
+        let base = build_environment(&m(&[]), &[], 0);
+        let step = m(&[("GOMODCACHE", CACHE)]);
+        let env = step_environment(&base, &step, &[]);
+        assert_eq!(get(&env, "GOCACHE"), None);
+        let env = step_environment(&base, &BTreeMap::new(), &[]);
+        assert_eq!(get(&env, "GOCACHE"), Some(format!("{CACHE}/go").as_str()));
+    }
+
+    #[test]
     fn cache_variables_live_under_the_guest_cache() {
         let names: Vec<&str> = cache_variables().map(|(k, _)| k).collect();
         assert_eq!(

@@ -201,3 +201,42 @@ fn uses_steps_print_one_header_each() {
     assert_eq!(headers.len(), 4, "{headers:#?}\n{run}");
     assert!(headers[3].contains("[4/4] say"), "{headers:#?}");
 }
+
+/// The plan a build runs with, as `melwrap compile` prints it: `UV_LINK_MODE=copy` unless the
+/// config or an env file says otherwise, and no GOCACHE default in a cache dir that is the
+/// Go module cache.
+#[test]
+fn cache_environment_defaults_as_compiled() {
+    let t = TestEnv::new();
+    let env_of = |body: &str, extra: &[&str]| -> serde_json::Value {
+        t.config(body);
+        let run = Run::from(
+            t.melwrap(Who::Root)
+                .args(["compile", "--format", "json", "src/melange.yaml"])
+                .args(extra)
+                .output()
+                .unwrap(),
+        );
+        run.ok();
+        let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        plan["environment"].clone()
+    };
+    let steps = "pipeline:\n  - runs: 'true'\n";
+    let env = env_of(steps, &[]);
+    assert_eq!(env["UV_LINK_MODE"], "copy");
+    assert_eq!(env["GOCACHE"], "/var/cache/melange/go");
+    let env = env_of(
+        &format!("environment:\n  environment:\n    UV_LINK_MODE: symlink\n{steps}"),
+        &[],
+    );
+    assert_eq!(env["UV_LINK_MODE"], "symlink");
+    t.write("uv.env", "UV_LINK_MODE=hardlink\n");
+    let env = env_of(steps, &["--env-file", "src/uv.env"]);
+    assert_eq!(env["UV_LINK_MODE"], "hardlink");
+    let env = env_of(
+        &format!("environment:\n  environment:\n    GOMODCACHE: /var/cache/melange\n{steps}"),
+        &[],
+    );
+    assert!(env.get("GOCACHE").is_none(), "{env}");
+    assert_eq!(env["GOMODCACHE"], "/var/cache/melange");
+}

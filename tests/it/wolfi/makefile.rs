@@ -239,6 +239,9 @@ impl Checkout {
     /// Build then test with Wolfi's flags plus `extra_build` / `extra_test`, and check what
     /// the package holds and what the test printed.
     pub fn build_and_test(&self, extra_build: &[String], extra_test: &[String]) {
+        // `$(MELANGE) package-version hello.yaml` names the package the Makefile expects.
+        let pkgver = self.ok(&["package-version", "hello.yaml"]);
+        assert_eq!(pkgver.stdout, "hello-2.12.1-r0\n");
         let built = self.run_strings(&self.build_args(extra_build));
         assert_eq!(built.code, Some(0), "build:\n{built}");
         // The steps ran in a guest assembled from the local repository's busybox, and the
