@@ -49,7 +49,7 @@ pub struct Args {
     pub build_options: Vec<String>,
 
     /// Directory searched for `uses:` pipelines before the built-ins; repeatable, in order.
-    #[arg(long = "pipeline-dir", value_name = "DIR")]
+    #[arg(long = "pipeline-dir", alias = "pipeline-dirs", value_name = "DIR")]
     pub pipeline_dirs: Vec<PathBuf>,
 
     /// dotenv file merged into environment.environment (repeatable; the YAML wins), as in
