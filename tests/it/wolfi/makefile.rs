@@ -311,3 +311,19 @@ fn wolfi_full_flag_set_builds_and_tests_a_small_config() {
         &["--test-package-append=busybox".into()],
     );
 }
+
+/// A build cache that would hold melwrap's own apk cache (here `--cache-dir ~/.cache`, with the
+/// default apk cache `~/.cache/melwrap/apk` inside it) is refused before anything runs: steps
+/// could change the guests later builds run in.
+#[test]
+fn a_build_cache_holding_the_apk_cache_is_refused() {
+    let Some(c) = Checkout::new() else { return };
+    let mut args = c.build_args(&[]);
+    args.retain(|a| !a.starts_with("--apk-cache-dir") && !a.starts_with("--cache-dir"));
+    let home_cache = c.root.join("home/.cache");
+    args.push(format!("--cache-dir={}", home_cache.display()));
+    let run = c.run_strings(&args);
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stderr.contains("inside the build cache"), "{run}");
+    assert!(!home_cache.join("melwrap/apk/guests").exists(), "{run}");
+}
