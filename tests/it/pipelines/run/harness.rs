@@ -33,8 +33,8 @@ pub enum Shell {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub workdir: PathBuf,
-    /// The compiled script, unwrapped: empty for the step of a `uses:` itself, which melange
-    /// runs too (it only creates and enters the working directory).
+    /// The compiled script, unwrapped (a `uses:` step with no script of its own compiles to
+    /// no step: its pipeline's steps are the steps).
     pub runs: String,
     pub script: String,
     pub environment: BTreeMap<String, String>,
