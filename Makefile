@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build run test test-unprivileged unprivileged-user lint bench fmt
+.PHONY: deps build run test test-unprivileged test-busybox-static unprivileged-user lint bench fmt
 
 deps:
 	./scripts/install-deps.sh
@@ -26,6 +26,11 @@ test: deps
 USER_NAME ?= dev
 test-unprivileged: unprivileged-user deps
 	CARGO="$(CARGO)" ./scripts/test-unprivileged.sh "$(USER_NAME)"
+
+# The tests that use the host's busybox again, with Debian's busybox-static in its place
+# (swapped back afterwards). Root or sudo; Debian/Ubuntu only.
+test-busybox-static: deps
+	CARGO="$(CARGO)" ./scripts/test-busybox-static.sh
 
 unprivileged-user:
 	@getent passwd "$(USER_NAME)" >/dev/null || { echo "error: there is no user \`$(USER_NAME)\`; create one (useradd -m $(USER_NAME)) or pass USER_NAME=NAME" >&2; exit 2; }

@@ -12,9 +12,11 @@ impl CacheDir {
     /// Creates the directories the home links point to (`cargo/registry`, `cargo/git`,
     /// `m2repository`). Tools create their directories with `mkdir -p`, which fails on a link
     /// to a missing directory, so the targets must exist before the first step. A symlink a
-    /// step left on the way is refused, not followed.
-    pub fn prepare_link_targets(&self) -> io::Result<()> {
+    /// step left on the way is refused, not followed. Returns the directories this call
+    /// created, parents first, for [`CacheDir::remove_unused_areas`].
+    pub fn prepare_link_targets(&self) -> io::Result<Vec<PathBuf>> {
         let cache = self.dir()?;
+        let mut created = Vec::new();
         for link in home_links() {
             let rel = guest_to_cache_relative(link.target);
             // `.package-cache` is a file cargo creates itself; its directory must exist.
@@ -23,7 +25,37 @@ impl CacheDir {
             } else {
                 rel
             };
-            cache.create_dir_all(dir, 0o755)?;
+            let mut so_far = PathBuf::new();
+            for part in dir.components() {
+                so_far.push(part);
+                if cache.create_dir(&so_far, 0o755)?.1 {
+                    created.push(so_far.clone());
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// After the steps: removes each directory of `created` (from
+    /// [`CacheDir::prepare_link_targets`]) that no tool wrote to, deepest first, so a cache
+    /// holds only the areas a build used. Anything a step put in its place (a file, a link,
+    /// a non-empty directory) is left alone: `rmdir` removes only empty directories and never
+    /// follows a link.
+    pub fn remove_unused_areas(&self, created: &[PathBuf]) -> io::Result<()> {
+        let cache = self.dir()?;
+        for rel in created.iter().rev() {
+            match cache.remove_empty_dir_at(rel) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::DirectoryNotEmpty
+                            | io::ErrorKind::AlreadyExists
+                            | io::ErrorKind::NotFound
+                            | io::ErrorKind::NotADirectory
+                    ) || crate::safefs::is_link_refused(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -69,13 +101,25 @@ fn guest_to_cache_relative(target: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn names_below(root: &Path, rel: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(root.join(rel)).unwrap() {
+            let rel = rel.join(entry.unwrap().file_name());
+            out.push(rel.to_string_lossy().into_owned());
+            if root.join(&rel).is_dir() {
+                names_below(root, &rel, out);
+            }
+        }
+    }
+
     #[test]
     fn links_resolve_into_the_cache_when_it_is_mounted() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = CacheDir::open(&tmp.path().join("cache"), true).unwrap();
-        cache.prepare_link_targets().unwrap();
+        let created = cache.prepare_link_targets().unwrap();
         assert!(cache.path().join("cargo/registry").is_dir());
         assert!(cache.path().join("m2repository").is_dir());
+        assert_eq!(created.first(), Some(&PathBuf::from("m2repository")));
+        assert!(created.contains(&PathBuf::from("cargo")));
         let home = tmp.path().join("home");
         std::fs::create_dir_all(home.join(".cargo/git")).unwrap();
         let home_dir = Dir::open_anchor(&home).unwrap();
@@ -92,5 +136,12 @@ mod tests {
             install_home_links(&home_dir).unwrap().is_empty(),
             "idempotent"
         );
+        // A tool used cargo's registry; nothing else was touched.
+        std::fs::write(cache.path().join("cargo/registry/index"), "x").unwrap();
+        cache.remove_unused_areas(&created).unwrap();
+        let mut left = Vec::new();
+        names_below(cache.path(), Path::new(""), &mut left);
+        left.sort();
+        assert_eq!(left, ["cargo", "cargo/registry", "cargo/registry/index"]);
     }
 }

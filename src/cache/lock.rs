@@ -1,4 +1,4 @@
-//! The cache lock: `<cache>/.melwrap.lock`, held with `flock(2)`.
+//! The cache lock: `flock(2)` on the cache directory itself.
 //!
 //! Builds hold it *shared* for their whole run, so any number of builds share one cache;
 //! `prune` holds it *exclusive*, so it never removes anything while a build runs, and a build
@@ -9,12 +9,19 @@
 //! ([`super::store_atomically`], [`super::preload`]). flock locks follow the open file, so the
 //! lock ends when the holder exits, even on a crash; the descriptor is close-on-exec, so the
 //! sandbox does not inherit it.
+//!
+//! The lock is taken on the directory's own descriptor, so it puts no file in the cache: a
+//! cache dir that is someone's Go module cache (`--cache-dir "$(go env GOMODCACHE)"`) holds
+//! only what Go wrote. (Earlier melwrap versions locked a `.melwrap.lock` file inside the cache; one
+//! left by it is ignored and counted as melwrap's own, not as content.) Anyone may `flock` a
+//! directory they can open, steps included; the worst a step can do with that is hold up a
+//! `prune` until the build it runs in ends.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// The lock file's name inside the cache dir.
+/// The lock file older melwrap versions kept inside the cache dir (ignored now).
 pub const LOCK_FILE: &str = ".melwrap.lock";
 
 /// Shared (builds) or exclusive (prune).
@@ -27,7 +34,7 @@ pub enum LockMode {
 /// A held cache lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct CacheLock {
-    _file: std::fs::File,
+    _dir: crate::safefs::Dir,
     mode: LockMode,
     path: PathBuf,
 }
@@ -38,34 +45,17 @@ impl CacheLock {
         self.mode
     }
 
-    /// The lock file.
+    /// The locked directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-/// Takes the lock on `<dir>/.melwrap.lock`. With `wait` false, returns `Ok(None)` when a
-/// conflicting lock is held instead of waiting for it. Steps write the cache dir, so the lock
-/// file is opened relative to the opened directory with `O_NOFOLLOW` (and created with
-/// `O_CREAT` there): a symlink or anything but a regular file at its name is refused, never
-/// followed or created through.
+/// Takes the lock on the directory `dir`. With `wait` false, returns `Ok(None)` when a
+/// conflicting lock is held instead of waiting for it. Only the directory is opened (read-only,
+/// by the path the user gave, as the cache's anchor); nothing is created.
 pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Option<CacheLock>> {
-    let path = dir.join(LOCK_FILE);
     let anchor = crate::safefs::Dir::open_anchor(dir)?;
-    // flock needs only an open descriptor, not write access: a lock file created by another
-    // user (0644) can still be locked through a read-only open.
-    let file = match anchor.open_or_create_file(LOCK_FILE, 0o644) {
-        Ok(f) => f,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-            ) =>
-        {
-            anchor.open_file(LOCK_FILE)?
-        }
-        Err(e) => return Err(e),
-    };
     let mut op = match mode {
         LockMode::Shared => libc::LOCK_SH,
         LockMode::Exclusive => libc::LOCK_EX,
@@ -75,12 +65,12 @@ pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Opti
     }
     loop {
         // SAFETY: flock on a descriptor we own; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        let rc = unsafe { libc::flock(anchor.as_raw_fd(), op) };
         if rc == 0 {
             return Ok(Some(CacheLock {
-                _file: file,
+                _dir: anchor,
                 mode,
-                path,
+                path: dir.to_path_buf(),
             }));
         }
         let err = io::Error::last_os_error();
@@ -90,7 +80,7 @@ pub(crate) fn acquire(dir: &Path, mode: LockMode, wait: bool) -> io::Result<Opti
             _ => {
                 return Err(io::Error::new(
                     err.kind(),
-                    format!("cannot lock {}: {err}", path.display()),
+                    format!("cannot lock {}: {err}", dir.display()),
                 ));
             }
         }
@@ -123,18 +113,20 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_file_replaced_by_a_link_is_refused() {
+    fn the_lock_puts_nothing_in_the_cache_and_ignores_an_old_lock_file_link() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
         std::fs::create_dir(&cache).unwrap();
         let victim = dir.path().join("victim");
         std::os::unix::fs::symlink(&victim, cache.join(LOCK_FILE)).unwrap();
-        let err = acquire(&cache, LockMode::Shared, false).unwrap_err();
-        assert!(crate::safefs::is_link_refused(&err), "{err}");
+        let held = acquire(&cache, LockMode::Shared, false).unwrap().unwrap();
+        assert_eq!(held.path(), cache.as_path());
         assert!(!victim.exists(), "nothing created through the link");
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
         std::fs::remove_file(cache.join(LOCK_FILE)).unwrap();
-        std::fs::create_dir(cache.join(LOCK_FILE)).unwrap();
-        let err = acquire(&cache, LockMode::Shared, false).unwrap_err();
-        assert!(err.to_string().contains(LOCK_FILE), "{err}");
+        drop(held);
+        let held = acquire(&cache, LockMode::Exclusive, false).unwrap();
+        assert!(held.is_some());
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
     }
 }

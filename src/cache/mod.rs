@@ -13,6 +13,7 @@
 //! melwrap creates it, and refuses one it cannot write to before anything runs.
 
 mod areas;
+mod layout;
 mod links;
 mod lock;
 mod preload;
@@ -35,7 +36,8 @@ pub use lock::{CacheLock, LOCK_FILE, LockMode};
 pub use preload::{PreloadStats, preload};
 pub use prune::{PruneOptions, PruneOutcome, PrunePlan, execute_prune, plan_prune};
 pub use report::{
-    AreaDelta, AreaUsage, BuildCacheReport, FetchHits, Snapshot, snapshot, summarize,
+    AreaDelta, AreaReport, AreaUsage, BuildCacheReport, EntryUse, FetchHits, Snapshot, snapshot,
+    summarize,
 };
 pub use scan::{Entry, Scan, scan, scrub_and_scan};
 pub use store::{Stored, store_atomically};
@@ -48,6 +50,8 @@ const PROBE_PREFIX: &str = ".melwrap-probe-";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheDir {
     path: PathBuf,
+    /// Whether opening it created it.
+    created: bool,
 }
 
 impl CacheDir {
@@ -69,6 +73,11 @@ impl CacheDir {
     /// The real path of the cache dir.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether [`CacheDir::open`] created it (it did not exist before).
+    pub fn was_created(&self) -> bool {
+        self.created
     }
 
     /// Opens the cache dir as the anchor of every host-side operation inside it: steps write
@@ -130,6 +139,7 @@ impl CacheDir {
 
     fn resolve(path: &Path, create: bool) -> Result<CacheDir, Diagnostic> {
         let hint = "pass `--cache-dir` with a directory you can write to";
+        let mut created = false;
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
@@ -162,6 +172,7 @@ impl CacheDir {
                         Diagnostic::new(path, format!("cannot create the cache dir: {e}"))
                             .hint(hint)
                     })?;
+                created = true;
             }
             Err(e) => {
                 return Err(
@@ -172,7 +183,10 @@ impl CacheDir {
         let real = std::fs::canonicalize(path).map_err(|e| {
             Diagnostic::new(path, format!("cannot resolve the cache dir: {e}")).hint(hint)
         })?;
-        Ok(CacheDir { path: real })
+        Ok(CacheDir {
+            path: real,
+            created,
+        })
     }
 
     fn probe_writable(&self) -> Result<(), Diagnostic> {
@@ -230,9 +244,11 @@ mod tests {
         let wanted = tmp.path().join("a/b/cache");
         let opened = CacheDir::open(&wanted, true).unwrap();
         assert!(wanted.is_dir());
+        assert!(opened.was_created());
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&wanted, &link).unwrap();
         let via_link = CacheDir::open(&link, false).unwrap();
+        assert!(!via_link.was_created());
         assert_eq!(via_link.path(), opened.path());
         assert_eq!(via_link.path(), std::fs::canonicalize(&wanted).unwrap());
         // No probe file is left behind.

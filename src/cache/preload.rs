@@ -2,8 +2,8 @@
 //! CI runner, a mounted volume). Entries missing from the cache are copied in; nothing already
 //! there is ever overwritten, even when another build writes the same name at the same moment
 //! (each file goes to a temporary name, then `renameat2(RENAME_NOREPLACE)`), so a concurrent
-//! build never sees a torn file. Preloads into one cache run one at a time (an exclusive
-//! `flock(2)` on the cache directory itself): see [`lock_preloads`].
+//! build never sees a torn file. Preloads from one seed run one at a time (an exclusive
+//! `flock(2)` on the seed directory): see [`lock_preloads`].
 //!
 //! melange accepts `--cache-source` but does nothing with it since #1955 (it used to copy
 //! `sha256:`/`sha512:` objects from a bucket); melwrap copies everything the seed holds.
@@ -50,7 +50,9 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
         );
     }
     let dir = cache.dir()?;
-    let _preloading = lock_preloads(&dir)?;
+    let seed = Dir::open_anchor(source)
+        .map_err(|e| Diagnostic::new(source, format!("cannot open the cache source: {e}")))?;
+    let _preloading = lock_preloads(&seed)?;
     let skip_own = |_: &Path, rel: &Path, _: &std::fs::Metadata| {
         let name = rel.file_name().unwrap_or_default().to_string_lossy();
         let at_top = rel.parent().is_none_or(|p| p.as_os_str().is_empty());
@@ -76,13 +78,16 @@ pub fn preload(cache: &CacheDir, source: &Path) -> eyre::Result<PreloadStats> {
     })
 }
 
-/// Waits for, then holds, an exclusive `flock(2)` on the cache directory, released when the
+/// Waits for, then holds, an exclusive `flock(2)` on the seed directory, released when the
 /// returned descriptor is dropped. Concurrent preloads raced: the one that created a read-only
 /// directory (a Go module tree) made it read-only once its own copy was done, while another
 /// was still creating or removing a temporary file inside it, which a non-root user can then
 /// no longer do (a failed build, or a temporary file left behind). One at a time, a later
-/// preload finds everything in place and writes nothing. The directory itself is locked, so no
-/// file is added to the cache and any user who can read it can take the lock.
+/// preload finds everything in place and writes nothing. The seed is locked, not the cache:
+/// the cache directory's own lock is the build/prune lock ([`super::lock`]) that every build
+/// holds shared for its whole run, and no file is added to either directory (a read-only seed
+/// can still be locked). Concurrent preloads into one cache from *different* seeds are not
+/// serialised; the usual case, CI jobs seeding one cache from one seed, is.
 fn lock_preloads(dir: &Dir) -> eyre::Result<Dir> {
     use std::os::fd::AsRawFd;
     // A fresh open of the directory: the lock belongs to this open file description only.

@@ -1,8 +1,16 @@
 //! Usage snapshots of the cache and the per-build report made from two of them: how large the
-//! cache was, what the build added per area, and which `fetch` sources it found in the cache.
+//! cache was, what the build added and read per area, and which `fetch` sources it found in
+//! the cache.
 //!
 //! The difference between two snapshots is everything that changed in between, so when
 //! several builds share a cache at once each report also counts what the others wrote.
+//!
+//! Reads: a `fetch` source served from the cache is known exactly (the build names the blobs
+//! it looks up). For the other areas a read is seen only when the file system moves a file's
+//! access time forward, which the usual `relatime` mount option does at most once a day per
+//! file and `noatime` never: an entry counted as read was read, but one not counted may have
+//! been read too. The report therefore says "read" only for what it saw, and never calls an
+//! area "unchanged".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -45,6 +53,16 @@ pub struct Snapshot {
     pub blobs: BTreeSet<String>,
     /// Paths that could not be read, so the sizes may be low.
     pub unreadable: Vec<PathBuf>,
+    /// Every entry by key: its area, size and last use (for what a build read).
+    pub entries: BTreeMap<String, EntryUse>,
+}
+
+/// One entry of a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryUse {
+    pub area: Area,
+    pub bytes: u64,
+    pub last_use: i64,
 }
 
 impl Snapshot {
@@ -52,7 +70,16 @@ impl Snapshot {
     pub fn from_scan(path: PathBuf, scan: &Scan) -> Snapshot {
         let mut areas: BTreeMap<Area, AreaUsage> = BTreeMap::new();
         let mut blobs = BTreeSet::new();
+        let mut entries = BTreeMap::new();
         for e in &scan.entries {
+            entries.insert(
+                e.key.clone(),
+                EntryUse {
+                    area: e.area,
+                    bytes: e.bytes,
+                    last_use: e.last_use,
+                },
+            );
             areas
                 .entry(e.area)
                 .or_default()
@@ -66,6 +93,7 @@ impl Snapshot {
             areas,
             blobs,
             unreadable: scan.unreadable.clone(),
+            entries,
         }
     }
 
@@ -119,8 +147,28 @@ pub struct BuildCacheReport {
     pub new_blobs: Vec<String>,
     /// Set by [`BuildCacheReport::with_fetch_sources`].
     pub fetch: Option<FetchHits>,
+    /// Per area that holds something or changed: what the build added and what it was seen
+    /// to read, in [`Area::ALL`] order.
+    pub areas: Vec<AreaReport>,
     #[serde(skip)]
-    blobs_before: BTreeSet<String>,
+    blobs_before: BTreeMap<String, u64>,
+}
+
+/// One area in a build's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AreaReport {
+    pub area: Option<Area>,
+    /// Size and entries after the build.
+    pub bytes: u64,
+    pub entries: u64,
+    /// Change in size over the build (negative when something was removed).
+    pub added_bytes: i64,
+    /// Entries that were not there before.
+    pub new_entries: u64,
+    /// Entries that were there before, unchanged in size, and were seen to be read (their
+    /// access time moved; `fetch`: served from the cache).
+    pub read_entries: u64,
+    pub read_bytes: u64,
 }
 
 /// Compares the snapshots taken before and after a build.
@@ -149,8 +197,47 @@ pub fn summarize(before: &Snapshot, after: &Snapshot) -> BuildCacheReport {
         added,
         new_blobs: after.blobs.difference(&before.blobs).cloned().collect(),
         fetch: None,
-        blobs_before: before.blobs.clone(),
+        areas: area_reports(before, after),
+        blobs_before: before
+            .entries
+            .iter()
+            .filter(|(_, e)| e.area == Area::Fetch)
+            .map(|(k, e)| (k.clone(), e.bytes))
+            .collect(),
     }
+}
+
+/// Per area: size after, what was added, what was seen to be read.
+fn area_reports(before: &Snapshot, after: &Snapshot) -> Vec<AreaReport> {
+    let mut by_area: BTreeMap<Area, AreaReport> = BTreeMap::new();
+    for (key, now) in &after.entries {
+        let r = by_area.entry(now.area).or_default();
+        r.bytes += now.bytes;
+        r.entries += 1;
+        match before.entries.get(key) {
+            None => r.new_entries += 1,
+            Some(was) if was.bytes == now.bytes && now.last_use > was.last_use => {
+                r.read_entries += 1;
+                r.read_bytes += now.bytes;
+            }
+            Some(_) => {}
+        }
+    }
+    for area in Area::ALL {
+        let delta = after.area(area).bytes as i64 - before.area(area).bytes as i64;
+        if delta != 0 || by_area.contains_key(&area) {
+            by_area.entry(area).or_default().added_bytes = delta;
+        }
+    }
+    Area::ALL
+        .into_iter()
+        .filter_map(|area| {
+            by_area.remove(&area).map(|mut r| {
+                r.area = Some(area);
+                r
+            })
+        })
+        .collect()
 }
 
 impl BuildCacheReport {
@@ -163,15 +250,68 @@ impl BuildCacheReport {
     {
         let mut hits = FetchHits::default();
         let wanted: BTreeSet<String> = wanted.into_iter().map(Into::into).collect();
+        let (mut read_entries, mut read_bytes) = (0, 0);
         for name in wanted {
-            if self.blobs_before.contains(&name) {
+            if let Some(bytes) = self.blobs_before.get(&name) {
+                read_entries += 1;
+                read_bytes += bytes;
                 hits.served.push(name);
             } else {
                 hits.missed.push(name);
             }
         }
+        // What `fetch` read is known exactly: the served blobs, not access times.
+        if let Some(r) = self.areas.iter_mut().find(|r| r.area == Some(Area::Fetch)) {
+            r.read_entries = read_entries;
+            r.read_bytes = read_bytes;
+        }
         self.fetch = Some(hits);
         self
+    }
+
+    /// The lines printed after a build: [`BuildCacheReport::render_line`], then one line per
+    /// area that holds something, e.g.
+    /// `  gomodcache 20.8 MiB in 12 entries: nothing added; read 20.8 MiB (12 entries)`.
+    pub fn render_lines(&self) -> Vec<String> {
+        let mut lines = vec![self.render_line()];
+        for r in &self.areas {
+            let Some(area) = r.area else { continue };
+            let mut parts = Vec::new();
+            if r.added_bytes == 0 && r.new_entries == 0 {
+                parts.push("nothing added".to_string());
+            } else {
+                parts.push(format!(
+                    "added {} ({} new {})",
+                    format_delta(r.added_bytes),
+                    r.new_entries,
+                    if r.new_entries == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    }
+                ));
+            }
+            if r.read_entries > 0 {
+                parts.push(format!(
+                    "read {} ({} {})",
+                    format_bytes(r.read_bytes),
+                    r.read_entries,
+                    if r.read_entries == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    }
+                ));
+            }
+            lines.push(format!(
+                "  {area} {} in {} {}: {}",
+                format_bytes(r.bytes),
+                r.entries,
+                if r.entries == 1 { "entry" } else { "entries" },
+                parts.join("; ")
+            ));
+        }
+        lines
     }
 
     /// The one line printed after a build, e.g.
@@ -179,7 +319,7 @@ impl BuildCacheReport {
     pub fn render_line(&self) -> String {
         let mut line = format!("cache: {}", format_bytes(self.size_before));
         if self.added.is_empty() {
-            line.push_str(" (unchanged)");
+            line.push_str(" (nothing added)");
         } else {
             let parts: Vec<String> = self
                 .added
@@ -256,7 +396,44 @@ mod tests {
         );
         assert_eq!(report.new_blobs, [blob('c')]);
         let same = summarize(&before, &before);
-        assert_eq!(same.render_line(), "cache: 1.2 GiB (unchanged)");
+        assert_eq!(same.render_line(), "cache: 1.2 GiB (nothing added)");
+        let lines = report.render_lines();
+        assert_eq!(lines[0], report.render_line());
+        assert!(
+            lines.contains(
+                &"  fetch 1.0 MiB in 3 entries: added +1.0 MiB (1 new entry); read 0 B (2 entries)"
+                    .to_string()
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(
+                &"  gomodcache 30.0 MiB in 1 entry: added +30.0 MiB (1 new entry)".to_string()
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"  go 1.2 GiB in 1 entry: nothing added".to_string()),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn an_entry_whose_access_time_moved_was_read() {
+        let before = snap(vec![
+            entry(Area::Gomodcache, "gomodcache/a", 100, 10),
+            entry(Area::Gomodcache, "gomodcache/b", 50, 10),
+        ]);
+        let after = snap(vec![
+            entry(Area::Gomodcache, "gomodcache/a", 100, 20),
+            entry(Area::Gomodcache, "gomodcache/b", 50, 10),
+        ]);
+        let report = summarize(&before, &after);
+        assert_eq!(report.render_line(), "cache: 150 B (nothing added)");
+        assert_eq!(
+            report.render_lines()[1],
+            "  gomodcache 150 B in 2 entries: nothing added; read 100 B (1 entry)"
+        );
     }
 
     #[test]

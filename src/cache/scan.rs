@@ -64,6 +64,9 @@ pub fn scrub_and_scan(root: &Path) -> io::Result<Scan> {
 
 fn walk_cache(root: &Path, scrub: bool) -> io::Result<Scan> {
     let dir = Dir::open_anchor(root)?;
+    // A cache dir that is one tool's own cache: its files are placed as if they were below
+    // that tool's area directory, and keys and roots are given without that prefix.
+    let layout = super::layout::detect(&dir);
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut set_id = Vec::new();
     let visit = |item: &crate::safefs::Entry<'_>| {
@@ -82,13 +85,29 @@ fn walk_cache(root: &Path, scrub: bool) -> io::Result<Scan> {
                 set_id.push(item.path());
             }
         }
-        let lossy: Vec<String> = item
-            .rel()
-            .iter()
-            .map(|c| c.to_string_lossy().into_owned())
+        let lossy: Vec<String> = layout
+            .map(|area| area.name().to_string())
+            .into_iter()
+            .chain(item.rel().iter().map(|c| c.to_string_lossy().into_owned()))
             .collect();
         let names: Vec<&str> = lossy.iter().map(String::as_str).collect();
-        let placement = place(&names);
+        let mut placement = place(&names);
+        if let Some(area) = layout {
+            placement.area = area;
+            // Never the cache dir itself: at least one top-level name is an entry.
+            placement.root_depth = placement.root_depth.saturating_sub(1).max(1);
+            let prefix = format!("{}/", area.name());
+            placement.key = match placement.key.strip_prefix(&prefix) {
+                Some(rest) => rest.to_string(),
+                None => item
+                    .rel()
+                    .iter()
+                    .take(1)
+                    .collect::<PathBuf>()
+                    .to_string_lossy()
+                    .into_owned(),
+            };
+        }
         let root_path: PathBuf = item.rel().iter().take(placement.root_depth).collect();
         let last_use = meta.mtime().max(meta.atime());
         let entry = entries
@@ -187,6 +206,42 @@ mod tests {
         );
         assert_eq!(scan.entries[1].bytes, 55);
         assert!(scan.unreadable.is_empty());
+    }
+
+    #[test]
+    fn a_go_module_cache_as_the_cache_dir_is_one_area_of_modules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for (rel, len) in [
+            ("cache/download/example.com/m/@v/v1.0.0.zip", 100),
+            ("cache/download/example.com/m/@v/list", 7),
+            ("example.com/m@v1.0.0/m.go", 30),
+            ("cache/download/sumdb/sum.golang.org/lookup/x", 5),
+        ] {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, vec![b'x'; len]).unwrap();
+        }
+        let scan = scan(root);
+        let keys: Vec<(&str, Area)> = scan
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.area))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("cache/download/sumdb", Area::Gomodcache),
+                ("example.com/m", Area::Gomodcache)
+            ]
+        );
+        assert_eq!(
+            scan.entries[1].roots,
+            [
+                PathBuf::from("cache/download/example.com/m/@v"),
+                PathBuf::from("example.com/m@v1.0.0"),
+            ]
+        );
     }
 
     #[test]

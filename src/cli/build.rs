@@ -157,9 +157,48 @@ pub struct Args {
     /// SBOM supplier.
     #[arg(long, default_value = "unknown", help_heading = "Provenance")]
     pub namespace: String,
+    /// YAML file of `vars:` entries merged over the config's (melange's `--vars-file`);
+    /// `--var` wins over both.
+    #[arg(long, value_name = "FILE")]
+    pub vars_file: Option<PathBuf>,
+
+    /// Remove the temporary workspace after a successful build (melange's `--cleanup`, on by
+    /// default); `--cleanup=false` keeps it and says where. A failed build's is always kept.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL",
+          help_heading = "Directories")]
+    pub cleanup: bool,
+
+    /// Leave the workspace empty: copy nothing from the source dir (melange's
+    /// `--empty-workspace`).
+    #[arg(long, default_value_t = false, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL",
+          help_heading = "Directories")]
+    pub empty_workspace: bool,
+
+    /// Append `ARCH|ORIGIN|NAME|VERSION-rEPOCH` for each package built to ./packages.log
+    /// (melange's `--create-build-log`).
+    #[arg(long, default_value_t = false, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL",
+          help_heading = "Packages")]
+    pub create_build_log: bool,
+
+    /// melange's SLSA provenance (`.attest.tar.gz`): melwrap writes none, so `true` is refused
+    /// (exit 2); `false`, melange's default, is accepted.
+    #[arg(long, default_value_t = false, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL",
+          help_heading = "Packages")]
+    pub generate_provenance: bool,
+
+    /// melange's runner: melwrap has one, `bubblewrap`; docker, qemu and kubernetes are
+    /// melange's and refused (exit 2).
+    #[arg(long, value_name = "bubblewrap", help_heading = "Sandbox")]
+    pub runner: Option<String>,
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    super::melange_compat::check_runner(args.runner.as_deref())?;
+    super::melange_compat::check_provenance(args.generate_provenance)?;
     crate::driver::build::run(args.into(), crate::printer::Printer::new(verbosity))
 }
 
@@ -173,6 +212,7 @@ impl From<Args> for BuildOptions {
             rootfs: args.rootfs,
             guest: args.guest.into(),
             debug: args.debug,
+            cleanup: args.cleanup,
             ..args.sandbox.session_options()
         };
         BuildOptions {
@@ -180,6 +220,7 @@ impl From<Args> for BuildOptions {
                 vars: args.vars,
                 build_options: args.build_options,
                 build_date: args.build_date,
+                vars_file: args.vars_file,
                 ..args.input.plan_inputs()
             },
             config: args.input.config,
@@ -206,6 +247,8 @@ impl From<Args> for BuildOptions {
                 license: args.license,
                 namespace: args.namespace,
             },
+            empty_workspace: args.empty_workspace,
+            create_build_log: args.create_build_log,
         }
     }
 }
@@ -265,5 +308,49 @@ mod tests {
         assert!(a.sandbox.no_network);
         assert!(!a.generate_index);
         assert_eq!(a.input.config.unwrap().to_str(), Some("x.yaml"));
+    }
+
+    /// Wolfi's Makefile spells melange's bool flags bare (`--cleanup`); `--cleanup=false`
+    /// turns one off, and a bare one never takes the config as its value.
+    #[test]
+    fn melange_bool_flags_take_an_optional_value() {
+        let a = parse(&[]);
+        assert!(a.cleanup && !a.empty_workspace && !a.create_build_log);
+        let a = parse(&[
+            "--cleanup",
+            "x.yaml",
+            "--empty-workspace",
+            "--create-build-log",
+        ]);
+        assert!(a.cleanup && a.empty_workspace && a.create_build_log);
+        assert_eq!(a.input.config.unwrap().to_str(), Some("x.yaml"));
+        let a = parse(&["--cleanup=false", "--generate-provenance=false"]);
+        assert!(!a.cleanup && !a.generate_provenance);
+    }
+
+    #[test]
+    fn wolfi_makefile_build_flags_parse() {
+        let a = parse(&[
+            "pkg.yaml",
+            "--runner=bubblewrap",
+            "--apk-cache-dir=/tmp/melange-cache",
+            "--arch=x86_64",
+            "--cache-dir=/tmp/melange-cache",
+            "--cleanup",
+            "--env-file=build-x86_64.env",
+            "--env-file=build-common.env",
+            "--keyring-append=local-melange.rsa.pub",
+            "--package-append=busybox",
+            "--pipeline-dir=./pipelines/",
+            "--repository-append=/os/packages",
+            "--signing-key=local-melange.rsa",
+            "--source-dir=./pkg/",
+            "--debug",
+            "--interactive",
+        ]);
+        assert_eq!(a.runner.as_deref(), Some("bubblewrap"));
+        assert_eq!(a.input.env_files.len(), 2);
+        assert_eq!(a.guest.package_append, ["busybox"]);
+        assert!(a.cleanup && a.debug && a.sandbox.interactive);
     }
 }

@@ -39,12 +39,17 @@ pub struct Args {
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
 
+    /// YAML file of `vars:` entries merged over each config's (melange's `--vars-file`);
+    /// `--var` wins over both.
+    #[arg(long, value_name = "FILE")]
+    pub vars_file: Option<PathBuf>,
+
     /// Enable a build option declared under `options:`; repeatable.
     #[arg(long = "build-option", value_name = "NAME")]
     pub build_options: Vec<String>,
 
     /// Directory searched for `uses:` pipelines before the built-ins; repeatable, in order.
-    #[arg(long = "pipeline-dir", value_name = "DIR")]
+    #[arg(long = "pipeline-dir", alias = "pipeline-dirs", value_name = "DIR")]
     pub pipeline_dirs: Vec<PathBuf>,
 
     /// dotenv file merged into environment.environment (repeatable; the YAML wins), as in
@@ -79,6 +84,7 @@ pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         pipeline_dirs: args.pipeline_dirs.clone(),
         env_files: args.env_files.clone(),
         vars: args.vars.clone(),
+        vars_file: args.vars_file.clone(),
         build_options: args.build_options.clone(),
         build_date: args.build_date.clone(),
         source_date_epoch: args.source_date_epoch,

@@ -10,6 +10,8 @@ pub mod compile;
 pub mod doctor;
 pub mod index;
 pub mod keygen;
+pub mod melange_compat;
+pub mod package_version;
 pub mod pipelines;
 pub mod repo_args;
 pub mod resolve;
@@ -52,6 +54,11 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// melange's log level: `debug` is `-v`, `info` and `warn` the default, `error` is
+    /// `--quiet`. `-v` and `--quiet` win over it.
+    #[arg(long, global = true, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<melange_compat::LogLevel>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -82,6 +89,8 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Assemble a config's build environment into a directory (for `build --rootfs`).
     Rootfs(rootfs::Args),
+    /// Print the package a config builds: NAME-VERSION-rEPOCH (melange's package-version).
+    PackageVersion(package_version::Args),
 }
 
 /// Entry point used by `main.rs`: returns the process exit code.
@@ -128,7 +137,10 @@ pub(crate) fn parse_test(args: &[&str]) -> test::Args {
 
 /// Dispatch one parsed command line.
 pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
-    let verbosity = Verbosity::from_flags(cli.verbose, cli.quiet);
+    let verbosity = match cli.log_level {
+        Some(level) if cli.verbose == 0 && !cli.quiet => level.verbosity(),
+        _ => Verbosity::from_flags(cli.verbose, cli.quiet),
+    };
     match cli.command {
         Command::Validate(args) => validate::run(args, verbosity),
         Command::Compile(args) => compile::run(args, verbosity),
@@ -141,6 +153,7 @@ pub fn run(cli: Cli) -> eyre::Result<ExitStatus> {
         Command::Index(args) => index::run(args, verbosity),
         Command::Resolve(args) => resolve::run(args, verbosity),
         Command::Rootfs(args) => rootfs::run(args, verbosity),
+        Command::PackageVersion(args) => package_version::run(args, verbosity),
     }
 }
 

@@ -92,6 +92,7 @@ impl SandboxArgs {
             network: !self.no_network,
             ca_bundle: self.ca_bundle,
             interactive: self.interactive,
+            cleanup: true,
             limits: Limits {
                 build_uid: self.limits.build_uid,
                 pids: self.limits.pids,

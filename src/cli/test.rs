@@ -94,9 +94,15 @@ pub struct Args {
     /// Trace each step's commands (`set -x`).
     #[arg(long)]
     pub debug: bool,
+
+    /// melange's runner: melwrap has one, `bubblewrap`; docker, qemu and kubernetes are
+    /// melange's and refused (exit 2).
+    #[arg(long, value_name = "bubblewrap", help_heading = "Sandbox")]
+    pub runner: Option<String>,
 }
 
 pub fn run(args: Args, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
+    super::melange_compat::check_runner(args.runner.as_deref())?;
     let printer = crate::printer::Printer::new(verbosity);
     let timeout = match &args.timeout {
         Some(text) => crate::inputs::parse_timeout(text, "90s, 10m or 1h30m")?,

@@ -9,6 +9,8 @@
 pub mod arch;
 pub mod context;
 mod metadata;
+mod overlay;
+mod paths;
 pub mod plan;
 mod steps;
 

@@ -18,9 +18,10 @@ use crate::config::model::{Pipeline, Test};
 use crate::limits::{MAX_STEP_DEPTH, MAX_USES_DEPTH};
 use crate::subst::{self, Lookup, Scope, SubstErrors, cond};
 
+use super::overlay::overlay;
+use super::paths::absolute_workdir;
 use super::plan::{Origin, Step, TestPlan};
 use super::{Sink, substitute_map};
-use crate::guest::WORKSPACE as WORKDIR;
 
 /// Where a step sits, for messages: the nearest step written in the build file, and the chain
 /// of `uses:` definitions entered since.
@@ -89,6 +90,9 @@ struct Parent<'s> {
     active: bool,
     chain: Vec<String>,
     line: usize,
+    /// The name of a step that got no step of its own (an empty `uses:` or group step): its
+    /// unnamed children are called after it.
+    skipped_name: Option<String>,
 }
 
 struct Walker<'w, 's> {
@@ -144,6 +148,7 @@ pub(super) fn compile_list(
             active: true,
             chain: Vec::new(),
             line: 0,
+            skipped_name: None,
         };
         w.step(step, &trail, &parent);
     }
@@ -213,8 +218,6 @@ pub(super) fn compile_test(
     }
 }
 
-/// The working directory a step runs in: relative paths are joined to `/home/build` and
-/// cleaned, like Go's `filepath.Join` in `runPipeline`; absolute paths are used as written.
 /// `set -eu` and the like say nothing about what a step does; labels skip them.
 fn is_shell_setup(line: &str) -> bool {
     line.starts_with("set -") || line.starts_with("set +") || line == "set"
@@ -228,59 +231,6 @@ fn shorten(text: &str, max: usize) -> String {
         let cut: String = text.chars().take(max - 1).collect();
         format!("{cut}…")
     }
-}
-
-pub fn absolute_workdir(wd: &str) -> String {
-    if wd.is_empty() {
-        return WORKDIR.to_string();
-    }
-    if wd.starts_with('/') {
-        return wd.to_string();
-    }
-    let mut parts: Vec<&str> = WORKDIR.split('/').filter(|s| !s.is_empty()).collect();
-    for seg in wd.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-/// Lay a definition over the step that calls it: keys the definition sets replace the step's,
-/// maps are merged with the definition's entries winning (yaml.v3 decoding into an existing
-/// struct, `compilePipeline`), and the step keeps its own `name`.
-fn overlay(step: &Pipeline, def: &Pipeline) -> Pipeline {
-    let mut p = step.clone();
-    let set = |dst: &mut String, src: &String| {
-        if !src.is_empty() {
-            dst.clone_from(src)
-        }
-    };
-    set(&mut p.if_, &def.if_);
-    set(&mut p.uses, &def.uses);
-    set(&mut p.runs, &def.runs);
-    set(&mut p.label, &def.label);
-    set(&mut p.working_directory, &def.working_directory);
-    if !def.pipeline.is_empty() {
-        p.pipeline.clone_from(&def.pipeline);
-    }
-    p.with
-        .extend(def.with.iter().map(|(k, v)| (k.clone(), v.clone())));
-    p.inputs
-        .extend(def.inputs.iter().map(|(k, v)| (k.clone(), v.clone())));
-    p.environment
-        .extend(def.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
-    if def.needs.is_some() {
-        p.needs.clone_from(&def.needs);
-    }
-    if def.assertions.is_some() {
-        p.assertions.clone_from(&def.assertions);
-    }
-    p
 }
 
 const HEX_INPUTS: &[(&str, usize)] = &[
@@ -558,11 +508,18 @@ impl Walker<'_, '_> {
         }
 
         let active = parent.active && runs_if;
-        if active {
+        // A `uses:` or grouping step whose own script is empty would only start a sandbox to
+        // create its working directory, which each of its children does again: it gets no
+        // step (and no header) of its own.
+        let runs_nothing =
+            script.trim().is_empty() && (uses_name.is_some() || !p.pipeline.is_empty());
+        if active && !runs_nothing {
             // Unnamed steps are called after their `uses:` pipeline (a definition's own steps
             // included: "git-checkout", not its first shell line), else after their first line.
             let label = if !name.is_empty() {
-                name
+                name.clone()
+            } else if let Some(n) = &parent.skipped_name {
+                n.clone()
             } else if let Some(u) = uses_name.as_ref().or(chain.last()) {
                 u.clone()
             } else if let Some(l) = script
@@ -586,6 +543,8 @@ impl Walker<'_, '_> {
                 environment: env.clone(),
                 script,
             });
+        }
+        if active {
             self.needs.extend(needs);
             if uses_name.as_deref() == Some("fetch") {
                 self.fetches.extend(fetch_blob(&scope));
@@ -605,6 +564,7 @@ impl Walker<'_, '_> {
             active,
             chain,
             line,
+            skipped_name: (runs_nothing && !name.is_empty()).then_some(name),
         };
         let mut ran = 0i64;
         for (i, child) in p.pipeline.iter().enumerate() {
@@ -627,20 +587,5 @@ impl Walker<'_, '_> {
             );
         }
         active
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workdirs_join_home_build_never_the_parent() {
-        assert_eq!(absolute_workdir(""), crate::guest::WORKSPACE);
-        assert_eq!(absolute_workdir("bar"), "/home/build/bar");
-        assert_eq!(absolute_workdir("./a//b/"), "/home/build/a/b");
-        assert_eq!(absolute_workdir("."), crate::guest::WORKSPACE);
-        assert_eq!(absolute_workdir("../x"), "/home/x");
-        assert_eq!(absolute_workdir("/tmp/x/"), "/tmp/x/");
     }
 }

@@ -25,10 +25,15 @@ use std::collections::BTreeMap;
 use super::concat_guest;
 
 /// Defaults set on `environment.environment` keys that are missing or empty (melange's
-/// `setIfEmpty` rule). All but the last are melange's own. `GOCACHE` is melwrap's: Go's build
-/// cache is keyed by a hash of every input (compiler, flags, sources, environment) and written
-/// with its own locking, so sharing it between builds cannot change what is built, only skip
-/// recompiling identical packages.
+/// `setIfEmpty` rule). All but the last two are melange's own. `GOCACHE` is melwrap's: Go's
+/// build cache is keyed by a hash of every input (compiler, flags, sources, environment) and
+/// written with its own locking, so sharing it between builds cannot change what is built,
+/// only skip recompiling identical packages. `UV_LINK_MODE=copy` is melwrap's too: uv's
+/// cache and the workspace are different mounts, so its default (hard links) always fails
+/// and warns "Failed to hardlink files" before copying anyway.
+///
+/// `GOCACHE` is not set when `GOMODCACHE` is the cache dir itself (see
+/// [`fill_defaults`]): that dir is the user's Go module cache, which holds nothing else.
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("HOME", super::HOME),
     ("GOPATH", concat_guest!(workspace ".cache/go")),
@@ -38,6 +43,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("COMPOSER_CACHE_DIR", concat_guest!(cache "composer")),
     ("npm_config_cache", concat_guest!(cache "npm")),
     ("GOCACHE", concat_guest!(cache "go")),
+    ("UV_LINK_MODE", "copy"),
 ];
 
 /// The [`DEFAULTS`] that point into the cache (`melwrap cache` reports on their areas).
@@ -73,14 +79,26 @@ pub fn build_environment(
     env
 }
 
-/// Layer 5: set each of [`DEFAULTS`] where `env` lacks the key or has it empty.
+/// Layer 5: set each of [`DEFAULTS`] where `env` lacks the key or has it empty; except that
+/// when the config points `GOMODCACHE` at the cache dir itself (the user's own Go module
+/// cache given as `--cache-dir`), `GOCACHE` stays out of it: Go then keeps its build cache
+/// under `$HOME/.cache/go-build` in the workspace, as it would in melange.
 pub fn fill_defaults(env: &mut BTreeMap<String, String>) {
+    let module_cache_is_root = env.get("GOMODCACHE").is_some_and(|v| is_cache_root(v));
     for (key, value) in DEFAULTS {
+        if module_cache_is_root && *key == "GOCACHE" {
+            continue;
+        }
         let slot = env.entry(key.to_string()).or_default();
         if slot.is_empty() {
             *slot = value.to_string();
         }
     }
+}
+
+/// Whether a guest path names the cache mount itself (`/var/cache/melange`, `.../melange/`).
+pub fn is_cache_root(path: &str) -> bool {
+    path.trim_end_matches('/') == super::CACHE
 }
 
 /// One step's final environment, each variable once, in `--setenv` order: `defaults` (layer
@@ -112,6 +130,19 @@ pub fn step_environment(
     set("PATH", DEFAULT_PATH);
     for (k, v) in step_env {
         set(k, v);
+    }
+    // A step whose own environment points GOMODCACHE at the cache dir itself keeps melwrap's
+    // GOCACHE default out of it, as `fill_defaults` does for the config's.
+    let value = |k: &str| out.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let default_gocache = DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == "GOCACHE")
+        .map(|(_, v)| *v);
+    if value("GOMODCACHE").is_some_and(|v| is_cache_root(&v))
+        && !step_env.contains_key("GOCACHE")
+        && value("GOCACHE").as_deref() == default_gocache
+    {
+        out.retain(|(k, _)| k != "GOCACHE");
     }
     out
 }
@@ -154,6 +185,41 @@ mod tests {
         assert_eq!(env["npm_config_cache"], format!("{CACHE}/npm"));
         assert_eq!(env["GOCACHE"], format!("{CACHE}/go"));
         assert_eq!(build_environment(&m(&[]), &[], 0)["SOURCE_DATE_EPOCH"], "0");
+    }
+
+    #[test]
+    fn uv_copies_by_default_and_the_config_or_a_file_can_say_otherwise() {
+        assert_eq!(build_environment(&m(&[]), &[], 0)["UV_LINK_MODE"], "copy");
+        let yaml = m(&[("UV_LINK_MODE", "symlink")]);
+        assert_eq!(build_environment(&yaml, &[], 0)["UV_LINK_MODE"], "symlink");
+        let file = [m(&[("UV_LINK_MODE", "hardlink")])];
+        assert_eq!(
+            build_environment(&m(&[]), &file, 0)["UV_LINK_MODE"],
+            "hardlink"
+        );
+    }
+
+    #[test]
+    fn a_module_cache_at_the_cache_root_gets_no_gocache_beside_it() {
+        for root in [CACHE.to_string(), format!("{CACHE}/")] {
+            let env = build_environment(&m(&[("GOMODCACHE", &root)]), &[], 0);
+            assert!(!env.contains_key("GOCACHE"), "{env:?}");
+            // Go then uses $HOME/.cache/go-build in the workspace; the other defaults stay.
+            assert_eq!(env["PIP_CACHE_DIR"], format!("{CACHE}/pip"));
+        }
+        // A GOCACHE the config sets is kept.
+        let yaml = m(&[("GOMODCACHE", CACHE), ("GOCACHE", "/home/build/gocache")]);
+        assert_eq!(
+            build_environment(&yaml, &[], 0)["GOCACHE"],
+            "/home/build/gocache"
+        );
+        // The same when only the step points GOMODCACHE at the root.
+        let base = build_environment(&m(&[]), &[], 0);
+        let step = m(&[("GOMODCACHE", CACHE)]);
+        let env = step_environment(&base, &step, &[]);
+        assert_eq!(get(&env, "GOCACHE"), None);
+        let env = step_environment(&base, &BTreeMap::new(), &[]);
+        assert_eq!(get(&env, "GOCACHE"), Some(format!("{CACHE}/go").as_str()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod date;
 pub mod envfile;
 mod prepare;
+pub mod varsfile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ pub struct PlanInputs {
     pub env_files: Vec<PathBuf>,
     /// `--var KEY=VALUE`s.
     pub vars: Vec<String>,
+    /// `--vars-file`: merged over the config's `vars:`, under the `--var`s.
+    pub vars_file: Option<PathBuf>,
     /// `--build-option NAME`s.
     pub build_options: Vec<String>,
     /// `--build-date` (RFC 3339); `SOURCE_DATE_EPOCH` in melwrap's environment wins.
@@ -67,7 +70,7 @@ impl PlanInputs {
         };
         let options = CompileOptions {
             arch: arch.apk.to_string(),
-            vars: parse_vars(&self.vars)?,
+            vars: self.all_vars()?,
             build_options: self.build_options.clone(),
             source_date_epoch,
             env_files,
@@ -77,6 +80,18 @@ impl PlanInputs {
             library: Library::new(self.pipeline_dirs.clone()),
             options,
         })
+    }
+}
+
+impl PlanInputs {
+    /// The `--vars-file`'s entries with the `--var`s over them.
+    fn all_vars(&self) -> Result<BTreeMap<String, String>, Diagnostic> {
+        let mut vars = match &self.vars_file {
+            Some(path) => varsfile::read(path)?,
+            None => BTreeMap::new(),
+        };
+        vars.extend(parse_vars(&self.vars)?);
+        Ok(vars)
     }
 }
 

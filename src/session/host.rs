@@ -208,6 +208,12 @@ pub fn open_cache(
     printer: Printer,
 ) -> eyre::Result<(CacheDir, CacheLock)> {
     let cache = CacheDir::open(dir, true)?;
+    if cache.was_created() {
+        printer.info(format!(
+            "cache: created {} (mode 0700)",
+            cache.path().display()
+        ));
+    }
     let lock = match cache.try_lock_shared()? {
         Some(lock) => lock,
         None => {

@@ -36,9 +36,11 @@ pub struct Fill<'a> {
     pub source: Option<&'a Path>,
     /// Files named by flags: never copied, whatever their name.
     pub secrets: Vec<PathBuf>,
-    /// Link `~/.m2` and `~/.cargo`'s caches into the cache, and snapshot the cache for the
-    /// report after the steps (builds).
+    /// Link `~/.m2` and `~/.cargo`'s caches into the cache (builds, unless the cache dir is
+    /// the user's Go module cache); the areas no tool used are removed after the steps.
     pub home_links: bool,
+    /// Snapshot the cache for the report after the steps (builds).
+    pub cache_report: bool,
 }
 
 /// How the steps of a session ended, as the driver reports it.
@@ -73,6 +75,8 @@ pub struct Session {
     pub printer: Printer,
     /// The cache before the steps, for the report (builds).
     pub cache_before: Option<cache::Snapshot>,
+    /// Cache areas created for the home links, removed after the steps when still empty.
+    created_areas: Vec<PathBuf>,
 }
 
 impl Session {
@@ -88,9 +92,10 @@ impl Session {
         let (cache, lock) = open_cache(&options.cache_dir, options.cache_source.as_ref(), printer)?;
         // Restored after the steps when a step changed it (see `scrub_cache`).
         let cache_mode = cache.mode().wrap_err("cannot read the cache dir's mode")?;
-        let cache_before = fill.home_links.then(|| cache::snapshot(&cache));
+        let cache_before = fill.cache_report.then(|| cache::snapshot(&cache));
         let workspace = Workspace::create(options.workspace_dir.as_deref(), arch)?;
-        let session = Session {
+        let mut session = Session {
+            created_areas: Vec::new(),
             cache_before,
             host,
             cache,
@@ -100,7 +105,7 @@ impl Session {
             options,
             printer,
         };
-        session.fill_workspace(&fill)?;
+        session.created_areas = session.fill_workspace(&fill)?;
         let seeded = session.options.cache_source.is_some();
         session
             .host
@@ -109,7 +114,8 @@ impl Session {
         Ok(session)
     }
 
-    fn fill_workspace(&self, fill: &Fill<'_>) -> eyre::Result<()> {
+    /// Returns the cache areas it created for the home links.
+    fn fill_workspace(&self, fill: &Fill<'_>) -> eyre::Result<Vec<PathBuf>> {
         let opts = &self.options;
         if let Some(source) = fill.source {
             let mut exclude = vec![self.cache.path().to_path_buf(), opts.out_dir.clone()];
@@ -125,14 +131,16 @@ impl Session {
             ));
             note_withheld(&copied.withheld, self.printer);
         }
+        let mut created = Vec::new();
         if fill.home_links {
-            self.cache
+            created = self
+                .cache
                 .prepare_link_targets()
                 .wrap_err("cannot prepare the cache's link targets")?;
             cache::install_home_links(self.workspace.dir())
                 .wrap_err("cannot link ~/.m2 and ~/.cargo into the cache")?;
         }
-        Ok(())
+        Ok(created)
     }
 
     /// The sandbox configuration for steps in this session (the driver may add binds).
@@ -175,8 +183,14 @@ impl Session {
             printer,
             cache_before,
             _lock,
+            options,
+            created_areas,
             ..
         } = self;
+        let cleanup = options.cleanup;
+        if let Err(e) = cache.remove_unused_areas(&created_areas) {
+            printer.warn(format!("cannot remove the unused cache areas: {e}"));
+        }
         // The scrub comes first, whatever happened; an error in the steps or in the scrub
         // keeps the workspace (secured) for inspection.
         let (ending, scan) = match (result, scrub_cache(&cache, cache_mode, printer)) {
@@ -190,8 +204,14 @@ impl Session {
             (Ok(_), Err(scrub)) => return Err(keep_after_error(workspace, scrub, printer)),
         };
         let cache_after = cache::Snapshot::from_scan(cache.path().to_path_buf(), &scan);
-        let remove = !matches!(ending, Ending::Failed(_));
+        let remove = !matches!(ending, Ending::Failed(_)) && cleanup;
         let kept = finish_workspace(workspace, remove, printer)?;
+        if let (false, Some(path), Ending::Done) = (cleanup, &kept, &ending) {
+            printer.info(format!(
+                "workspace kept (--cleanup=false): {}",
+                path.display()
+            ));
+        }
         Ok(Finished {
             ending,
             cache_before,

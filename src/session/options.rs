@@ -24,6 +24,9 @@ pub struct SessionOptions {
     pub interactive: bool,
     /// Trace each step's commands (`set -x`).
     pub debug: bool,
+    /// Remove a temporary workspace after success (melange's `--cleanup`); when false it is
+    /// kept and named.
+    pub cleanup: bool,
     pub limits: Limits,
 }
 

@@ -134,7 +134,33 @@ fn set_up(
     printer: Printer,
 ) -> eyre::Result<(PathBuf, String, usize, bool)> {
     let guest = &options.guest;
-    let args = guest.repo_options(arch, !options.network, options.ca_bundle.clone());
+    let mut args = guest.repo_options(arch, !options.network, options.ca_bundle.clone());
+    let own = crate::repo::cache::default_dir();
+    if let Some(apk_cache) = &guest.apk_cache_dir
+        && overlaps(apk_cache, &options.cache_dir)
+        && !overlaps(&own, &options.cache_dir)
+    {
+        // Wolfi's Makefile passes one directory as both. Steps write the build cache, and an
+        // assembled guest there could be changed by one build's steps under the next build's:
+        // the apk cache and the guests stay in melwrap's own place instead.
+        printer.info(format!(
+            "--apk-cache-dir {} is (inside) the build cache, which steps can write: keeping \
+             downloaded packages and assembled guests in {} instead",
+            apk_cache.display(),
+            own.display()
+        ));
+        args.apk_cache_dir = Some(own.clone());
+    }
+    let apk_cache = args.apk_cache_dir.clone().unwrap_or(own);
+    if overlaps(&apk_cache, &options.cache_dir) {
+        return Err(bad(format!(
+            "the apk cache {} would be inside the build cache {}, which steps can write (they \
+             could change the guests later builds run in); pass --apk-cache-dir or --cache-dir \
+             so that neither holds the other",
+            apk_cache.display(),
+            options.cache_dir.display()
+        )));
+    }
     let prepared = args.prepare_contents(contents, printer)?;
     let (keyring, keys) = prepared.keyring()?;
     let (universe, set) = prepared.resolve(&keyring, guest.ignore_signatures)?;
@@ -144,6 +170,16 @@ fn set_up(
     let (dir, from_cache) = assemble_once(&guests, &key, &prepared, &set, &root_config)?;
     drop(universe);
     Ok((dir, key, set.len(), from_cache))
+}
+
+/// Whether one of two directories is the other or lies inside it (compared by real path
+/// where they exist, so a symlink or `..` does not hide it).
+fn overlaps(a: &Path, b: &Path) -> bool {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.into()))
+    };
+    let (a, b) = (real(a), real(b));
+    a.starts_with(&b) || b.starts_with(&a)
 }
 
 /// SHA-256 over the arch, every resolved package (name, version, checksum, repository) and

@@ -366,19 +366,33 @@ fn limit_hint(tail: &[(Stream, String)], limits: Resources) -> Option<String> {
     None
 }
 
-/// Output that says a download failed for want of a network.
+/// Output that says a download failed for want of a network, matched case-insensitively:
+/// curl, wget, git, pip, npm, cargo and Go each word it their own way (Go's
+/// `dial tcp: ... connect: network is unreachable`, a refused loopback proxy's `connection
+/// refused`).
 fn network_failed(tail: &[(Stream, String)]) -> bool {
     const MARKERS: &[&str] = &[
-        "Could not resolve host",
-        "unable to resolve host address",
-        "Temporary failure in name resolution",
-        "Network is unreachable",
+        "could not resolve host",
+        "unable to resolve host",
+        "temporary failure in name resolution",
+        "network is unreachable",
+        "connection refused",
+        "no route to host",
         "bad address",
         "getaddrinfo",
-        "Name or service not known",
+        "name or service not known",
+        "failed to lookup address",
+        "name resolution",
+        "dial tcp",
+        "eai_again",
+        "enotfound",
+        "enetunreach",
+        "econnrefused",
     ];
-    tail.iter()
-        .any(|(_, l)| MARKERS.iter().any(|m| l.contains(m)))
+    tail.iter().any(|(_, l)| {
+        let l = l.to_ascii_lowercase();
+        MARKERS.iter().any(|m| l.contains(m))
+    })
 }
 
 #[cfg(test)]
@@ -419,5 +433,24 @@ mod tests {
         )];
         assert!(tls_hint(&tail).unwrap().contains("--ca-bundle"));
         assert!(tls_hint(&[(Stream::Stdout, "ok".into())]).is_none());
+    }
+
+    #[test]
+    fn network_failures_are_recognised_whatever_their_case() {
+        for line in [
+            "dial tcp 142.250.1.1:443: connect: network is unreachable",
+            "Get \"https://proxy.golang.org/x/@v/list\": dial tcp: lookup proxy.golang.org: \
+             Temporary failure in name resolution",
+            "curl: (7) Failed to connect to 127.0.0.1 port 3128: Connection refused",
+            "npm ERR! code EAI_AGAIN",
+            "fatal: unable to access 'https://x/': Could not resolve host: x",
+            "CONNECTION REFUSED",
+        ] {
+            assert!(network_failed(&[(Stream::Stderr, line.into())]), "{line}");
+        }
+        assert!(!network_failed(&[(
+            Stream::Stderr,
+            "undefined: foo".into()
+        )]));
     }
 }

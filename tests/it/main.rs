@@ -20,3 +20,4 @@ mod repo;
 mod sandbox;
 mod support;
 mod test_cmd;
+mod wolfi;

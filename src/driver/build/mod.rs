@@ -55,6 +55,10 @@ pub struct BuildOptions {
     pub lint: crate::lint::LintOptions,
     /// `--git-repo-url`, `--git-commit`, `--license`, `--namespace`.
     pub provenance: crate::sbom::Provenance,
+    /// Copy nothing into the workspace (melange's `--empty-workspace`).
+    pub empty_workspace: bool,
+    /// Append a line per package built to `./packages.log` (melange's `--create-build-log`).
+    pub create_build_log: bool,
 }
 
 /// `melwrap build`.
@@ -73,9 +77,10 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
     let started = Instant::now();
     let config_dir = config_dir(&prepared.loaded.path);
     let source_dir = opts.source_dir.clone().unwrap_or(config_dir.clone());
+    let source = (!opts.empty_workspace).then_some(source_dir.as_path());
     opts.session.check_dirs(&NamedPaths {
         config: &prepared.loaded.path,
-        source: Some((&source_dir, opts.source_dir.is_some())),
+        source: source.map(|dir| (dir, opts.source_dir.is_some())),
         pipeline_dirs: &opts.plan.pipeline_dirs,
         env_files: &opts.plan.env_files,
         signing_key: opts.signing_key.as_deref(),
@@ -108,9 +113,11 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         false => Some(packager(&opts, &prepared, &host, &config_dir)?),
     };
     let fill = Fill {
-        source: Some(&source_dir),
+        source,
         secrets: secrets(&opts),
-        home_links: true,
+        // A cache dir that is the user's Go module cache gets nothing but Go's modules.
+        home_links: !module_cache_is_root(&prepared.plan.environment),
+        cache_report: true,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
     let mut sandbox_config = session.sandbox_config()?;
@@ -132,6 +139,9 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
         run_steps(session, &runner, &prepared, packager.as_ref())
     })?;
     report(&finished, &prepared, started, guest.as_ref(), printer);
+    if opts.create_build_log && matches!(finished.ending, Ending::Done) {
+        append_build_log(Path::new(BUILD_LOG), &prepared)?;
+    }
     let status = finished.status("build", printer)?;
     if opts.test && status == ExitStatus::Success {
         let test = crate::driver::test::TestOptions::after_build(&opts);
@@ -162,7 +172,9 @@ fn report(
             let wanted = prepared.plan.packages.iter().flat_map(|p| p.fetches.iter());
             if let Some(before) = &finished.cache_before {
                 let report = cache::summarize(before, &finished.cache_after);
-                printer.info(report.with_fetch_sources(wanted.cloned()).render_line());
+                for line in report.with_fetch_sources(wanted.cloned()).render_lines() {
+                    printer.info(line);
+                }
             }
             let root = guest.map_or_else(|| "host root".to_string(), GuestRoot::describe);
             printer.info(format!(
@@ -267,6 +279,40 @@ fn packager(
     packager.lint = opts.lint.clone();
     packager.set_provenance(&opts.provenance, &prepared.loaded.path);
     Ok(packager)
+}
+
+/// Whether the plan points `GOMODCACHE` at the cache dir itself (the cache doc's
+/// `--cache-dir "$(go env GOMODCACHE)"` example).
+fn module_cache_is_root(env: &std::collections::BTreeMap<String, String>) -> bool {
+    env.get("GOMODCACHE")
+        .is_some_and(|v| crate::guest::env::is_cache_root(v))
+}
+
+/// melange's `--create-build-log` file, in the current directory.
+const BUILD_LOG: &str = "packages.log";
+
+/// Append `ARCH|ORIGIN|NAME|VERSION-rEPOCH` for each package built, melange's format
+/// (`pkg/build/package.go`, `AppendBuildLog`): the origin is the main package.
+fn append_build_log(path: &Path, prepared: &Prepared) -> eyre::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let origin = &prepared.loaded.config.package;
+    let mut text = String::new();
+    for package in &prepared.plan.packages {
+        text.push_str(&format!(
+            "{}|{}|{}|{}-r{}\n",
+            prepared.arch.apk, origin.name, package.name, origin.version, origin.epoch
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| eyre::eyre!("--create-build-log: cannot open {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| eyre::eyre!("--create-build-log: cannot write {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// The build file's directory (`.` for a bare file name).

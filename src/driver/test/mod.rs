@@ -163,6 +163,7 @@ pub fn run_prepared(
             .cloned()
             .collect(),
         home_links: false,
+        cache_report: false,
     };
     let session = Session::open(host, s.clone(), prepared.arch.apk, fill, printer)?;
     // Over the session's root (no guests): the packages' files, unpacked once each.

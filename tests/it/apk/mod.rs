@@ -4,6 +4,7 @@
 mod errors;
 mod from_builds;
 mod index;
+mod setcap_kernel;
 mod sign;
 pub mod support;
 mod writer;

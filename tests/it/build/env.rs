@@ -35,8 +35,10 @@ fn defaults_are_set_and_nothing_leaks_from_the_host() {
         ("PIP_CACHE_DIR", "/var/cache/melange/pip"),
         ("COMPOSER_CACHE_DIR", "/var/cache/melange/composer"),
         ("npm_config_cache", "/var/cache/melange/npm"),
-        // melwrap's own cache extra (docs/cache.md): Go's build cache.
+        // melwrap's own cache extras (docs/cache.md): Go's build cache, and uv copying out of
+        // the cache (docs/wolfi-and-cache.md).
         ("GOCACHE", "/var/cache/melange/go"),
+        ("UV_LINK_MODE", "copy"),
     ];
     for (key, value) in expected {
         assert_eq!(

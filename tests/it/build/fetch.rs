@@ -84,3 +84,90 @@ fn fetch_downloads_once_then_works_offline_from_the_cache() {
         t.build(who, &["--no-network"]).exit(1);
     }
 }
+
+/// A cached blob that does not match its name is deleted and downloaded again when the
+/// network is on; with `--no-network` the build fails naming the blob and the fix, and the
+/// hint says the step had no network (Go's and curl's wording matched case-insensitively).
+#[test]
+fn a_corrupt_cached_blob_is_refetched_or_named_with_the_fix() {
+    require_bwrap!();
+    for who in users() {
+        let t = TestEnv::new();
+        let body = tarball(&t, "the real source\n");
+        let sha = hex::encode(sha2::Sha256::digest(&body));
+        let server = HttpServer::one("hello-1.0.tar.gz", body.clone());
+        t.config(&format!(
+            r#"pipeline:
+  - uses: fetch
+    with:
+      uri: {url}
+      expected-sha256: {sha}
+      retry-limit: 1
+  - runs: cp greeting.txt /var/cache/melange/seen.txt
+"#,
+            url = server.url("hello-1.0.tar.gz")
+        ));
+        let cache = t.make_cache();
+        let blob = cache.join(format!("sha256:{sha}"));
+        fs_err::write(&blob, b"a torn download").unwrap();
+        if who == Who::Nobody {
+            std::os::unix::fs::chown(&cache, Some(who.host_uid()), Some(who.host_uid())).unwrap();
+            std::os::unix::fs::chown(&blob, Some(who.host_uid()), Some(who.host_uid())).unwrap();
+        }
+
+        // Network on: deleted, downloaded, stored whole.
+        let run = t.build(who, &[]);
+        run.ok();
+        assert!(run.stderr.contains("is corrupt"), "{who:?}\n{run}");
+        assert_eq!(server.requests(), 1, "{who:?}");
+        assert_eq!(fs_err::read(&blob).unwrap(), body, "{who:?}");
+        assert_eq!(t.cached("seen.txt"), "the real source\n");
+
+        // Network off: named, with the fix.
+        fs_err::write(&blob, b"bit rot").unwrap();
+        let run = t.build(who, &["--no-network"]);
+        run.exit(1);
+        assert!(run.stderr.contains(&format!("sha256:{sha}")), "{run}");
+        assert!(
+            run.stderr
+                .contains("run the build once with the network on"),
+            "{run}"
+        );
+        assert!(!blob.exists(), "{who:?}: the corrupt blob is gone");
+        assert!(
+            run.stderr.contains("hint: the step has no network"),
+            "{run}"
+        );
+    }
+}
+
+/// The `--no-network` hint for the common network errors, whatever their case: a step that
+/// tries a real connection inside the sandbox (refused on the sandbox's own loopback).
+#[test]
+fn no_network_hint_follows_a_refused_connection() {
+    require_bwrap!();
+    if which::which("busybox").is_err() {
+        eprintln!("skipped: no busybox wget");
+        return;
+    }
+    let t = TestEnv::new();
+    t.config("pipeline:\n  - runs: |\n      busybox wget -q -O /dev/null http://127.0.0.1:9/x\n");
+    let run = t.build(Who::Root, &["--no-network"]);
+    run.exit(1);
+    let lower = run.stderr.to_ascii_lowercase();
+    assert!(
+        lower.contains("connection refused") || lower.contains("network is unreachable"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("hint: the step has no network"),
+        "{run}"
+    );
+    // With the network on, the same failure gets no such hint.
+    let run = t.build(Who::Root, &[]);
+    run.exit(1);
+    assert!(
+        !run.stderr.contains("hint: the step has no network"),
+        "{run}"
+    );
+}

@@ -130,14 +130,15 @@ pub fn known_cache(root: &Path) -> i64 {
     now
 }
 
-/// Holds the shared cache lock in another process, as a build does, until dropped.
+/// Holds the shared cache lock (`flock` on the cache dir itself) in another process, as a
+/// build does, until dropped.
 pub struct LockHolder(Child);
 
 impl LockHolder {
     pub fn new(cache: &Path) -> LockHolder {
         let mut child = Command::new("flock")
             .arg("-s")
-            .arg(cache.join(".melwrap.lock"))
+            .arg(cache)
             .args(["-c", "echo locked; exec sleep 300"])
             .stdout(Stdio::piped())
             .process_group(0)

@@ -227,7 +227,8 @@ fn a_lock_file_made_by_another_user_still_locks() {
     let tmp = open_tempdir();
     let cache = tmp.path().join("cache");
     put(&cache, "stray/old", 10, now() - 90 * DAY);
-    // Root ran a build here first; the cache is nobody's, the lock file root's (0644).
+    // An older melwrap run by root left its lock file here (root's, 0644); the cache is
+    // nobody's. The lock is now the directory's own, so the file is ignored.
     std::fs::write(cache.join(".melwrap.lock"), "").unwrap();
     let status = Command::new("chown")
         .args(["-R", &format!("{NOBODY}:{NOBODY}")])
@@ -241,7 +242,7 @@ fn a_lock_file_made_by_another_user_still_locks() {
         .arg(&cache));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!cache.join("stray").exists());
-    // And that read-only descriptor still excludes builds.
+    // And a build's shared lock (on the directory) still excludes prune.
     let holder = LockHolder::new(&cache);
     let (code, _, stderr) = run(melwrap_as(NOBODY)
         .args(["cache", "prune", "--older-than", "30d", "--cache-dir"])
@@ -280,4 +281,80 @@ fn prune_and_preload_refuse_system_dirs_home_and_a_seed_equal_to_the_cache() {
         .arg(&cache));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("are the same directory"), "{err}");
+}
+
+/// `cache info` on a cache dir that is one tool's own cache (`--cache-dir "$(go env
+/// GOMODCACHE)"`, or uv's, pip's, npm's, cargo's, Maven's) puts it in that tool's area, not
+/// in "other"; and prune removes whole entries of it, never the dir itself.
+#[test]
+fn a_tools_own_cache_as_the_cache_dir_is_that_tools_area() {
+    let t = now();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "gomodcache",
+            &[
+                "cache/download/example.com/m/@v/v1.0.0.zip",
+                "example.com/m@v1.0.0/m.go",
+            ],
+        ),
+        (
+            "uv",
+            &[
+                "CACHEDIR.TAG",
+                "archive-v0/abc/pkg/__init__.py",
+                "wheels-v5/pypi/x.whl",
+            ],
+        ),
+        (
+            "pip",
+            &[
+                "http-v2/a/b/c/d/e/abc",
+                "http-v2/a/b/c/d/e/abc.body",
+                "selfcheck/x.json",
+            ],
+        ),
+        (
+            "npm",
+            &[
+                "_cacache/content-v2/sha512/aa/bb",
+                "_cacache/index-v5/cc/dd",
+            ],
+        ),
+        (
+            "cargo",
+            &["registry/cache/index.crates.io-6f17d22bba15001f/serde-1.0.0.crate"],
+        ),
+        (
+            "m2repository",
+            &[
+                "org/example/lib/1.0/lib-1.0.pom",
+                "org/example/lib/1.0/lib-1.0.jar",
+            ],
+        ),
+    ];
+    for (area, files) in cases {
+        let tmp = open_tempdir();
+        let cache = tmp.path().join("cache");
+        for f in *files {
+            put(&cache, f, 100, t - 40 * DAY);
+        }
+        let json = info_json(
+            melwrap()
+                .args(["cache", "info", "--format", "json", "--cache-dir"])
+                .arg(&cache),
+        );
+        let areas = json["areas"].as_object().unwrap();
+        assert_eq!(areas.keys().collect::<Vec<_>>(), [area], "{area}: {json}");
+        assert_eq!(json["areas"][area]["bytes"], 100 * files.len() as u64);
+        // Pruning everything leaves the dir itself.
+        let (code, _, stderr) = run(melwrap()
+            .args(["cache", "prune", "--older-than", "30d", "--cache-dir"])
+            .arg(&cache));
+        assert_eq!(code, 0, "{area}: {stderr}");
+        assert!(cache.is_dir(), "{area}");
+        assert!(
+            crate::support::walk(&cache).iter().all(|p| !p.is_file()),
+            "{area}: every file is pruned"
+        );
+    }
 }

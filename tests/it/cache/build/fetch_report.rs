@@ -127,7 +127,7 @@ fn the_report_counts_fetch_sources_served_from_the_cache() {
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     let line = cache_line(&stderr).unwrap();
     assert!(
-        line.ends_with(" (unchanged); fetch served from cache: 2 of 2"),
+        line.ends_with(" (nothing added); fetch served from cache: 2 of 2"),
         "{line}"
     );
     assert_eq!(

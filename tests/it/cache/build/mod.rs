@@ -3,6 +3,7 @@
 //! which `fetch` sources the cache served. Real builds in `bwrap`, a loopback HTTP server for
 //! the downloads, no timing assertions (waits are bounded polls).
 
+mod area_report;
 mod concurrent;
 mod fetch_report;
 mod proxy;

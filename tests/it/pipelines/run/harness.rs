@@ -33,8 +33,8 @@ pub enum Shell {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub workdir: PathBuf,
-    /// The compiled script, unwrapped: empty for the step of a `uses:` itself, which melange
-    /// runs too (it only creates and enters the working directory).
+    /// The compiled script, unwrapped (a `uses:` step with no script of its own compiles to
+    /// no step: its pipeline's steps are the steps).
     pub runs: String,
     pub script: String,
     pub environment: BTreeMap<String, String>,
@@ -212,6 +212,10 @@ impl Build {
             Some(id) => crate::support::unpriv::as_user(id, &shell[0]),
         };
         cmd.args(&shell[1..]);
+        let script = match self.shell {
+            Shell::Ash => format!("{}{script}", path_first_shims(&self.path)),
+            Shell::Bash => script.to_string(),
+        };
         cmd.arg("-c")
             .arg(script)
             .env_clear()
@@ -267,6 +271,72 @@ impl Build {
         );
         out.log
     }
+}
+
+/// How the host's busybox ash finds commands: `None` when it looks them up in PATH as a
+/// Wolfi guest's does; else its applet names, which it runs before PATH's programs (Debian's
+/// `busybox-static` is built with FEATURE_SH_STANDALONE: there `patch` is busybox's, which has
+/// no `--fuzz`).
+fn applets_first() -> Option<&'static [String]> {
+    static APPLETS: std::sync::OnceLock<Option<Vec<String>>> = std::sync::OnceLock::new();
+    APPLETS
+        .get_or_init(|| {
+            let busybox = which::which("busybox").expect("busybox is installed");
+            let out = Command::new(&busybox)
+                .args(["ash", "-c", "command -v cat"])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).starts_with('/') {
+                return None;
+            }
+            let list = Command::new(&busybox).arg("--list").output().unwrap();
+            Some(
+                String::from_utf8_lossy(&list.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        })
+        .as_deref()
+}
+
+/// Names ash runs itself whatever PATH holds, and the shells: never shimmed.
+const ASH_OWN: &[&str] = &[
+    "[", "[[", ".", "alias", "ash", "bg", "break", "busybox", "cd", "chdir", "command", "continue",
+    "echo", "eval", "exec", "exit", "export", "false", "fg", "getopts", "hash", "jobs", "kill",
+    "let", "local", "printf", "pwd", "read", "readonly", "return", "set", "sh", "shift", "source",
+    "test", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "wait",
+];
+
+/// For an ash that runs its applets first ([`applets_first`]): shell functions that run PATH's
+/// program instead, for every applet `path` also provides, so the steps see the tools a Wolfi
+/// guest's PATH gives them (GNU patch, tar, ...) whichever busybox package the host has.
+fn path_first_shims(path: &str) -> String {
+    let Some(applets) = applets_first() else {
+        return String::new();
+    };
+    let busybox = which::which("busybox")
+        .ok()
+        .and_then(|b| std::fs::canonicalize(b).ok());
+    let mut shims = String::new();
+    // ash function names are letters, digits and `_` (no `run-parts`).
+    let nameable = |n: &&String| n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    for name in applets
+        .iter()
+        .filter(nameable)
+        .filter(|n| !ASH_OWN.contains(&n.as_str()))
+    {
+        let Ok(found) = which::which_in(name, Some(path), "/") else {
+            continue;
+        };
+        if std::fs::canonicalize(&found).ok() == busybox {
+            continue;
+        }
+        shims.push_str(&format!("{name}() {{ '{}' \"$@\"; }}\n", found.display()));
+    }
+    shims
 }
 
 /// A directory of symlinks making a PATH with exactly `tools`: each links to `target` when
