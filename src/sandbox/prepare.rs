@@ -61,6 +61,8 @@ pub struct Sandbox {
     /// The bind sources, opened, for a root build (see [`super::child`]).
     staging: Option<Arc<Staging>>,
     resources: Resources,
+    /// The guest overlay, as the child mounts it.
+    overlay: Option<Arc<super::overlay::OverlayMount>>,
 }
 
 /// What [`super::run::run`] needs to start one sandbox: bwrap's arguments (bind sources
@@ -113,20 +115,75 @@ impl Sandbox {
                     workdir: GuestPath::root(),
                 };
                 let args = spec::bwrap_args(&config, &tree, &probe);
-                let staging =
-                    Staging::open(&args, ids).map_err(|e| SandboxError::new(e.to_string()))?;
+                let made_in_child = config.overlay.as_ref().map(|o| &o.mount_point);
+                let staging = Staging::open(&args, ids, made_in_child)
+                    .map_err(|e| SandboxError::new(e.to_string()))?;
                 Some(Arc::new(staging))
             }
             Identity::Build { .. } => None,
         };
         let resources = config.resources;
-        Ok(Sandbox {
+        let overlay = match &config.overlay {
+            Some(o) => {
+                Some(Arc::new(o.mount_spec().map_err(|e| {
+                    SandboxError::new(format!("guest overlay: {e}"))
+                })?))
+            }
+            None => None,
+        };
+        let sandbox = Sandbox {
             config,
             tree,
             shell,
             staging,
             resources,
-        })
+            overlay,
+        };
+        if sandbox.overlay.is_some() {
+            sandbox.probe_overlay()?;
+        }
+        Ok(sandbox)
+    }
+
+    /// Run the child's setup once (overlay mount included) and exec `true`: a kernel that
+    /// refuses the overlay is said here, before any step, with what to do instead (from a
+    /// failed step only the errno would come back).
+    fn probe_overlay(&self) -> Result<(), SandboxError> {
+        use std::os::unix::process::CommandExt;
+        let true_bin = ["/bin/true", "/usr/bin/true"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("/bin/true");
+        let mut command = std::process::Command::new(true_bin);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let setup = self.child_setup();
+        let mut scratch = setup.scratch();
+        // SAFETY: apply only makes system calls and writes to memory allocated before the fork.
+        unsafe {
+            command.pre_exec(move || setup.apply(&mut scratch));
+        }
+        let refused = |e: String| {
+            SandboxError::new(format!(
+                "cannot mount the guest's writable overlay (lower layer `{}`): {e}",
+                self.config
+                    .overlay
+                    .as_ref()
+                    .map_or_else(String::new, |o| o.lower.to_string())
+            ))
+            .hint(
+                "guests need overlayfs, and a kernel that allows it in a user namespace when \
+                 melwrap is not root (Linux 5.11 or later, not disabled by the distribution); \
+                 pass --rootfs host to run the steps on the host's root instead",
+            )
+        };
+        match command.status() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(refused(format!("the probe exited with {status}"))),
+            Err(e) => Err(refused(e.to_string())),
+        }
     }
 
     pub fn resources(&self) -> Resources {
@@ -142,6 +199,7 @@ impl Sandbox {
                 Identity::Build { .. } => None,
             },
             staging: self.staging.clone(),
+            overlay: self.overlay.clone(),
             resources: self.resources,
         }
     }

@@ -17,6 +17,7 @@ use super::arg::{Arg, Namespace, STATUS_FD};
 use super::build_ids::Identity;
 use super::host::HostDefaults;
 use super::limits::Resources;
+use super::overlay::GuestOverlay;
 use super::path::{GuestPath, HostPath, Rootfs};
 use super::root::{self, MountKind, MountRequest, RootTree};
 use super::shell::StepCommand;
@@ -46,6 +47,9 @@ pub struct SandboxConfig {
     pub ca_bundle: Option<HostPath>,
     /// Limits for every process of a step (`--pids`, `--memory`).
     pub resources: Resources,
+    /// With a guest: the rootfs (a [`Rootfs::Dir`]) is the lower layer of this per-build
+    /// writable overlay, and the root is bound read-write from its mount point.
+    pub overlay: Option<GuestOverlay>,
 }
 
 impl SandboxConfig {
@@ -64,6 +68,7 @@ impl SandboxConfig {
             resolv_conf: host.resolv_conf.clone(),
             ca_bundle: None,
             resources: host.resources,
+            overlay: None,
         }
     }
 
@@ -142,11 +147,39 @@ pub fn interactive_args(
 
 fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: bool) -> Vec<Arg> {
     let mut args = Vec::new();
-    let mounts = root::plan(&cfg.rootfs, tree, &cfg.mount_requests());
+    let mounts = root::plan_with(
+        &cfg.rootfs,
+        tree,
+        &cfg.mount_requests(),
+        cfg.overlay.is_some(),
+    );
 
     // Root: the rootfs read-only at `/`, or a tmpfs `/` holding read-only binds of its entries
-    // (always for the host; for a directory only when a mount point below it is missing).
-    args.extend(mounts.root);
+    // (always for the host; for a directory only when a mount point below it is missing). A
+    // guest's overlay is bound read-write instead, from where the child mounted it.
+    match &cfg.overlay {
+        None => args.extend(mounts.root),
+        Some(overlay) => args.extend(mounts.root.into_iter().map(|arg| match arg {
+            Arg::RoBind { src, dest } => {
+                match src.as_path().strip_prefix(overlay.lower.as_path()) {
+                    Ok(rel) => {
+                        let src = match rel.as_os_str().is_empty() {
+                            true => overlay.mount_point.clone(),
+                            false => HostPath::new(overlay.mount_point.as_path().join(rel))
+                                .expect("absolute"),
+                        };
+                        if dest.is_root() {
+                            Arg::Bind { src, dest }
+                        } else {
+                            Arg::RoBind { src, dest }
+                        }
+                    }
+                    Err(_) => Arg::RoBind { src, dest },
+                }
+            }
+            other => other,
+        })),
+    }
 
     // System mounts, workspace, cache, host files (resolv.conf, CA bundle) and extra binds,
     // in `SandboxConfig::mount_requests` order, at their paths resolved inside the guest.
@@ -180,6 +213,11 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
             args.push(Arg::Unshare(Namespace::User));
             args.push(Arg::Uid(uid));
             args.push(Arg::Gid(gid));
+            if cfg.overlay.is_some() {
+                // bwrap starts as uid 0 of the overlay's user namespace and would otherwise
+                // keep every capability for the step.
+                args.push(Arg::CapDrop("ALL".into()));
+            }
         }
     }
 

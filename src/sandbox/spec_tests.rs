@@ -53,6 +53,7 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
         resolv_conf: Some(hp("/etc/resolv.conf")),
         ca_bundle: None,
         resources: crate::sandbox::Resources::default(),
+        overlay: None,
     }
 }
 
@@ -503,4 +504,21 @@ fn guest_paths_normalise() {
     assert!(gp("/var/cache/melange").starts_with(&gp("/var")));
     assert!(!gp("/variable").starts_with(&gp("/var")));
     assert_eq!(gp("/").parent().as_str(), "/");
+}
+
+#[test]
+fn a_guest_overlay_is_bound_read_write_at_the_root_and_missing_mount_points_are_not_spliced() {
+    // /etc/resolv.conf and /home/build are missing: a read-only guest would need splices,
+    // the writable overlay lets bwrap create them.
+    let tree = MemTree::new("/g").file("/bin/sh").dir("/etc").dir("/var");
+    let mut cfg = config(Rootfs::Dir(hp("/g")));
+    cfg.overlay =
+        Some(crate::sandbox::GuestOverlay::new(hp("/g"), hp("/tmp/s"), cfg.identity).unwrap());
+    let args = bwrap_args(&cfg, &tree, &step());
+    let text = render(&args);
+    assert!(text.contains("--bind /tmp/s/root /"), "{text}");
+    assert!(!text.contains("--ro-bind /g"), "{text}");
+    assert!(!text.contains("--tmpfs /etc"), "{text}");
+    assert!(!text.contains("--remount-ro"), "{text}");
+    assert!(text.contains("--cap-drop ALL"), "{text}");
 }

@@ -29,6 +29,8 @@ pub struct SandboxHost {
     /// Who steps run as (with the build ids from `--build-uid` when root).
     pub identity: Identity,
     pub resources: Resources,
+    /// A guest's per-session writable layers (set with the guest, removed with the host).
+    pub overlay: Option<super::layers::GuestLayers>,
 }
 
 impl SandboxHost {
@@ -79,6 +81,7 @@ impl SandboxHost {
             ca_bundle,
             identity,
             resources,
+            overlay: None,
         })
     }
 
@@ -189,6 +192,7 @@ impl SandboxHost {
         config.cache = Some(absolute(cache.path(), "--cache-dir")?);
         config.network = network;
         config.ca_bundle = self.ca_bundle.clone();
+        config.overlay = self.overlay.as_ref().map(|l| l.overlay.clone());
         Ok(config)
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod dirs;
 mod host;
+pub mod layers;
 mod options;
 pub mod root;
 mod secure;

@@ -36,12 +36,20 @@ environment:
       - busybox-host
 pipeline:
   - runs: |
-      # The guest is read-only: nothing a step does reaches the cached copy.
-      rm -f /usr/bin/busybox 2>/dev/null || true
-      echo planted > /etc/passwd 2>/dev/null || true
-      test -x /usr/bin/busybox
+      # The guest is writable everywhere, as melange's is.
       test ! -e /usr/bin/bwrap
-      echo "in-guest-ok uid=$(busybox id -u)"
+      bb=/usr/bin/busybox
+      $bb mkdir -p /usr/local/share/x /root/.config /var/tmp/x
+      echo usr-local > /usr/local/share/x/marker
+      echo root-home > /root/.config/marker
+      echo "in-guest-ok uid=$($bb id -u) $($bb cat /usr/local/share/x/marker /root/.config/marker)"
+      # Nothing a step does reaches the cached copy: the next build checks it is pristine.
+      echo planted > /etc/passwd
+      $bb cp $bb /usr/bin/planted-setuid
+      $bb chmod 4755 /usr/bin/planted-setuid
+      $bb mkdir /tmp/t && $bb cp $bb /tmp/t/busybox
+      /tmp/t/busybox rm -f $bb
+      test ! -e $bb
 test:
   pipeline:
     - runs: |
@@ -153,7 +161,12 @@ fn auto_runs_steps_in_a_cached_guest_as_root_and_as_nobody() {
         let b = build_as(uid, &bin, &first);
         let all = format!("{}{}", b.stdout, b.stderr);
         assert_eq!(b.code, Some(0), "{who}: {all}");
-        assert!(all.contains("in-guest-ok uid="), "{who}: {all}");
+        assert!(
+            all.contains("in-guest-ok uid=")
+                && all.contains("usr-local\n")
+                && all.contains("root-home"),
+            "{who}: {all}"
+        );
         assert!(all.contains("packages) assembled, setup"), "{who}: {all}");
         let guest = the_guest(&apk_cache);
         assert!(guest.join("usr/bin/busybox").is_file());

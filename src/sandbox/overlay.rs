@@ -1,0 +1,239 @@
+//! A writable root over a read-only guest: kernel overlayfs, mounted in bwrap's process before
+//! it execs.
+//!
+//! The cached guest is the overlay's lower layer and is never written; each build gets its
+//! own upper and work directories in a private (0700) scratch directory on disk, so steps can
+//! write anywhere in the guest (`/usr/local`, `/root`, `/etc`, even delete `/usr/bin/...`)
+//! and the next build starts from the pristine cached copy.
+//!
+//! bubblewrap 0.8 (Debian 12) has no overlay options, and 0.9's `--overlay` family is also
+//! not usable here as is: bwrap refuses `--overlay-src` when it runs as a setuid binary and
+//! mounts the overlay in its own user namespace with the step's mapping, so a root build's
+//! guest could not be offered with a different owner. So melwrap mounts the overlay itself,
+//! in bwrap's child process, and hands bwrap the merged directory with `--bind DIR /`:
+//!
+//! - **rootless**: the child enters a new user namespace (the invoking uid and gid mapped to
+//!   0, `setgroups` denied) and a new mount namespace, mounts the overlay (`userxattr`: the
+//!   kernel only lets a user namespace use `user.*` extended attributes) on `<scratch>/root`
+//!   and execs bwrap, which runs as uid 0 of that namespace and nests its own user namespace
+//!   as usual, mapping the step's uid onto it (the invoking user on the host).
+//! - **root**: the child is already in the private mount namespace that holds the staged bind
+//!   sources ([`super::child`]); the overlay is mounted on the staging tmpfs (so the build
+//!   ids, which bwrap runs as, can reach it) before the ids are dropped. The cached guest is
+//!   owned by the build ids (the step's uid 0), so the step can change any guest file.
+//!
+//! The mounts exist only in that process's mount namespace and vanish with it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+use super::build_ids::Identity;
+use super::child::STAGE_DIRS;
+use super::path::HostPath;
+
+/// Where a root build's overlay is mounted, below the staging tmpfs.
+const ROOT_MOUNT_NAME: &str = "melwrap-root";
+
+/// The directories of one build's writable guest root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestOverlay {
+    /// The cached guest (never written).
+    pub lower: HostPath,
+    /// A private per-build directory holding `upper/`, `work/` and, rootless, `root/`.
+    pub scratch: HostPath,
+    /// Where the merged root is mounted in bwrap's mount namespace (bound as `/`).
+    pub mount_point: HostPath,
+    /// Mounted by a root melwrap (no new user namespace).
+    pub as_root: bool,
+}
+
+impl GuestOverlay {
+    /// The overlay of `lower` with its writable layers in `scratch`, for `identity`.
+    pub fn new(lower: HostPath, scratch: HostPath, identity: Identity) -> io::Result<Self> {
+        let as_root = matches!(identity, Identity::Root(_));
+        let mount_point = if as_root {
+            let stage = stage_dir()?;
+            HostPath::new(format!("{stage}/{ROOT_MOUNT_NAME}")).expect("absolute")
+        } else {
+            HostPath::new(scratch.as_path().join("root")).expect("absolute")
+        };
+        Ok(GuestOverlay {
+            lower,
+            scratch,
+            mount_point,
+            as_root,
+        })
+    }
+
+    pub fn upper(&self) -> std::path::PathBuf {
+        self.scratch.as_path().join("upper")
+    }
+
+    pub fn work(&self) -> std::path::PathBuf {
+        self.scratch.as_path().join("work")
+    }
+
+    /// The overlay's mount options.
+    pub fn options(&self) -> String {
+        let mut options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            escape(&self.lower.as_path().to_string_lossy()),
+            escape(&self.upper().to_string_lossy()),
+            escape(&self.work().to_string_lossy()),
+        );
+        if !self.as_root {
+            options.push_str(",userxattr");
+        }
+        options
+    }
+
+    /// Everything the child needs, as C strings made before the fork.
+    pub(crate) fn mount_spec(&self) -> io::Result<OverlayMount> {
+        let c = |s: String| {
+            CString::new(s).map_err(|_| io::Error::other("an overlay path contains a NUL byte"))
+        };
+        let userns = if self.as_root {
+            None
+        } else {
+            // SAFETY: getuid and getgid cannot fail.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            Some((c(format!("0 {uid} 1\n"))?, c(format!("0 {gid} 1\n"))?))
+        };
+        Ok(OverlayMount {
+            mount_point: CString::new(self.mount_point.as_path().as_os_str().as_bytes())
+                .map_err(|_| io::Error::other("the overlay mount point contains a NUL byte"))?,
+            options: c(self.options())?,
+            userns,
+        })
+    }
+}
+
+/// The first of [`STAGE_DIRS`] that exists (where a root build stages its mounts).
+pub(crate) fn stage_dir() -> io::Result<&'static str> {
+    STAGE_DIRS
+        .iter()
+        .copied()
+        .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "none of {} exists to stage the sandbox's mounts in",
+                STAGE_DIRS.join(", ")
+            ))
+        })
+}
+
+/// overlayfs splits its options at `,` and its layer lists at `:`; a backslash escapes them.
+fn escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for ch in path.chars() {
+        if matches!(ch, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// [`GuestOverlay`] for the child: C strings only.
+#[derive(Debug)]
+pub(crate) struct OverlayMount {
+    mount_point: CString,
+    options: CString,
+    /// Rootless: the `uid_map` and `gid_map` lines of the new user namespace.
+    userns: Option<(CString, CString)>,
+}
+
+impl OverlayMount {
+    /// Rootless: the mount is made in a user namespace of its own (see the module doc).
+    pub(crate) fn rootless(&self) -> bool {
+        self.userns.is_some()
+    }
+
+    /// In the child: enter the user and mount namespaces (rootless) and mount the overlay.
+    /// System calls only. A root build calls it inside the staging mount namespace.
+    pub(crate) fn apply(&self) -> io::Result<()> {
+        let check = |r: libc::c_int| {
+            if r < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: system calls on NUL-terminated strings prepared before the fork.
+        unsafe {
+            if let Some((uid_map, gid_map)) = &self.userns {
+                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                write_proc(c"/proc/self/setgroups", c"deny")?;
+                write_proc(c"/proc/self/uid_map", uid_map)?;
+                write_proc(c"/proc/self/gid_map", gid_map)?;
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+            }
+            if libc::mkdir(self.mount_point.as_ptr(), 0o755) != 0
+                && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // Only the errno reaches the parent: see `GuestOverlay::probe` for the message.
+            check(libc::mount(
+                c"melwrap-guest".as_ptr(),
+                self.mount_point.as_ptr(),
+                c"overlay".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                self.options.as_ptr().cast(),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// Write `text` to a `/proc/self` file. System calls only.
+unsafe fn write_proc(path: &std::ffi::CStr, text: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: open/write/close on NUL-terminated strings.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let bytes = text.to_bytes();
+        let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if n != bytes.len() as isize {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_escape_separators_and_rootless_uses_user_xattrs() {
+        let overlay = GuestOverlay::new(
+            HostPath::new("/c/guests/a,b:c").unwrap(),
+            HostPath::new("/tmp/s").unwrap(),
+            Identity::Build {
+                uid: 1000,
+                gid: 1000,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            overlay.options(),
+            "lowerdir=/c/guests/a\\,b\\:c,upperdir=/tmp/s/upper,workdir=/tmp/s/work,userxattr"
+        );
+        assert_eq!(
+            overlay.mount_point.as_path(),
+            std::path::Path::new("/tmp/s/root")
+        );
+    }
+}

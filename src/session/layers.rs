@@ -1,0 +1,76 @@
+//! One session's writable layers over its cached guest (see [`crate::sandbox::overlay`]).
+//!
+//! A private (0700) directory in the temporary directory holds the overlay's `upper/` and
+//! `work/` (and, rootless, `root/`, the mount point). Steps write `upper/` through the overlay,
+//! so it is a step-written tree: it is removed through [`crate::safefs`] when the session
+//! ends, never by path.
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{self, WrapErr};
+
+use crate::printer::Printer;
+use crate::safefs::Dir;
+use crate::sandbox::{GuestOverlay, HostPath, Identity};
+
+/// The per-session layers; removed when dropped.
+#[derive(Debug)]
+pub struct GuestLayers {
+    pub overlay: GuestOverlay,
+    /// The private directory (the overlay's `scratch`).
+    dir: PathBuf,
+    printer: Printer,
+}
+
+impl GuestLayers {
+    /// Create the layers over `guest` for steps running as `identity`.
+    pub fn create(guest: &HostPath, identity: Identity, printer: Printer) -> eyre::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("melwrap-guest-")
+            .tempdir()
+            .wrap_err("cannot create the guest's writable layers in the temporary directory")?
+            .keep();
+        let layers = GuestLayers {
+            overlay: GuestOverlay::new(
+                guest.clone(),
+                HostPath::new(&dir).wrap_err("the temporary directory is not absolute")?,
+                identity,
+            )?,
+            dir,
+            printer,
+        };
+        let (scratch, _) = Dir::create_anchor(&layers.dir, 0o700)?;
+        scratch.set_mode(0o700)?;
+        let (upper, _) = scratch.create_dir("upper", 0o755)?;
+        scratch.create_dir("work", 0o700)?;
+        if !layers.overlay.as_root {
+            scratch.create_dir("root", 0o755)?;
+        }
+        // The merged root takes its owner and mode from `upper/`: the step's uid 0 owns it.
+        upper.set_mode(0o755)?;
+        if let Identity::Root(ids) = identity {
+            upper.chown_self(Some(ids.uid), Some(ids.gid))?;
+        }
+        Ok(layers)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for GuestLayers {
+    fn drop(&mut self) {
+        let removed = (|| -> std::io::Result<()> {
+            let parent = self.dir.parent().unwrap_or(Path::new("/"));
+            let name = self.dir.file_name().unwrap_or_default();
+            Dir::open_anchor(parent)?.remove_tree(name)
+        })();
+        if let Err(e) = removed {
+            self.printer.warn(format!(
+                "cannot remove the guest's writable layers {}: {e}",
+                self.dir.display()
+            ));
+        }
+    }
+}
