@@ -12,7 +12,7 @@ use crate::repo::guest_root::{busybox_repo, host_has_busybox};
 use crate::support::Run;
 use crate::support::unpriv;
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -72,7 +72,7 @@ pipeline:
 ";
 
 /// `melwrap build` as `uid` (the suite's own when it is that uid) with `args`.
-fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
+pub fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
     let mut cmd = match uid {
         Some(uid) => unpriv::as_user(uid, bin),
         None => Command::new(bin),
@@ -87,7 +87,7 @@ fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
 }
 
 /// The one guest under `apk_cache/guests`: its path.
-fn the_guest(apk_cache: &Path) -> PathBuf {
+pub fn the_guest(apk_cache: &Path) -> PathBuf {
     let guests: Vec<PathBuf> = fs_err::read_dir(apk_cache.join("guests"))
         .unwrap()
         .map(|e| e.unwrap().path())
