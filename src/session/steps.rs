@@ -51,6 +51,8 @@ pub struct StepFailure {
     pub network: bool,
     /// The limits the step ran under (`--pids`, `--memory`).
     pub resources: Resources,
+    /// The root was read-only (the host's or a `--rootfs DIR`), not a guest's overlay.
+    pub read_only_root: Option<&'static str>,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -76,6 +78,20 @@ impl std::fmt::Display for StepFailure {
             write!(f, "\n  hint: {hint}")?;
         } else if let Some(hint) = tls_hint(&self.tail) {
             write!(f, "\n  hint: {hint}")?;
+        } else if let Some(root) = self.read_only_root
+            && self
+                .tail
+                .iter()
+                .any(|(_, l)| l.contains("Read-only file system"))
+        {
+            write!(
+                f,
+                "\n  hint: the step ran on {root}, which is read-only: only /home/build, /tmp \
+                 and /var/cache/melange are writable there; to run in a guest that is writable \
+                 everywhere, name repositories and packages in environment.contents (or pass \
+                 --repository-append and --package-append) and drop --rootfs (see \
+                 docs/guests.md)"
+            )?;
         } else if !self.network && network_failed(&self.tail) {
             write!(
                 f,
@@ -222,6 +238,7 @@ impl StepRunner<'_> {
                         tail,
                         network: self.sandbox.config().network,
                         resources: self.sandbox.resources(),
+                        read_only_root: read_only_root(self.sandbox.config()),
                     }));
                 }
             }
@@ -299,6 +316,15 @@ struct PrintSink(Printer);
 impl OutputSink for PrintSink {
     fn line(&mut self, stream: Stream, line: &str) {
         self.0.step_output(line, stream == Stream::Stderr);
+    }
+}
+
+/// What read-only root a step ran on, for the hint: `None` for a guest (writable).
+fn read_only_root(config: &crate::sandbox::SandboxConfig) -> Option<&'static str> {
+    match (&config.rootfs, &config.overlay) {
+        (_, Some(_)) => None,
+        (crate::sandbox::Rootfs::Host, None) => Some("the host's root"),
+        (crate::sandbox::Rootfs::Dir(_), None) => Some("the --rootfs directory"),
     }
 }
 

@@ -369,3 +369,60 @@ fn a_guest_that_cannot_be_set_up_is_bad_input_naming_the_way_out() {
         "nothing is created before the error"
     );
 }
+
+#[test]
+fn writing_usr_local_and_root_on_the_host_root_fails_with_a_hint_naming_guests() {
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-host-ro-")
+        .tempdir()
+        .unwrap();
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let d = t.path();
+    let text = HOST_CONFIG.replace(
+        "  - runs: echo on-host",
+        "  - runs: |\n      mkdir -p /usr/local/share/x\n      mkdir -p /root/.config",
+    );
+    let own = PathBuf::from(env!("CARGO_BIN_EXE_melwrap"));
+    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
+    if unpriv::can_switch_users() {
+        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
+    }
+    for (who, uid) in runs {
+        let home = d.join(who);
+        fs_err::create_dir(&home).unwrap();
+        let config = home.join("melange.yaml");
+        fs_err::write(&config, &text).unwrap();
+        fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
+        let bin = match uid {
+            Some(uid) => {
+                let bin = unpriv::place_binary(&home);
+                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
+                bin
+            }
+            None => own.clone(),
+        };
+        let b = build_as(
+            uid,
+            &bin,
+            &[
+                "--rootfs",
+                "host",
+                "--arch",
+                ARCH,
+                "--cache-dir",
+                s(&home.join("cache")),
+                "--out-dir",
+                s(&home.join("out")),
+                s(&config),
+            ],
+        );
+        let all = format!("{}{}", b.stdout, b.stderr);
+        assert_eq!(b.code, Some(1), "{who}: {all}");
+        assert!(all.contains("Read-only file system"), "{who}: {all}");
+        assert!(
+            all.contains("hint: the step ran on the host's root, which is read-only")
+                && all.contains("environment.contents"),
+            "{who}: {all}"
+        );
+    }
+}
