@@ -57,6 +57,49 @@ impl GuestLayers {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// `--dry-run`: keep the layers for the printed commands (the caller says so). As root,
+    /// the directory becomes the build ids' (0700), so the printed commands, which run bwrap
+    /// as them, reach the mount point inside it.
+    pub fn keep(self, identity: Identity) -> eyre::Result<PathBuf> {
+        let dir = self.dir.clone();
+        if let Identity::Root(ids) = identity {
+            let scratch = Dir::open_anchor(&dir)?;
+            match scratch.create_dir("root", 0o755) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+            scratch.chown_self(Some(ids.uid), Some(ids.gid))?;
+        }
+        std::mem::forget(self);
+        Ok(dir)
+    }
+}
+
+/// For a `--dry-run` script: the shell commands that mount `overlay` the way melwrap's child
+/// does, then exec the command that follows (`"$@"`). `$GUEST` names the lower layer. As
+/// root the merged root goes to `<scratch>/root` (melwrap itself uses its staging tmpfs).
+pub fn dry_run_wrapper(overlay: &GuestOverlay) -> String {
+    let layers = shell_words::quote(&overlay.scratch.as_path().to_string_lossy()).into_owned();
+    if overlay.as_root {
+        format!(
+            "unshare --mount --propagation private -- sh -c 'mount -t overlay melwrap-guest -o \
+             \"lowerdir=$1,upperdir=$2/upper,workdir=$2/work\" \"$2/root\" && shift 2 && exec \
+             \"$@\"' sh \"$GUEST\" {layers} "
+        )
+    } else {
+        format!(
+            "unshare --user --map-root-user --mount --propagation private -- sh -c 'mount -t \
+             overlay melwrap-guest -o \"lowerdir=$1,upperdir=$2/upper,workdir=$2/work,userxattr\" \
+             \"$2/root\" && shift 2 && exec \"$@\"' sh \"$GUEST\" {layers} "
+        )
+    }
+}
+
+/// For a `--dry-run` script: where the printed commands find the merged root.
+pub fn dry_run_mount_point(overlay: &GuestOverlay) -> HostPath {
+    HostPath::new(overlay.scratch.as_path().join("root")).expect("absolute")
 }
 
 impl Drop for GuestLayers {

@@ -140,6 +140,57 @@ pub fn choose(
     Ok(Some(guest))
 }
 
+/// For a `--dry-run` script: the lines that set `$GUEST` to the cached guest, or, when it has
+/// been pruned since, assemble the same guest with `melwrap rootfs` into `layers/guest`.
+pub fn dry_run_assembly(
+    guest: &GuestRoot,
+    options: &SessionOptions,
+    config: &Path,
+    arch: &str,
+    identity: Identity,
+    layers: &Path,
+) -> String {
+    let q = |p: &Path| shell_words::quote(&p.to_string_lossy()).into_owned();
+    let melwrap = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("melwrap"));
+    let mut words = vec![q(&melwrap), "rootfs".into(), "--arch".into(), arch.into()];
+    let g = &options.guest;
+    let apk_cache = g
+        .apk_cache_dir
+        .clone()
+        .unwrap_or_else(crate::repo::cache::default_dir);
+    words.extend(["--apk-cache-dir".into(), q(&apk_cache)]);
+    for (flag, values) in [
+        ("--repository-append", &g.repository_append),
+        ("--keyring-append", &g.keyring_append),
+        ("--package-append", &g.package_append),
+    ] {
+        for v in values {
+            words.extend([flag.into(), shell_words::quote(v).into_owned()]);
+        }
+    }
+    if g.ignore_signatures {
+        words.push("--ignore-signatures".into());
+    }
+    if !options.network {
+        words.push("--no-network".into());
+    }
+    words.extend([q(config), "\"$GUEST\"".into()]);
+    let mut assemble = words.join(" ");
+    if let Identity::Root(ids) = identity {
+        // melwrap gives a root build's guest to the build ids (the steps' uid 0).
+        assemble.push_str(&format!(" && chown -R {}:{} \"$GUEST\"", ids.uid, ids.gid));
+    }
+    format!(
+        "# {}: the config's environment.contents, cached at the path below\n\
+         GUEST={}\n\
+         if [ ! -d \"$GUEST\" ]; then  # pruned since: assemble the same guest here\n  \
+         GUEST={}\n  [ -d \"$GUEST\" ] || {{ {assemble}; }}\nfi",
+        guest.describe(),
+        q(&guest.dir),
+        q(&layers.join("guest")),
+    )
+}
+
 /// Resolve the guest's packages and find or assemble it: its directory, key, package count,
 /// whether it was cached, and its shared lock.
 fn set_up(

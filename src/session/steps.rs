@@ -125,14 +125,31 @@ impl StepRunner<'_> {
     /// Print each step's bwrap command, shell-quoted, without running it. As root, each is
     /// prefixed with the `setpriv` that drops to the build ids, as melwrap does.
     pub fn print_dry_run(&self, package: &PackagePlan) -> eyre::Result<()> {
-        let prefix = self.dry_run_prefix();
+        let overlay = self.sandbox.config().overlay.as_ref();
+        // In a guest: the overlay is mounted first (see `layers::dry_run_wrapper`).
+        let prefix = match overlay {
+            Some(o) => format!(
+                "{}{}",
+                super::layers::dry_run_wrapper(o),
+                self.dry_run_prefix()
+            ),
+            None => self.dry_run_prefix(),
+        };
         for step in &package.steps {
             let cmd = self.command(step)?;
+            let mut args = self.sandbox.args(&cmd);
+            if let Some(o) = overlay {
+                let shown = super::layers::dry_run_mount_point(o);
+                for arg in &mut args {
+                    if let crate::sandbox::Arg::Bind { src, .. } = arg
+                        && *src == o.mount_point
+                    {
+                        *src = shown.clone();
+                    }
+                }
+            }
             println!("# {} / {} ({})", package.name, step.name, step.origin);
-            println!(
-                "{prefix}{}",
-                display_command(self.bwrap, &self.sandbox.args(&cmd))
-            );
+            println!("{prefix}{}", display_command(self.bwrap, &args));
         }
         Ok(())
     }

@@ -426,3 +426,82 @@ fn writing_usr_local_and_root_on_the_host_root_fails_with_a_hint_naming_guests()
         );
     }
 }
+
+#[test]
+fn a_dry_run_in_a_guest_prints_a_script_that_runs_when_pasted() {
+    if !host_has_busybox() {
+        eprintln!("skipped: no busybox on this host to package");
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-guest-dry-")
+        .tempdir()
+        .unwrap();
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let d = t.path();
+    let server = busybox_repo(d);
+    let key = d.join("guest.rsa.pub");
+    fs_err::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
+    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
+    if unpriv::can_switch_users() {
+        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
+    }
+    for (who, uid) in runs {
+        let home = d.join(who);
+        fs_err::create_dir(&home).unwrap();
+        let bin = match uid {
+            Some(uid) => {
+                let bin = unpriv::place_binary(&home);
+                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
+                bin
+            }
+            None => PathBuf::from(env!("CARGO_BIN_EXE_melwrap")),
+        };
+        let config = home.join("melange.yaml");
+        let text = guest_config(&server.url("os"), &key).replace(
+            "      bb=/usr/bin/busybox\n",
+            "      bb=/usr/bin/busybox\n      $bb mkdir -p /usr/local\n      \
+             echo pasted > /usr/local/pasted\n      \
+             echo \"pasted-ok $($bb cat /usr/local/pasted)\"\n",
+        );
+        fs_err::write(&config, text).unwrap();
+        fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
+        let apk_cache = home.join("apk-cache");
+        let b = build_as(
+            uid,
+            &bin,
+            &[
+                "--dry-run",
+                "--arch",
+                ARCH,
+                "--apk-cache-dir",
+                s(&apk_cache),
+                "--cache-dir",
+                s(&home.join("cache")),
+                "--out-dir",
+                s(&home.join("out")),
+                s(&config),
+            ],
+        );
+        assert_eq!(b.code, Some(0), "{who}: {}", b.stderr);
+        assert!(b.stdout.contains("GUEST="), "{who}: {}", b.stdout);
+        assert!(b.stdout.contains(" rootfs --arch "), "{who}: {}", b.stdout);
+        assert!(b.stdout.contains("mount -t overlay"), "{who}: {}", b.stdout);
+        let guest = the_guest(&apk_cache);
+        let before = fs_err::read(guest.join("etc/passwd")).unwrap();
+        let script = home.join("pasted.sh");
+        fs_err::write(&script, format!("set -e\n{}", b.stdout)).unwrap();
+        fs_err::set_permissions(&script, PermissionsExt::from_mode(0o644)).unwrap();
+        let mut cmd = match uid {
+            Some(uid) => unpriv::as_user(uid, "sh"),
+            None => Command::new("sh"),
+        };
+        let run = Run::from(cmd.arg(&script).output().unwrap());
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(0), "{who}: {all}\n{}", b.stdout);
+        assert!(all.contains("pasted-ok pasted"), "{who}: {all}");
+        assert!(all.contains("in-guest-ok uid="), "{who}: {all}");
+        assert_eq!(fs_err::read(guest.join("etc/passwd")).unwrap(), before);
+        assert!(guest.join("usr/bin/busybox").is_file());
+    }
+}
