@@ -106,9 +106,10 @@ pub fn temp_prefix(key: &str) -> String {
 }
 
 /// The manifest of the tree at `dir`: sorted lines, one per entry (the root included).
+/// A plain `readdir` + `lstat` walk (no step ever writes the cached guest, and this runs on
+/// every use, so it is kept to the fewest system calls); symlinks are never followed.
 pub fn manifest(dir: &Path) -> io::Result<String> {
-    let root = Dir::open_anchor(dir)?;
-    let line = |rel: &Path, st: &crate::safefs::Stat| {
+    let line = |rel: &Path, st: &std::fs::Metadata| {
         format!(
             "{}\t{:o}\t{}:{}\t{}\t{}\t{}\t{}",
             rel.display(),
@@ -116,18 +117,23 @@ pub fn manifest(dir: &Path) -> io::Result<String> {
             st.uid(),
             st.gid(),
             st.size(),
-            st.mtime_ns(),
-            st.ctime_ns(),
+            st.mtime() as i128 * 1_000_000_000 + st.mtime_nsec() as i128,
+            st.ctime() as i128 * 1_000_000_000 + st.ctime_nsec() as i128,
             st.ino()
         )
     };
-    let mut lines = vec![line(Path::new("."), &root.stat()?)];
-    let report = root.walk(|entry| {
-        lines.push(line(entry.rel(), entry.stat()));
-        Ok(Visit::Descend)
-    })?;
-    if let Some(p) = report.unreadable.first() {
-        return Err(io::Error::other(format!("cannot read {}", p.display())));
+    let mut lines = vec![line(Path::new("."), &std::fs::symlink_metadata(dir)?)];
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let st = entry.metadata()?;
+            let path = rel.join(entry.file_name());
+            lines.push(line(&path, &st));
+            if st.is_dir() {
+                todo.push(path);
+            }
+        }
     }
     lines.sort();
     let mut text = lines.join("\n");

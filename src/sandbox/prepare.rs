@@ -145,25 +145,23 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// Run the child's setup once (overlay mount included) and exec `true`: a kernel that
-    /// refuses the overlay is said here, before any step, with what to do instead (from a
-    /// failed step only the errno would come back).
+    /// Rootless: mount the overlay once in a forked child (no exec), so a kernel that refuses
+    /// overlayfs in a user namespace is said here, before any step, with what to do instead
+    /// (from a failed step only the errno would come back). As root the kernel always allows
+    /// it where overlayfs exists, and a failure still stops the first step.
     fn probe_overlay(&self) -> Result<(), SandboxError> {
-        use std::os::unix::process::CommandExt;
-        let true_bin = ["/bin/true", "/usr/bin/true"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("/bin/true");
-        let mut command = std::process::Command::new(true_bin);
-        command
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let setup = self.child_setup();
-        let mut scratch = setup.scratch();
-        // SAFETY: apply only makes system calls and writes to memory allocated before the fork.
-        unsafe {
-            command.pre_exec(move || setup.apply(&mut scratch));
+        let Some(mount) = self.overlay.as_ref().filter(|o| o.rootless()) else {
+            return Ok(());
+        };
+        // SAFETY: the child only makes system calls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = match mount.apply() {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(255).clamp(1, 255),
+            };
+            // SAFETY: _exit ends the forked child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
         }
         let refused = |e: String| {
             SandboxError::new(format!(
@@ -179,10 +177,23 @@ impl Sandbox {
                  pass --rootfs host to run the steps on the host's root instead",
             )
         };
-        match command.status() {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(refused(format!("the probe exited with {status}"))),
-            Err(e) => Err(refused(e.to_string())),
+        if pid < 0 {
+            return Err(refused(std::io::Error::last_os_error().to_string()));
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on the child just forked, with a valid status pointer.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(refused(err.to_string()));
+            }
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(errno) => Err(refused(
+                std::io::Error::from_raw_os_error(errno).to_string(),
+            )),
+            None => Err(refused(format!("the probe ended with status {status}"))),
         }
     }
 
@@ -373,5 +384,33 @@ mod tests {
         c.ca_bundle = Some(found);
         let sandbox = Sandbox::prepare(c).unwrap();
         assert_eq!(sandbox.env_defaults(), ca_bundle_env());
+    }
+
+    #[test]
+    fn an_overlay_the_kernel_refuses_is_an_error_naming_rootfs_host() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(root.path().join("bin")).unwrap();
+        fs_err::write(root.path().join("bin/sh"), "").unwrap();
+        // No upper/ or work/ in the scratch dir: the mount fails in the probe.
+        fs_err::create_dir(scratch.path().join("root")).unwrap();
+        let lower = HostPath::new(root.path()).unwrap();
+        let mut c = config(Rootfs::Dir(lower.clone()), ws.path());
+        c.overlay = Some(
+            crate::sandbox::GuestOverlay::new(
+                lower,
+                HostPath::new(scratch.path()).unwrap(),
+                c.identity,
+            )
+            .unwrap(),
+        );
+        let err = Sandbox::prepare(c).unwrap_err();
+        assert!(
+            err.message
+                .contains("cannot mount the guest's writable overlay"),
+            "{err}"
+        );
+        assert!(err.hint.unwrap().contains("--rootfs host"));
     }
 }

@@ -218,6 +218,11 @@ impl StepRunner<'_> {
                             "your key quota is full (each step gets a fresh session keyring); \
                              raise kernel.keys.maxkeys / maxbytes or run fewer builds at once",
                         )
+                    } else if self.sandbox.config().overlay.is_some() {
+                        err.wrap_err(
+                            "the guest's writable overlay could not be mounted, or the sandbox \
+                             not set up; pass --rootfs host to run the steps on the host's root",
+                        )
                     } else {
                         err
                     }

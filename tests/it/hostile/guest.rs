@@ -259,6 +259,23 @@ fn hostile_steps_leave_the_cached_guest_unchanged_a_changed_guest_is_rebuilt_and
             );
             run.stdout
         };
+        let mut cmd = match uid {
+            Some(uid) => unpriv::as_user(uid, &bin),
+            None => Command::new(&bin),
+        };
+        let info = Run::from(
+            cmd.args(["cache", "info", "--cache-dir", s(&prune_cache)])
+                .args(["--apk-cache-dir", s(&apk_cache)])
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(info.code, Some(0), "{who}: {}", info.stderr);
+        let short = &guest.file_name().unwrap().to_string_lossy()[..12];
+        assert!(
+            info.stdout.contains("in 1 guest)") && info.stdout.contains(short),
+            "{who}: {}",
+            info.stdout
+        );
         let out = prune("in use");
         assert!(out.contains("in use by a build or test"), "{who}: {out}");
         assert!(guest.join("usr/bin/busybox").is_file(), "{who}: {out}");
