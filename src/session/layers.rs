@@ -20,6 +20,9 @@ pub struct GuestLayers {
     /// The private directory (the overlay's `scratch`).
     dir: PathBuf,
     printer: Printer,
+    /// The guest's shared lock, held as long as the layers (the session): `cache prune`
+    /// leaves the guest alone meanwhile, whatever the driver does with its `GuestRoot`.
+    guest_lock: Option<std::sync::Arc<crate::repo::guests::GuestLock>>,
 }
 
 impl GuestLayers {
@@ -38,6 +41,7 @@ impl GuestLayers {
             )?,
             dir,
             printer,
+            guest_lock: None,
         };
         let (scratch, _) = Dir::create_anchor(&layers.dir, 0o700)?;
         scratch.set_mode(0o700)?;
@@ -56,6 +60,11 @@ impl GuestLayers {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Hold the guest's shared lock for as long as these layers exist.
+    pub fn hold(&mut self, lock: std::sync::Arc<crate::repo::guests::GuestLock>) {
+        self.guest_lock = Some(lock);
     }
 
     /// `--dry-run`: keep the layers for the printed commands (the caller says so). As root,

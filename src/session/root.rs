@@ -122,11 +122,10 @@ pub fn choose(
             )
         })?;
     let lower = absolute(&dir, "--rootfs")?;
-    host.overlay = Some(super::layers::GuestLayers::create(
-        &lower,
-        host.identity,
-        printer,
-    )?);
+    let lock = Arc::new(lock);
+    let mut layers = super::layers::GuestLayers::create(&lower, host.identity, printer)?;
+    layers.hold(Arc::clone(&lock));
+    host.overlay = Some(layers);
     host.rootfs = Rootfs::Dir(lower);
     let guest = GuestRoot {
         dir: dir.clone(),
@@ -134,7 +133,7 @@ pub fn choose(
         packages,
         from_cache,
         setup: started.elapsed(),
-        lock: Arc::new(lock),
+        lock,
     };
     printer.detail(format!("root: {} at {}", guest.describe(), dir.display()));
     Ok(Some(guest))
