@@ -10,6 +10,11 @@
 #    `apk add --initdb --no-scripts` of the same packages, when an apk binary is available
 #    ($APK, default /work/ref/apk-tools/src/apk.static); skipped with a message otherwise.
 #
+# 3. One sandbox start over the cached guest, at the bwrap level (each in a fresh
+#    `unshare -Urm`, rootless): read-only bind (the baseline), melwrap's kernel overlay (mounted
+#    before bwrap, upper on disk) and, when $BWRAP_NEW names a bubblewrap >= 0.9, its own
+#    `--overlay-src DIR --tmp-overlay /` (upper in memory).
+#
 # Prints the median of R runs (default 7) of each, the difference and the ratios.
 set -eu
 N=${N:-100}
@@ -130,3 +135,40 @@ if [ -x "$APK" ]; then
 else
     echo "apk-tools not found at $APK (set APK=...): no assembly comparison"
 fi
+
+# 3. Sandbox starts at the bwrap level.
+G=$(ls -d "$W"/apk/guests/*/ | head -1)
+S=$(mktemp -d -p "${TMPDIR:-/tmp}")
+mkdir "$S/u" "$S/w" "$S/r"
+STEP="--dev /dev --proc /proc --tmpfs /tmp --unshare-user --uid 0 --gid 0 --unshare-pid /bin/sh -c true"
+start() {
+    t0=$(now)
+    unshare -Urm sh -c "$1" >/dev/null 2>&1
+    t1=$(now)
+    echo $(( (t1 - t0) / 1000 ))
+}
+med() { k=0; while [ $k -lt "$R" ]; do start "$1"; k=$((k + 1)); done | median; }
+if unshare -Urm true 2>/dev/null; then
+    ro=$(med "exec bwrap --ro-bind $G / $STEP")
+    ov=$(med "mount -t overlay o -o lowerdir=$G,upperdir=$S/u,workdir=$S/w,userxattr $S/r && exec bwrap --bind $S/r / $STEP")
+    echo "sandbox start, read-only guest:          ${ro} us (median of $R)"
+    echo "sandbox start, kernel overlay (on disk): ${ov} us"
+    awk -v r="$ro" -v o="$ov" 'BEGIN { printf "ratio overlay/read-only: %.2f (%+d us)\n", o / r, o - r }'
+    if [ -n "${BWRAP_NEW:-}" ] && [ -x "$BWRAP_NEW" ]; then
+        v=$("$BWRAP_NEW" --version)
+        nr=$(med "exec $BWRAP_NEW --ro-bind $G / $STEP")
+        nk=$(med "mount -t overlay o -o lowerdir=$G,upperdir=$S/u,workdir=$S/w,userxattr $S/r && exec $BWRAP_NEW --bind $S/r / $STEP")
+        tb=$(med "exec $BWRAP_NEW --overlay-src $G --tmp-overlay / $STEP")
+        echo "sandbox start, $v, read-only guest:          ${nr} us"
+        echo "sandbox start, $v, kernel overlay (on disk): ${nk} us"
+        echo "sandbox start, $v, --tmp-overlay (in memory): ${tb} us"
+        awk -v r="$nr" -v k="$nk" -v t="$tb" 'BEGIN {
+            printf "with %s: ratio kernel overlay/read-only %.2f (%+d us), --tmp-overlay/read-only %.2f (%+d us)\n", "'"$v"'", k / r, k - r, t / r, t - r
+        }'
+    else
+        echo "no BWRAP_NEW (a bubblewrap >= 0.9): no --tmp-overlay comparison"
+    fi
+else
+    echo "unshare -Urm is not allowed here: no sandbox-start comparison"
+fi
+rm -rf "$S"
