@@ -403,4 +403,44 @@ mod tests {
         assert!(!guests.join("bbb").exists());
         drop(held);
     }
+
+    #[test]
+    fn prune_removes_old_leftovers_and_stale_locks_but_not_fresh_or_held_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let guests = dir.path();
+        let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+        for (name, age) in [(".tmp-aaa-1", Some(old)), (".tmp-bbb-1", None)] {
+            std::fs::create_dir_all(guests.join(name).join("etc")).unwrap();
+            if let Some(t) = age {
+                File::open(guests.join(name))
+                    .unwrap()
+                    .set_modified(t)
+                    .unwrap();
+            }
+        }
+        // A held lock's assembly is left alone however old; a lock with nothing beside it goes.
+        std::fs::create_dir_all(guests.join(".tmp-ccc-1")).unwrap();
+        File::open(guests.join(".tmp-ccc-1"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let held = GuestLock::take(guests, "ccc", LockMode::Exclusive, true)
+            .unwrap()
+            .unwrap();
+        std::fs::write(guests.join("ddd.lock"), "").unwrap();
+        let report = prune(
+            guests,
+            GuestPruneRules {
+                older_than: Some(Duration::from_secs(3600)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!guests.join(".tmp-aaa-1").exists());
+        assert!(guests.join(".tmp-bbb-1").exists(), "too young");
+        assert!(guests.join(".tmp-ccc-1").exists(), "its lock is held");
+        assert!(!guests.join("ddd.lock").exists());
+        assert!(report.leftovers >= 2, "{report:?}");
+        drop(held);
+    }
 }

@@ -503,5 +503,25 @@ fn a_dry_run_in_a_guest_prints_a_script_that_runs_when_pasted() {
         assert!(all.contains("in-guest-ok uid="), "{who}: {all}");
         assert_eq!(fs_err::read(guest.join("etc/passwd")).unwrap(), before);
         assert!(guest.join("usr/bin/busybox").is_file());
+        // The dry run kept its layers for the script (said on stderr): remove them.
+        let layers = b
+            .stderr
+            .split("writable layers ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(PathBuf::from)
+            .expect("the dry run names its layers");
+        assert!(
+            layers.join("upper/usr/local/pasted").is_file(),
+            "{layers:?}"
+        );
+        // overlayfs leaves `work/work` mode 000: open it up for an unprivileged test run.
+        Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwX")
+            .arg(&layers)
+            .status()
+            .unwrap();
+        fs_err::remove_dir_all(&layers).unwrap();
     }
 }
