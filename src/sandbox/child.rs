@@ -29,7 +29,7 @@ use std::sync::Arc;
 use super::arg::Arg;
 use super::build_ids::BuildIds;
 use super::limits::{self, Resources};
-use super::overlay::OverlayMount;
+use super::overlay::OverlayNamespaces;
 use super::path::HostPath;
 
 /// Host directories that can hold the staging tmpfs, first existing one wins. bwrap needs
@@ -44,8 +44,8 @@ pub struct ChildSetup {
     pub drop_to: Option<BuildIds>,
     /// Bind sources to stage (only with `drop_to`).
     pub staging: Option<Arc<Staging>>,
-    /// The guest's writable overlay root, mounted before bwrap starts ([`super::overlay`]).
-    pub(crate) overlay: Option<Arc<OverlayMount>>,
+    /// The namespaces holding the guest's writable overlay root ([`super::overlay`]).
+    pub(crate) overlay: Option<Arc<OverlayNamespaces>>,
     pub resources: Resources,
 }
 
@@ -151,6 +151,19 @@ impl Staging {
         })
     }
 
+    /// Also bind `source` (a path the child sees: the overlay's merged root in its namespace)
+    /// at `target`, which bwrap's arguments already name.
+    pub fn add_path_bind(&mut self, source: &Path, target: &HostPath) -> io::Result<()> {
+        self.entries.push(Staged {
+            source: None,
+            source_path: c_path(source)?,
+            target: c_path(target.as_path())?,
+            is_dir: true,
+            copy: None,
+        });
+        Ok(())
+    }
+
     /// `args` with every staged bind source replaced by its staged path.
     pub fn rewrite(&self, args: &mut [Arg]) {
         for arg in args {
@@ -168,7 +181,10 @@ impl Staging {
     }
 
     /// In the child, as root: see the module doc. `trees` has one slot per entry.
-    fn attach(&self, trees: &mut [i32]) -> io::Result<()> {
+    /// `enter` (the overlay's mount namespace, as root) is joined after the clones are taken
+    /// (`open_tree` clones only mounts of the caller's own namespace) and before the private
+    /// namespace is made from it.
+    fn attach(&self, trees: &mut [i32], enter: Option<&OverlayNamespaces>) -> io::Result<()> {
         let check = |r: libc::c_long| {
             if r < 0 {
                 Err(io::Error::last_os_error())
@@ -199,6 +215,9 @@ impl Staging {
                 break;
             }
             *slot = check(fd)? as i32;
+        }
+        if let Some(namespaces) = enter {
+            namespaces.enter()?;
         }
         // SAFETY: plain system calls on NUL-terminated strings prepared before the fork.
         unsafe {
@@ -322,17 +341,15 @@ impl ChildSetup {
     pub(crate) fn apply(&self, trees: &mut [i32]) -> io::Result<()> {
         let rootless_overlay = self.overlay.as_ref().filter(|o| o.rootless());
         if let Some(overlay) = rootless_overlay {
-            // Before the new user namespace: the kernel finds the named keyring only among
-            // those of the caller's own user namespace.
+            // Before the user namespace: the kernel finds the named keyring only among those
+            // of the caller's own user namespace.
             join_fresh_session_keyring()?;
-            overlay.apply()?;
+            overlay.enter()?;
         }
         if let Some(staging) = &self.staging {
-            staging.attach(trees)?;
-        }
-        if let Some(overlay) = self.overlay.as_ref().filter(|o| !o.rootless()) {
-            // Inside the staging mount namespace, on its tmpfs, still as root.
-            overlay.apply()?;
+            // As root: the staging namespace is made from the overlay's, still as root.
+            let root_overlay = self.overlay.as_deref().filter(|o| !o.rootless());
+            staging.attach(trees, root_overlay)?;
         }
         // SAFETY: chdir, setgroups, setresgid and setresuid take plain values.
         unsafe {

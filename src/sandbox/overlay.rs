@@ -26,6 +26,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use super::build_ids::Identity;
@@ -66,6 +67,12 @@ impl GuestOverlay {
         })
     }
 
+    /// Where the overlay is mounted in its namespace (`<scratch>/root`); rootless this is
+    /// also the mount point bwrap binds, as root the staging attaches it at `mount_point`.
+    pub fn merged(&self) -> std::path::PathBuf {
+        self.scratch.as_path().join("root")
+    }
+
     pub fn upper(&self) -> std::path::PathBuf {
         self.scratch.as_path().join("upper")
     }
@@ -101,7 +108,7 @@ impl GuestOverlay {
             Some((c(format!("0 {uid} 1\n"))?, c(format!("0 {gid} 1\n"))?))
         };
         Ok(OverlayMount {
-            mount_point: CString::new(self.mount_point.as_path().as_os_str().as_bytes())
+            mount_point: CString::new(self.merged().as_os_str().as_bytes())
                 .map_err(|_| io::Error::other("the overlay mount point contains a NUL byte"))?,
             options: c(self.options())?,
             userns,
@@ -145,14 +152,13 @@ pub(crate) struct OverlayMount {
 }
 
 impl OverlayMount {
-    /// Rootless: the mount is made in a user namespace of its own (see the module doc).
-    pub(crate) fn rootless(&self) -> bool {
+    fn rootless(&self) -> bool {
         self.userns.is_some()
     }
 
-    /// In the child: enter the user and mount namespaces (rootless) and mount the overlay.
-    /// System calls only. A root build calls it inside the staging mount namespace.
-    pub(crate) fn apply(&self) -> io::Result<()> {
+    /// In a forked child: enter new namespaces (a user namespace too, rootless) and mount the
+    /// overlay there. System calls only.
+    fn mount_in_new_namespaces(&self) -> io::Result<()> {
         let check = |r: libc::c_int| {
             if r < 0 {
                 Err(io::Error::last_os_error())
@@ -162,25 +168,22 @@ impl OverlayMount {
         };
         // SAFETY: system calls on NUL-terminated strings prepared before the fork.
         unsafe {
-            if let Some((uid_map, gid_map)) = &self.userns {
-                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
-                write_proc(c"/proc/self/setgroups", c"deny")?;
-                write_proc(c"/proc/self/uid_map", uid_map)?;
-                write_proc(c"/proc/self/gid_map", gid_map)?;
-                check(libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ))?;
+            match &self.userns {
+                Some((uid_map, gid_map)) => {
+                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                    write_proc(c"/proc/self/setgroups", c"deny")?;
+                    write_proc(c"/proc/self/uid_map", uid_map)?;
+                    write_proc(c"/proc/self/gid_map", gid_map)?;
+                }
+                None => check(libc::unshare(libc::CLONE_NEWNS))?,
             }
-            if libc::mkdir(self.mount_point.as_ptr(), 0o755) != 0
-                && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // Only the errno reaches the parent: see `GuestOverlay::probe` for the message.
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
             check(libc::mount(
                 c"melwrap-guest".as_ptr(),
                 self.mount_point.as_ptr(),
@@ -188,6 +191,111 @@ impl OverlayMount {
                 libc::MS_NOSUID | libc::MS_NODEV,
                 self.options.as_ptr().cast(),
             ))?;
+        }
+        Ok(())
+    }
+}
+
+/// The namespaces holding one session's overlay mount: mounted once, in a helper process
+/// that is gone as soon as its namespaces are held open here; every step's process enters
+/// them ([`OverlayNamespaces::enter`]) instead of mounting again. One mount per session
+/// keeps the steps on one overlay instance (the kernel warns, or with `index=on` refuses,
+/// when a second mount uses an upper layer whose last mount is still being torn down).
+#[derive(Debug)]
+pub(crate) struct OverlayNamespaces {
+    /// Rootless: the user namespace the mount belongs to.
+    user: Option<OwnedFd>,
+    mnt: OwnedFd,
+}
+
+impl OverlayNamespaces {
+    /// Mount the overlay in new namespaces of a forked helper and keep those namespaces. The
+    /// error is the kernel's (the mount refused, say).
+    pub(crate) fn create(spec: &OverlayMount) -> io::Result<Self> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the two descriptors were just created and are owned here.
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the child only makes system calls, then waits to be killed or leaves with
+        // _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            let code: i32 = match spec.mount_in_new_namespaces() {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            };
+            // SAFETY: write of a live i32; pause and _exit take nothing.
+            unsafe {
+                libc::write(write_end.as_raw_fd(), (&code as *const i32).cast(), 4);
+                if code != 0 {
+                    libc::_exit(1);
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        drop(write_end);
+        let mut file = std::fs::File::from(read_end);
+        let mut bytes = [0u8; 4];
+        let code = match std::io::Read::read_exact(&mut file, &mut bytes) {
+            Ok(()) => i32::from_ne_bytes(bytes),
+            Err(_) => libc::EIO,
+        };
+        let opened = (|| -> io::Result<Self> {
+            if code != 0 {
+                return Err(io::Error::from_raw_os_error(code));
+            }
+            let open = |ns: &str| -> io::Result<OwnedFd> {
+                Ok(OwnedFd::from(std::fs::File::open(format!(
+                    "/proc/{pid}/ns/{ns}"
+                ))?))
+            };
+            Ok(OverlayNamespaces {
+                user: if spec.rootless() {
+                    Some(open("user")?)
+                } else {
+                    None
+                },
+                mnt: open("mnt")?,
+            })
+        })();
+        // SAFETY: kill and waitpid on the helper just forked.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            let mut status = 0;
+            while libc::waitpid(pid, &mut status, 0) < 0
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+        }
+        opened
+    }
+
+    pub(crate) fn rootless(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// In the child: join the overlay's namespaces (its user namespace first, rootless).
+    /// System calls only.
+    pub(crate) fn enter(&self) -> io::Result<()> {
+        // SAFETY: setns on descriptors owned by self; chdir on a constant.
+        unsafe {
+            if let Some(user) = &self.user
+                && libc::setns(user.as_raw_fd(), libc::CLONE_NEWUSER) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setns(self.mnt.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::chdir(c"/".as_ptr());
         }
         Ok(())
     }

@@ -61,8 +61,8 @@ pub struct Sandbox {
     /// The bind sources, opened, for a root build (see [`super::child`]).
     staging: Option<Arc<Staging>>,
     resources: Resources,
-    /// The guest overlay, as the child mounts it.
-    overlay: Option<Arc<super::overlay::OverlayMount>>,
+    /// The namespaces holding the guest overlay, mounted once for the session.
+    overlay: Option<Arc<super::overlay::OverlayNamespaces>>,
 }
 
 /// What [`super::run::run`] needs to start one sandbox: bwrap's arguments (bind sources
@@ -116,19 +116,20 @@ impl Sandbox {
                 };
                 let args = spec::bwrap_args(&config, &tree, &probe);
                 let made_in_child = config.overlay.as_ref().map(|o| &o.mount_point);
-                let staging = Staging::open(&args, ids, made_in_child)
+                let mut staging = Staging::open(&args, ids, made_in_child)
                     .map_err(|e| SandboxError::new(e.to_string()))?;
+                if let Some(o) = &config.overlay {
+                    staging
+                        .add_path_bind(&o.merged(), &o.mount_point)
+                        .map_err(|e| SandboxError::new(e.to_string()))?;
+                }
                 Some(Arc::new(staging))
             }
             Identity::Build { .. } => None,
         };
         let resources = config.resources;
         let overlay = match &config.overlay {
-            Some(o) => {
-                Some(Arc::new(o.mount_spec().map_err(|e| {
-                    SandboxError::new(format!("guest overlay: {e}"))
-                })?))
-            }
+            Some(o) => Some(Arc::new(mount_overlay(o)?)),
             None => None,
         };
         let sandbox = Sandbox {
@@ -139,62 +140,7 @@ impl Sandbox {
             resources,
             overlay,
         };
-        if sandbox.overlay.is_some() {
-            sandbox.probe_overlay()?;
-        }
         Ok(sandbox)
-    }
-
-    /// Rootless: mount the overlay once in a forked child (no exec), so a kernel that refuses
-    /// overlayfs in a user namespace is said here, before any step, with what to do instead
-    /// (from a failed step only the errno would come back). As root the kernel always allows
-    /// it where overlayfs exists, and a failure still stops the first step.
-    fn probe_overlay(&self) -> Result<(), SandboxError> {
-        let Some(mount) = self.overlay.as_ref().filter(|o| o.rootless()) else {
-            return Ok(());
-        };
-        // SAFETY: the child only makes system calls and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let code = match mount.apply() {
-                Ok(()) => 0,
-                Err(e) => e.raw_os_error().unwrap_or(255).clamp(1, 255),
-            };
-            // SAFETY: _exit ends the forked child without running the parent's destructors.
-            unsafe { libc::_exit(code) };
-        }
-        let refused = |e: String| {
-            SandboxError::new(format!(
-                "cannot mount the guest's writable overlay (lower layer `{}`): {e}",
-                self.config
-                    .overlay
-                    .as_ref()
-                    .map_or_else(String::new, |o| o.lower.to_string())
-            ))
-            .hint(
-                "guests need overlayfs, and a kernel that allows it in a user namespace when \
-                 melwrap is not root (Linux 5.11 or later, not disabled by the distribution); \
-                 pass --rootfs host to run the steps on the host's root instead",
-            )
-        };
-        if pid < 0 {
-            return Err(refused(std::io::Error::last_os_error().to_string()));
-        }
-        let mut status = 0;
-        // SAFETY: waitpid on the child just forked, with a valid status pointer.
-        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(refused(err.to_string()));
-            }
-        }
-        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-            Some(0) => Ok(()),
-            Some(errno) => Err(refused(
-                std::io::Error::from_raw_os_error(errno).to_string(),
-            )),
-            None => Err(refused(format!("the probe ended with status {status}"))),
-        }
     }
 
     pub fn resources(&self) -> Resources {
@@ -269,6 +215,26 @@ impl Sandbox {
     pub fn interactive_args(&self, failed: &StepCommand, term: Option<&str>) -> Vec<Arg> {
         spec::interactive_args(&self.config, &self.tree, &self.shell, failed, term)
     }
+}
+
+/// Mount `overlay` once, in namespaces every step then enters: a kernel that refuses it is
+/// said here, before any step, with what to do instead.
+fn mount_overlay(
+    overlay: &super::overlay::GuestOverlay,
+) -> Result<super::overlay::OverlayNamespaces, SandboxError> {
+    let refused = |e: String| {
+        SandboxError::new(format!(
+            "cannot mount the guest's writable overlay (lower layer `{}`): {e}",
+            overlay.lower
+        ))
+        .hint(
+            "guests need overlayfs, and a kernel that allows it in a user namespace when \
+             melwrap is not root (Linux 5.11 or later, not disabled by the distribution); \
+             pass --rootfs host to run the steps on the host's root instead",
+        )
+    };
+    let spec = overlay.mount_spec().map_err(|e| refused(e.to_string()))?;
+    super::overlay::OverlayNamespaces::create(&spec).map_err(|e| refused(e.to_string()))
 }
 
 fn require_dir(path: &HostPath, what: &str) -> Result<(), SandboxError> {

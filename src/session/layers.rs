@@ -47,9 +47,8 @@ impl GuestLayers {
         scratch.set_mode(0o700)?;
         let (upper, _) = scratch.create_dir("upper", 0o755)?;
         scratch.create_dir("work", 0o700)?;
-        if !layers.overlay.as_root {
-            scratch.create_dir("root", 0o755)?;
-        }
+        // Where the overlay is mounted, in its own namespace (see `sandbox::overlay`).
+        scratch.create_dir("root", 0o755)?;
         // The merged root takes its owner and mode from `upper/`: the step's uid 0 owns it.
         upper.set_mode(0o755)?;
         if let Identity::Root(ids) = identity {
