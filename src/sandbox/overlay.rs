@@ -6,23 +6,26 @@
 //! write anywhere in the guest (`/usr/local`, `/root`, `/etc`, even delete `/usr/bin/...`)
 //! and the next build starts from the pristine cached copy.
 //!
-//! bubblewrap 0.8 (Debian 12) has no overlay options, and 0.9's `--overlay` family is also
-//! not usable here as is: bwrap refuses `--overlay-src` when it runs as a setuid binary and
-//! mounts the overlay in its own user namespace with the step's mapping, so a root build's
-//! guest could not be offered with a different owner. So melwrap mounts the overlay itself,
-//! in bwrap's child process, and hands bwrap the merged directory with `--bind DIR /`:
+//! bubblewrap 0.8 (Debian 12) has no overlay options, and 0.9's `--overlay` family mounts the
+//! overlay inside bwrap's own user namespace with the step's mapping (a root build's guest could
+//! not be given to the build ids) and `--tmp-overlay` keeps the upper layer in memory. So melwrap
+//! mounts the overlay itself, once per session ([`OverlayNamespaces`]): a forked helper enters
+//! new namespaces, mounts it there, and is gone once melwrap holds those namespaces open; each
+//! step's process joins them before it execs bwrap, which is handed the merged directory with
+//! `--bind DIR /`:
 //!
-//! - **rootless**: the child enters a new user namespace (the invoking uid and gid mapped to
-//!   0, `setgroups` denied) and a new mount namespace, mounts the overlay (`userxattr`: the
-//!   kernel only lets a user namespace use `user.*` extended attributes) on `<scratch>/root`
-//!   and execs bwrap, which runs as uid 0 of that namespace and nests its own user namespace
-//!   as usual, mapping the step's uid onto it (the invoking user on the host).
-//! - **root**: the child is already in the private mount namespace that holds the staged bind
-//!   sources ([`super::child`]); the overlay is mounted on the staging tmpfs (so the build
-//!   ids, which bwrap runs as, can reach it) before the ids are dropped. The cached guest is
-//!   owned by the build ids (the step's uid 0), so the step can change any guest file.
+//! - **rootless**: a new user namespace (the invoking uid and gid mapped to 0, `setgroups`
+//!   denied) and mount namespace; the overlay uses `userxattr` (the kernel only lets a user
+//!   namespace use `user.*` extended attributes) and is mounted on `<scratch>/root`. bwrap runs
+//!   as uid 0 of that namespace and nests its own user namespace as usual, mapping the step's
+//!   uid onto it (the invoking user on the host).
+//! - **root**: a new mount namespace; each step's staging namespace ([`super::child`]) is made
+//!   from it and binds `<scratch>/root` on the staging tmpfs (so the build ids, which bwrap runs
+//!   as, can reach it). The cached guest is owned by the build ids (the step's uid 0), so the
+//!   step can change any guest file.
 //!
-//! The mounts exist only in that process's mount namespace and vanish with it.
+//! One mount per session keeps every step on one overlay instance. The host's mount table never
+//! shows it; it goes when the last descriptor of its namespaces is closed.
 
 use std::ffi::CString;
 use std::io;
