@@ -43,6 +43,24 @@ pub struct CacheDirArg {
     pub cache_dir: PathBuf,
 }
 
+/// The apk cache dir, whose `guests/` holds the assembled guests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuestCacheArg {
+    /// The apk cache dir whose assembled guests (`guests/`) are shown and pruned too
+    /// [default: $XDG_CACHE_HOME/melwrap/apk, else ~/.cache/melwrap/apk].
+    #[arg(long, value_name = "DIR")]
+    pub apk_cache_dir: Option<PathBuf>,
+}
+
+impl GuestCacheArg {
+    fn guests(&self) -> PathBuf {
+        self.apk_cache_dir
+            .clone()
+            .unwrap_or_else(crate::repo::cache::default_dir)
+            .join("guests")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -53,6 +71,8 @@ pub enum Format {
 pub struct InfoArgs {
     #[command(flatten)]
     pub dir: CacheDirArg,
+    #[command(flatten)]
+    pub guests: GuestCacheArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -63,10 +83,13 @@ pub struct InfoArgs {
 pub struct PruneArgs {
     #[command(flatten)]
     pub dir: CacheDirArg,
-    /// Remove entries not used for this long (`30d`, `12h`, `90m`, `2w`).
+    #[command(flatten)]
+    pub guests: GuestCacheArg,
+    /// Remove entries (and guests) not used for this long (`30d`, `12h`, `90m`, `2w`).
     #[arg(long, value_name = "AGE", value_parser = duration_arg)]
     pub older_than: Option<u64>,
-    /// Then remove least recently used entries until the cache fits (`10G`, `500M`, `1.5GiB`).
+    /// Then remove least recently used entries until the cache fits (`10G`, `500M`, `1.5GiB`);
+    /// the guests get the same budget of their own.
     #[arg(long, value_name = "SIZE", value_parser = size_arg)]
     pub max_size: Option<u64>,
     /// Print what would be removed and remove nothing.
@@ -147,6 +170,10 @@ fn info(args: InfoArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
     let cache = CacheDir::inspect(&args.dir.cache_dir)?;
     let snap = cache::snapshot(&cache);
     let total = snap.total();
+    let guests_dir = args.guests.guests();
+    let guests = crate::repo::guests::list(&guests_dir)
+        .map_err(|e| eyre::eyre!("guest cache: cannot read {}: {e}", guests_dir.display()))?;
+    let guests_size: u64 = guests.iter().map(|g| g.size).sum();
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -160,6 +187,16 @@ fn info(args: InfoArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
                 "total": total,
                 "areas": areas,
                 "unreadable": snap.unreadable,
+                "guests": {
+                    "path": guests_dir,
+                    "count": guests.len(),
+                    "bytes": guests_size,
+                    "entries": guests.iter().map(|g| serde_json::json!({
+                        "key": g.key,
+                        "bytes": g.size,
+                        "last_use": unix(g.last_used),
+                    })).collect::<Vec<_>>(),
+                },
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
@@ -184,6 +221,25 @@ fn info(args: InfoArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
                     }
                 }
             }
+            writeln!(
+                out,
+                "guests: {} ({} in {})",
+                guests_dir.display(),
+                format_bytes(guests_size),
+                match guests.len() {
+                    1 => "1 guest".to_string(),
+                    n => format!("{n} guests"),
+                }
+            )?;
+            for g in &guests {
+                writeln!(
+                    out,
+                    "  {}  {:>10}  last used {}",
+                    &g.key[..g.key.len().min(12)],
+                    format_bytes(g.size),
+                    format_age(now - unix(g.last_used))
+                )?;
+            }
         }
     }
     if !snap.unreadable.is_empty() {
@@ -194,6 +250,11 @@ fn info(args: InfoArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn info_row(name: &str, u: &AreaUsage, now: i64) -> String {
@@ -280,6 +341,7 @@ fn prune(args: PruneArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
             format_bytes(left)
         )?;
     }
+    prune_guests(&args, &mut out)?;
     if !failed.is_empty() {
         return Err(StatusError(
             ExitStatus::Failure,
@@ -288,6 +350,51 @@ fn prune(args: PruneArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {
         .into());
     }
     Ok(ExitStatus::Success)
+}
+
+/// The guests by the same rules; never one a build or test is using.
+fn prune_guests(args: &PruneArgs, out: &mut impl Write) -> eyre::Result<()> {
+    use crate::repo::guests::{GuestPruneRules, prune};
+    let guests_dir = args.guests.guests();
+    let rules = GuestPruneRules {
+        older_than: args.older_than.map(std::time::Duration::from_secs),
+        max_size: args.max_size,
+        dry_run: args.dry_run,
+    };
+    let report = prune(&guests_dir, rules)
+        .map_err(|e| eyre::eyre!("guest cache {}: {e}", guests_dir.display()))?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for g in &report.removed {
+        writeln!(
+            out,
+            "{verb} guest {}  {:>10}  last used {}",
+            &g.key[..g.key.len().min(12)],
+            format_bytes(g.size),
+            format_age(now() - unix(g.last_used))
+        )?;
+    }
+    for key in &report.in_use {
+        writeln!(
+            out,
+            "kept guest {}: in use by a build or test",
+            &key[..key.len().min(12)]
+        )?;
+    }
+    if report.leftovers > 0 {
+        writeln!(
+            out,
+            "removed {} leftover(s) of interrupted guest assemblies",
+            report.leftovers
+        )?;
+    }
+    if report.removed.is_empty() && report.in_use.is_empty() {
+        writeln!(out, "no guest to prune in {}", guests_dir.display())?;
+    }
+    Ok(())
 }
 
 fn preload(args: PreloadArgs, verbosity: Verbosity) -> eyre::Result<ExitStatus> {

@@ -31,6 +31,9 @@ pub struct FetchOptions {
     pub backoff: Duration,
     /// Downloads at once.
     pub parallel: usize,
+    /// Leave the system's trusted certificates out (reading them costs milliseconds): for a
+    /// run that downloads nothing over TLS (offline, or local repositories only).
+    pub without_system_roots: bool,
 }
 
 impl Default for FetchOptions {
@@ -42,6 +45,7 @@ impl Default for FetchOptions {
             retries: 2,
             backoff: Duration::from_millis(250),
             parallel: 4,
+            without_system_roots: false,
         }
     }
 }
@@ -138,7 +142,10 @@ impl Fetcher {
     /// A client with the system trust store, the `--ca-bundle` file when given, and the proxy
     /// variables of the environment.
     pub fn new(opts: FetchOptions) -> Result<Fetcher, String> {
-        let roots = trust_roots(opts.ca_bundle.as_deref())?;
+        let roots = match opts.without_system_roots && opts.ca_bundle.is_none() {
+            true => RootCerts::new_with_certs(&[]),
+            false => trust_roots(opts.ca_bundle.as_deref())?,
+        };
         let agent = |proxy: Option<&str>| -> Result<ureq::Agent, String> {
             let proxy = match proxy {
                 Some(p) => {

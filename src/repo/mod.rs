@@ -33,6 +33,7 @@ pub mod db;
 pub mod dep;
 pub mod fetch;
 pub mod finish;
+pub mod guests;
 pub mod install;
 pub mod installed_db;
 pub mod integrity;

@@ -200,6 +200,7 @@ impl RepoOptions {
         };
         let fetcher = Fetcher::new(FetchOptions {
             ca_bundle: self.ca_bundle.clone(),
+            without_system_roots: self.no_network || !remote,
             ..FetchOptions::default()
         })
         .map_err(bad)?;

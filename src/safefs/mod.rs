@@ -246,6 +246,18 @@ impl Stat {
     pub fn atime(&self) -> i64 {
         self.0.st_atime
     }
+    /// Modification time, nanoseconds since the epoch.
+    pub fn mtime_ns(&self) -> i128 {
+        self.0.st_mtime as i128 * 1_000_000_000 + self.0.st_mtime_nsec as i128
+    }
+    /// Status-change time (any write, chmod, chown, link), nanoseconds since the epoch.
+    pub fn ctime_ns(&self) -> i128 {
+        self.0.st_ctime as i128 * 1_000_000_000 + self.0.st_ctime_nsec as i128
+    }
+    /// Space allocated on disk, in bytes.
+    pub fn allocated(&self) -> u64 {
+        self.0.st_blocks as u64 * 512
+    }
     pub fn dev(&self) -> u64 {
         self.0.st_dev
     }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use super::arg::Arg;
 use super::build_ids::BuildIds;
 use super::limits::{self, Resources};
+use super::overlay::OverlayNamespaces;
 use super::path::HostPath;
 
 /// Host directories that can hold the staging tmpfs, first existing one wins. bwrap needs
@@ -43,6 +44,8 @@ pub struct ChildSetup {
     pub drop_to: Option<BuildIds>,
     /// Bind sources to stage (only with `drop_to`).
     pub staging: Option<Arc<Staging>>,
+    /// The namespaces holding the guest's writable overlay root ([`super::overlay`]).
+    pub(crate) overlay: Option<Arc<OverlayNamespaces>>,
     pub resources: Resources,
 }
 
@@ -79,17 +82,14 @@ pub struct Staging {
 impl Staging {
     /// Open every bind source among `args` (`O_PATH`, as root, so no directory is too
     /// private). Sources of `--ro-bind-try` that do not exist are left alone (bwrap skips
-    /// them).
-    pub fn open(args: &[Arg], ids: BuildIds) -> io::Result<Staging> {
-        let dir = STAGE_DIRS
-            .iter()
-            .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "none of {} exists to stage the sandbox's bind sources in",
-                    STAGE_DIRS.join(", ")
-                ))
-            })?;
+    /// them). `made_in_child` (the guest overlay's mount point) is left alone: the child
+    /// mounts it there itself.
+    pub fn open(
+        args: &[Arg],
+        ids: BuildIds,
+        made_in_child: Option<&HostPath>,
+    ) -> io::Result<Staging> {
+        let dir = super::overlay::stage_dir()?;
         let mut entries = Vec::new();
         let mut map: Vec<(HostPath, HostPath)> = Vec::new();
         for arg in args {
@@ -98,7 +98,7 @@ impl Staging {
                 Arg::RoBindTry { src, .. } => (src, true),
                 _ => continue,
             };
-            if map.iter().any(|(s, _)| s == src) {
+            if map.iter().any(|(s, _)| s == src) || made_in_child == Some(src) {
                 continue;
             }
             let file = match std::fs::File::options()
@@ -143,12 +143,25 @@ impl Staging {
             .map(Vec::len)
             .sum();
         Ok(Staging {
-            dir: CString::new(*dir).expect("no NUL"),
+            dir: CString::new(dir).expect("no NUL"),
             tmpfs_options: CString::new(format!("mode=0755,size={}", copied + (1 << 20)))
                 .expect("no NUL"),
             entries,
             map,
         })
+    }
+
+    /// Also bind `source` (a path the child sees: the overlay's merged root in its namespace)
+    /// at `target`, which bwrap's arguments already name.
+    pub fn add_path_bind(&mut self, source: &Path, target: &HostPath) -> io::Result<()> {
+        self.entries.push(Staged {
+            source: None,
+            source_path: c_path(source)?,
+            target: c_path(target.as_path())?,
+            is_dir: true,
+            copy: None,
+        });
+        Ok(())
     }
 
     /// `args` with every staged bind source replaced by its staged path.
@@ -168,7 +181,10 @@ impl Staging {
     }
 
     /// In the child, as root: see the module doc. `trees` has one slot per entry.
-    fn attach(&self, trees: &mut [i32]) -> io::Result<()> {
+    /// `enter` (the overlay's mount namespace, as root) is joined after the clones are taken
+    /// (`open_tree` clones only mounts of the caller's own namespace) and before the private
+    /// namespace is made from it.
+    fn attach(&self, trees: &mut [i32], enter: Option<&OverlayNamespaces>) -> io::Result<()> {
         let check = |r: libc::c_long| {
             if r < 0 {
                 Err(io::Error::last_os_error())
@@ -199,6 +215,9 @@ impl Staging {
                 break;
             }
             *slot = check(fd)? as i32;
+        }
+        if let Some(namespaces) = enter {
+            namespaces.enter()?;
         }
         // SAFETY: plain system calls on NUL-terminated strings prepared before the fork.
         unsafe {
@@ -316,11 +335,21 @@ impl ChildSetup {
         vec![-1; self.staging.as_ref().map_or(0, |s| s.len())]
     }
 
-    /// In the child before exec: stage, drop to the build ids, join a fresh session keyring,
-    /// set the limits. Only system calls; `trees` comes from [`ChildSetup::scratch`].
+    /// In the child before exec: stage and mount the guest overlay, drop to the build ids,
+    /// join a fresh session keyring, set the limits. Only system calls; `trees` comes from
+    /// [`ChildSetup::scratch`].
     pub(crate) fn apply(&self, trees: &mut [i32]) -> io::Result<()> {
+        let rootless_overlay = self.overlay.as_ref().filter(|o| o.rootless());
+        if let Some(overlay) = rootless_overlay {
+            // Before the user namespace: the kernel finds the named keyring only among those
+            // of the caller's own user namespace.
+            join_fresh_session_keyring()?;
+            overlay.enter()?;
+        }
         if let Some(staging) = &self.staging {
-            staging.attach(trees)?;
+            // As root: the staging namespace is made from the overlay's, still as root.
+            let root_overlay = self.overlay.as_deref().filter(|o| !o.rootless());
+            staging.attach(trees, root_overlay)?;
         }
         // SAFETY: chdir, setgroups, setresgid and setresuid take plain values.
         unsafe {
@@ -338,7 +367,9 @@ impl ChildSetup {
                 }
             }
         }
-        join_fresh_session_keyring()?;
+        if rootless_overlay.is_none() {
+            join_fresh_session_keyring()?;
+        }
         limits::apply(&self.resources)
     }
 }
@@ -416,7 +447,7 @@ mod tests {
             },
             Arg::Tmpfs(guest("/tmp")),
         ];
-        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        let staging = Staging::open(&args, BuildIds::default(), None).unwrap();
         assert_eq!(
             staging.len(),
             1,
@@ -457,7 +488,7 @@ mod tests {
                 dest: GuestPath::new("/x").unwrap(),
             })
             .collect();
-        let staging = Staging::open(&args, BuildIds::default()).unwrap();
+        let staging = Staging::open(&args, BuildIds::default(), None).unwrap();
         assert!(staging.entries[0].copy.is_none());
         assert_eq!(staging.entries[1].copy.as_deref(), Some(&b"pem"[..]));
     }

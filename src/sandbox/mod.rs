@@ -16,6 +16,7 @@
 //! | [`caps`] | `capabilities: {add, drop}` names as bwrap's, checked against the kernel | reads `cap_last_cap` |
 //! | [`build_ids`] | [`Identity`] and the unprivileged host ids a root build's steps run as | reads `$MELWRAP_BUILD_UID` |
 //! | [`child`] | bwrap's process before exec: staged bind sources, build ids, keyring, limits | system calls in the child |
+//! | [`overlay`] | [`GuestOverlay`]: a guest's per-build writable root (kernel overlayfs) | `mount` in the child |
 //! | [`limits`] | `--pids` and `--memory` as rlimits | `setrlimit` in the child |
 //! | [`run`] | spawning one sandbox, streaming its output, timeouts and signals | spawns `bwrap` |
 //! | [`output`] | reading a step's output with bounded memory: filtered, split into lines | reads the pipes |
@@ -50,6 +51,7 @@ pub mod env;
 pub mod host;
 pub mod limits;
 pub mod output;
+pub mod overlay;
 pub mod path;
 pub mod prepare;
 pub mod probe;
@@ -68,6 +70,7 @@ pub use child::ChildSetup;
 pub use env::{CA_GUEST_PATH, CA_VARIABLES, ca_bundle_env};
 pub use host::{HostDefaults, host_resolv_conf};
 pub use limits::Resources;
+pub use overlay::GuestOverlay;
 pub use path::{GuestPath, HostPath, PathError, Rootfs};
 pub use prepare::{Launch, Sandbox, SandboxError, resolve_ca_bundle};
 pub use root::{MemTree, RootTree};

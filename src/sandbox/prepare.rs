@@ -61,6 +61,8 @@ pub struct Sandbox {
     /// The bind sources, opened, for a root build (see [`super::child`]).
     staging: Option<Arc<Staging>>,
     resources: Resources,
+    /// The namespaces holding the guest overlay, mounted once for the session.
+    overlay: Option<Arc<super::overlay::OverlayNamespaces>>,
 }
 
 /// What [`super::run::run`] needs to start one sandbox: bwrap's arguments (bind sources
@@ -113,20 +115,32 @@ impl Sandbox {
                     workdir: GuestPath::root(),
                 };
                 let args = spec::bwrap_args(&config, &tree, &probe);
-                let staging =
-                    Staging::open(&args, ids).map_err(|e| SandboxError::new(e.to_string()))?;
+                let made_in_child = config.overlay.as_ref().map(|o| &o.mount_point);
+                let mut staging = Staging::open(&args, ids, made_in_child)
+                    .map_err(|e| SandboxError::new(e.to_string()))?;
+                if let Some(o) = &config.overlay {
+                    staging
+                        .add_path_bind(&o.merged(), &o.mount_point)
+                        .map_err(|e| SandboxError::new(e.to_string()))?;
+                }
                 Some(Arc::new(staging))
             }
             Identity::Build { .. } => None,
         };
         let resources = config.resources;
-        Ok(Sandbox {
+        let overlay = match &config.overlay {
+            Some(o) => Some(Arc::new(mount_overlay(o)?)),
+            None => None,
+        };
+        let sandbox = Sandbox {
             config,
             tree,
             shell,
             staging,
             resources,
-        })
+            overlay,
+        };
+        Ok(sandbox)
     }
 
     pub fn resources(&self) -> Resources {
@@ -142,6 +156,7 @@ impl Sandbox {
                 Identity::Build { .. } => None,
             },
             staging: self.staging.clone(),
+            overlay: self.overlay.clone(),
             resources: self.resources,
         }
     }
@@ -200,6 +215,26 @@ impl Sandbox {
     pub fn interactive_args(&self, failed: &StepCommand, term: Option<&str>) -> Vec<Arg> {
         spec::interactive_args(&self.config, &self.tree, &self.shell, failed, term)
     }
+}
+
+/// Mount `overlay` once, in namespaces every step then enters: a kernel that refuses it is
+/// said here, before any step, with what to do instead.
+fn mount_overlay(
+    overlay: &super::overlay::GuestOverlay,
+) -> Result<super::overlay::OverlayNamespaces, SandboxError> {
+    let refused = |e: String| {
+        SandboxError::new(format!(
+            "cannot mount the guest's writable overlay (lower layer `{}`): {e}",
+            overlay.lower
+        ))
+        .hint(
+            "guests need overlayfs, and a kernel that allows it in a user namespace when \
+             melwrap is not root (Linux 5.11 or later, not disabled by the distribution); \
+             pass --rootfs host to run the steps on the host's root instead",
+        )
+    };
+    let spec = overlay.mount_spec().map_err(|e| refused(e.to_string()))?;
+    super::overlay::OverlayNamespaces::create(&spec).map_err(|e| refused(e.to_string()))
 }
 
 fn require_dir(path: &HostPath, what: &str) -> Result<(), SandboxError> {
@@ -320,5 +355,33 @@ mod tests {
         c.ca_bundle = Some(found);
         let sandbox = Sandbox::prepare(c).unwrap();
         assert_eq!(sandbox.env_defaults(), ca_bundle_env());
+    }
+
+    #[test]
+    fn an_overlay_the_kernel_refuses_is_an_error_naming_rootfs_host() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(root.path().join("bin")).unwrap();
+        fs_err::write(root.path().join("bin/sh"), "").unwrap();
+        // No upper/ or work/ in the scratch dir: the mount fails in the probe.
+        fs_err::create_dir(scratch.path().join("root")).unwrap();
+        let lower = HostPath::new(root.path()).unwrap();
+        let mut c = config(Rootfs::Dir(lower.clone()), ws.path());
+        c.overlay = Some(
+            crate::sandbox::GuestOverlay::new(
+                lower,
+                HostPath::new(scratch.path()).unwrap(),
+                c.identity,
+            )
+            .unwrap(),
+        );
+        let err = Sandbox::prepare(c).unwrap_err();
+        assert!(
+            err.message
+                .contains("cannot mount the guest's writable overlay"),
+            "{err}"
+        );
+        assert!(err.hint.unwrap().contains("--rootfs host"));
     }
 }

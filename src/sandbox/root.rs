@@ -102,6 +102,17 @@ pub(crate) struct MountPlan {
 
 /// Plan the root and the mount points for `requests`.
 pub(crate) fn plan(rootfs: &Rootfs, tree: &dyn RootTree, requests: &[MountRequest]) -> MountPlan {
+    plan_with(rootfs, tree, requests, false)
+}
+
+/// [`plan`], for a root that is `writable` (a guest's overlay): bwrap creates a missing mount
+/// point itself there, so only a mount point blocked by a file needs a splice.
+pub(crate) fn plan_with(
+    rootfs: &Rootfs,
+    tree: &dyn RootTree,
+    requests: &[MountRequest],
+    writable: bool,
+) -> MountPlan {
     use super::arg::Arg;
 
     let host_view = HostView(tree);
@@ -135,7 +146,8 @@ pub(crate) fn plan(rootfs: &Rootfs, tree: &dyn RootTree, requests: &[MountReques
             // The guest already shows this very host file (the host's own resolv.conf).
             continue;
         }
-        if !req.kind.fits(&r.node) {
+        let created_by_bwrap = writable && r.node == Node::Missing && r.blocker.is_none();
+        if !req.kind.fits(&r.node) && !created_by_bwrap {
             splice.insert(r.existing.clone());
             if let Some(b) = &r.blocker {
                 shadowed.insert(b.clone());

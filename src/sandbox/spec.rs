@@ -19,6 +19,7 @@ use super::build_ids::Identity;
 use super::caps::CapChanges;
 use super::host::HostDefaults;
 use super::limits::Resources;
+use super::overlay::GuestOverlay;
 use super::path::{GuestPath, HostPath, Rootfs};
 use super::root::{self, MountKind, MountRequest, RootTree};
 use super::shell::StepCommand;
@@ -58,6 +59,9 @@ pub struct SandboxConfig {
     /// Read-only files shown at guest paths (`/etc/passwd`, `/etc/group`), mounted last so
     /// they win over the root and any tested package.
     pub ro_files: Vec<(HostPath, GuestPath)>,
+    /// With a guest: the rootfs (a [`Rootfs::Dir`]) is the lower layer of this per-build
+    /// writable overlay, and the root is bound read-write from its mount point.
+    pub overlay: Option<GuestOverlay>,
 }
 
 impl SandboxConfig {
@@ -80,6 +84,7 @@ impl SandboxConfig {
             capabilities: CapChanges::default(),
             extra_tmpfs: Vec::new(),
             ro_files: Vec::new(),
+            overlay: None,
         }
     }
 
@@ -167,11 +172,39 @@ pub fn interactive_args(
 
 fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: bool) -> Vec<Arg> {
     let mut args = Vec::new();
-    let mounts = root::plan(&cfg.rootfs, tree, &cfg.mount_requests());
+    let mounts = root::plan_with(
+        &cfg.rootfs,
+        tree,
+        &cfg.mount_requests(),
+        cfg.overlay.is_some(),
+    );
 
     // Root: the rootfs read-only at `/`, or a tmpfs `/` holding read-only binds of its entries
-    // (always for the host; for a directory only when a mount point below it is missing).
-    args.extend(mounts.root);
+    // (always for the host; for a directory only when a mount point below it is missing). A
+    // guest's overlay is bound read-write instead, from where the child mounted it.
+    match &cfg.overlay {
+        None => args.extend(mounts.root),
+        Some(overlay) => args.extend(mounts.root.into_iter().map(|arg| match arg {
+            Arg::RoBind { src, dest } => {
+                match src.as_path().strip_prefix(overlay.lower.as_path()) {
+                    Ok(rel) => {
+                        let src = match rel.as_os_str().is_empty() {
+                            true => overlay.mount_point.clone(),
+                            false => HostPath::new(overlay.mount_point.as_path().join(rel))
+                                .expect("absolute"),
+                        };
+                        if dest.is_root() {
+                            Arg::Bind { src, dest }
+                        } else {
+                            Arg::RoBind { src, dest }
+                        }
+                    }
+                    Err(_) => Arg::RoBind { src, dest },
+                }
+            }
+            other => other,
+        })),
+    }
 
     // System mounts, workspace, cache, host files (resolv.conf, CA bundle) and extra binds,
     // in `SandboxConfig::mount_requests` order, at their paths resolved inside the guest.
@@ -204,7 +237,9 @@ fn build(cfg: &SandboxConfig, tree: &dyn RootTree, cmd: &StepCommand, session: b
     // Capabilities: none unless the config adds them. bwrap keeps every capability for uid 0
     // inside, so they are dropped first; then the config's additions, then its drops (as
     // melange orders them). A non-zero uid holds only what is added (ambient).
-    if uid == 0 || !cfg.capabilities.is_empty() {
+    // bwrap also starts as uid 0 of a rootless overlay's user namespace and would keep
+    // every capability for the step then.
+    if uid == 0 || !cfg.capabilities.is_empty() || cfg.overlay.is_some() {
         args.push(Arg::CapDrop("ALL".into()));
     }
     for cap in &cfg.capabilities.add {

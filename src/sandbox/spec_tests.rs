@@ -57,6 +57,7 @@ fn config(rootfs: Rootfs) -> SandboxConfig {
         capabilities: Default::default(),
         extra_tmpfs: Vec::new(),
         ro_files: Vec::new(),
+        overlay: None,
     }
 }
 
@@ -553,4 +554,21 @@ fn run_as_and_capabilities_become_ids_and_cap_flags() {
     // The default build user gets no cap flags at all.
     let text = flat(&bwrap_args(&config(Rootfs::Dir(hp("/r"))), &tree, &step()));
     assert!(text.contains("--uid 1000 --gid 1000 --clearenv"), "{text}");
+}
+
+#[test]
+fn a_guest_overlay_is_bound_read_write_at_the_root_and_missing_mount_points_are_not_spliced() {
+    // /etc/resolv.conf and /home/build are missing: a read-only guest would need splices,
+    // the writable overlay lets bwrap create them.
+    let tree = MemTree::new("/g").file("/bin/sh").dir("/etc").dir("/var");
+    let mut cfg = config(Rootfs::Dir(hp("/g")));
+    cfg.overlay =
+        Some(crate::sandbox::GuestOverlay::new(hp("/g"), hp("/tmp/s"), cfg.identity).unwrap());
+    let args = bwrap_args(&cfg, &tree, &step());
+    let text = render(&args);
+    assert!(text.contains("--bind /tmp/s/root /"), "{text}");
+    assert!(!text.contains("--ro-bind /g"), "{text}");
+    assert!(!text.contains("--tmpfs /etc"), "{text}");
+    assert!(!text.contains("--remount-ro"), "{text}");
+    assert!(text.contains("--cap-drop ALL"), "{text}");
 }

@@ -22,7 +22,7 @@ use crate::status::{ExitStatus, StatusError};
 use crate::workspace::Workspace;
 
 /// What the sandbox needs from the host, checked before anything is created.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SandboxHost {
     pub bwrap: Bwrap,
     pub rootfs: Rootfs,
@@ -30,6 +30,8 @@ pub struct SandboxHost {
     /// Who steps run as (with the build ids from `--build-uid` when root).
     pub identity: Identity,
     pub resources: Resources,
+    /// A guest's per-session writable layers (set with the guest, removed with the host).
+    pub overlay: Option<super::layers::GuestLayers>,
 }
 
 impl SandboxHost {
@@ -80,6 +82,7 @@ impl SandboxHost {
             ca_bundle,
             identity,
             resources,
+            overlay: None,
         })
     }
 
@@ -190,6 +193,7 @@ impl SandboxHost {
         config.cache = Some(absolute(cache.path(), "--cache-dir")?);
         config.network = network;
         config.ca_bundle = self.ca_bundle.clone();
+        config.overlay = self.overlay.as_ref().map(|l| l.overlay.clone());
         Ok(config)
     }
 }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod dirs;
 mod host;
+pub mod layers;
 mod options;
 pub mod root;
 mod secure;

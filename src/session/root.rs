@@ -5,13 +5,14 @@
 //! why. The guest for one resolved set (arch, names, versions, checksums, and the apk files
 //! written into it) is assembled once under `<apk-cache-dir>/guests/<key>`: into a temporary
 //! directory beside it, renamed into place under an exclusive `flock` on `<key>.lock`, so
-//! concurrent builds do the work once and a half-assembled guest is never used. It is bound
-//! read-only as the root, like `--rootfs DIR`.
+//! concurrent builds do the work once and a half-assembled guest is never used. Each session
+//! then holds a shared lock on it and mounts it as the read-only lower layer of its own
+//! writable overlay ([`crate::sandbox::overlay`], [`super::layers`]), so steps can write
+//! anywhere in the guest and the next session still starts from the cached copy.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
@@ -20,10 +21,11 @@ use sha2::{Digest, Sha256};
 use super::{SandboxHost, SessionOptions, absolute};
 use crate::config::model::ImageContents;
 use crate::printer::{Printer, format_duration};
+use crate::repo::guests::{self, GuestLock, LockMode};
 use crate::repo::install::RootConfig;
 use crate::repo::rootfs::{build_rootfs, wanted_in_order};
 use crate::repo::setup::{Prepared, bad};
-use crate::sandbox::Rootfs;
+use crate::sandbox::{BuildIds, Identity, Rootfs};
 
 /// Is `--rootfs` a directory (not one of the names `auto`, `apk`, `host`)?
 pub fn is_directory(rootfs: &str) -> bool {
@@ -41,6 +43,8 @@ pub struct GuestRoot {
     pub from_cache: bool,
     /// Resolving, and assembling when it was not cached.
     pub setup: Duration,
+    /// Held shared while the session runs: `melwrap cache prune` leaves the guest alone.
+    pub lock: Arc<GuestLock>,
 }
 
 impl GuestRoot {
@@ -106,33 +110,95 @@ pub fn choose(
         return Ok(None);
     }
     let started = Instant::now();
-    let (dir, key, packages, from_cache) =
-        set_up(options, contents, arch, printer).wrap_err_with(|| {
+    let owner = match host.identity {
+        Identity::Root(ids) => Some(ids),
+        Identity::Build { .. } => None,
+    };
+    let (dir, key, packages, from_cache, lock) = set_up(options, contents, arch, owner, printer)
+        .wrap_err_with(|| {
             format!(
                 "--rootfs {rootfs}: cannot set up the guest the config's environment.contents \
                  names (pass --rootfs host to run the steps on the host's root)"
             )
         })?;
+    let lower = absolute(&dir, "--rootfs")?;
+    let lock = Arc::new(lock);
+    let mut layers = super::layers::GuestLayers::create(&lower, host.identity, printer)?;
+    layers.hold(Arc::clone(&lock));
+    host.overlay = Some(layers);
+    host.rootfs = Rootfs::Dir(lower);
     let guest = GuestRoot {
         dir: dir.clone(),
         key,
         packages,
         from_cache,
         setup: started.elapsed(),
+        lock,
     };
-    host.rootfs = Rootfs::Dir(absolute(&dir, "--rootfs")?);
     printer.detail(format!("root: {} at {}", guest.describe(), dir.display()));
     Ok(Some(guest))
 }
 
-/// Resolve the guest's packages and find or assemble it: its directory, key, package count
-/// and whether it was cached.
+/// For a `--dry-run` script: the lines that set `$GUEST` to the cached guest, or, when it has
+/// been pruned since, assemble the same guest with `melwrap rootfs` into `layers/guest`.
+pub fn dry_run_assembly(
+    guest: &GuestRoot,
+    options: &SessionOptions,
+    config: &Path,
+    arch: &str,
+    identity: Identity,
+    layers: &Path,
+) -> String {
+    let q = |p: &Path| shell_words::quote(&p.to_string_lossy()).into_owned();
+    let melwrap = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("melwrap"));
+    let mut words = vec![q(&melwrap), "rootfs".into(), "--arch".into(), arch.into()];
+    let g = &options.guest;
+    let apk_cache = g
+        .apk_cache_dir
+        .clone()
+        .unwrap_or_else(crate::repo::cache::default_dir);
+    words.extend(["--apk-cache-dir".into(), q(&apk_cache)]);
+    for (flag, values) in [
+        ("--repository-append", &g.repository_append),
+        ("--keyring-append", &g.keyring_append),
+        ("--package-append", &g.package_append),
+    ] {
+        for v in values {
+            words.extend([flag.into(), shell_words::quote(v).into_owned()]);
+        }
+    }
+    if g.ignore_signatures {
+        words.push("--ignore-signatures".into());
+    }
+    if !options.network {
+        words.push("--no-network".into());
+    }
+    words.extend([q(config), "\"$GUEST\"".into()]);
+    let mut assemble = words.join(" ");
+    if let Identity::Root(ids) = identity {
+        // melwrap gives a root build's guest to the build ids (the steps' uid 0).
+        assemble.push_str(&format!(" && chown -R {}:{} \"$GUEST\"", ids.uid, ids.gid));
+    }
+    format!(
+        "# {}: the config's environment.contents, cached at the path below\n\
+         GUEST={}\n\
+         if [ ! -d \"$GUEST\" ]; then  # pruned since: assemble the same guest here\n  \
+         GUEST={}\n  [ -d \"$GUEST\" ] || {{ {assemble}; }}\nfi",
+        guest.describe(),
+        q(&guest.dir),
+        q(&layers.join("guest")),
+    )
+}
+
+/// Resolve the guest's packages and find or assemble it: its directory, key, package count,
+/// whether it was cached, and its shared lock.
 fn set_up(
     options: &SessionOptions,
     contents: &ImageContents,
     arch: &str,
+    owner: Option<BuildIds>,
     printer: Printer,
-) -> eyre::Result<(PathBuf, String, usize, bool)> {
+) -> eyre::Result<(PathBuf, String, usize, bool, GuestLock)> {
     let guest = &options.guest;
     let mut args = guest.repo_options(arch, !options.network, options.ca_bundle.clone());
     let own = crate::repo::cache::default_dir();
@@ -165,11 +231,12 @@ fn set_up(
     let (keyring, keys) = prepared.keyring()?;
     let (universe, set) = prepared.resolve(&keyring, guest.ignore_signatures)?;
     let root_config = prepared.root_config(keys);
-    let key = guest_key(&set, &root_config);
+    let key = guest_key(&set, &root_config, owner);
     let guests = prepared.cache.root().join("guests");
-    let (dir, from_cache) = assemble_once(&guests, &key, &prepared, &set, &root_config)?;
+    let (dir, lock, from_cache) =
+        assemble_once(&guests, &key, owner, &prepared, &set, &root_config)?;
     drop(universe);
-    Ok((dir, key, set.len(), from_cache))
+    Ok((dir, key, set.len(), from_cache, lock))
 }
 
 /// Whether one of two directories is the other or lies inside it (compared by real path
@@ -183,9 +250,17 @@ fn overlaps(a: &Path, b: &Path) -> bool {
 }
 
 /// SHA-256 over the arch, every resolved package (name, version, checksum, repository) and
-/// the apk files the guest holds (repositories, keys, world).
-fn guest_key(set: &[crate::repo::ResolvedPackage], config: &RootConfig) -> String {
+/// the apk files the guest holds (repositories, keys, world), and the owner of its files (a
+/// root build's guest belongs to the build ids).
+fn guest_key(
+    set: &[crate::repo::ResolvedPackage],
+    config: &RootConfig,
+    owner: Option<BuildIds>,
+) -> String {
     let mut lines = vec![format!("arch {}", config.arch)];
+    if let Some(ids) = owner {
+        lines.push(format!("owner {}:{}", ids.uid, ids.gid));
+    }
     let mut packages: Vec<String> = set
         .iter()
         .map(|p| {
@@ -215,36 +290,100 @@ fn guest_key(set: &[crate::repo::ResolvedPackage], config: &RootConfig) -> Strin
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// `guests/<key>`, assembled unless it exists; under an exclusive lock on `guests/<key>.lock`
-/// so one process assembles and the others wait and reuse it.
+/// `guests/<key>`, assembled unless it exists and is as assembled, with a shared lock held
+/// on it for the session (see [`crate::repo::guests`]). One process assembles (exclusive
+/// lock); the others wait for it and reuse the guest. A guest changed on disk since its
+/// assembly is said in one line and assembled again.
 fn assemble_once(
     guests: &Path,
     key: &str,
+    owner: Option<BuildIds>,
     prepared: &Prepared,
     set: &[crate::repo::ResolvedPackage],
     config: &RootConfig,
-) -> eyre::Result<(PathBuf, bool)> {
+) -> eyre::Result<(PathBuf, GuestLock, bool)> {
     let cannot = |what: &str, p: &Path| format!("guest cache: cannot {what} {}", p.display());
     fs_err::create_dir_all(guests).wrap_err_with(|| cannot("create", guests))?;
-    let lock_path = guests.join(format!("{key}.lock"));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .wrap_err_with(|| cannot("open", &lock_path))?;
-    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).wrap_err_with(|| cannot("lock", &lock_path));
-    }
     let dir = guests.join(key);
-    if dir.is_dir() {
-        return Ok((dir, true));
+    let manifest = guests::manifest_path(guests, key);
+    let lock_path = guests::lock_path(guests, key);
+    let mut busy_tries = 0;
+    loop {
+        let lock = GuestLock::take(guests, key, LockMode::Shared, true)
+            .wrap_err_with(|| cannot("lock", &lock_path))?
+            .expect("a waiting lock is always taken");
+        let problem = if dir.is_dir() {
+            guests::changed_since_assembly(&dir, &manifest)
+                .wrap_err_with(|| cannot("check", &dir))?
+        } else {
+            None
+        };
+        if dir.is_dir() && problem.is_none() {
+            lock.touch();
+            return Ok((dir, lock, true));
+        }
+        // Missing or changed: take it over exclusively, or wait for whoever is at it.
+        if !lock
+            .set(LockMode::Exclusive, busy_tries >= 100)
+            .wrap_err_with(|| cannot("lock", &lock_path))?
+        {
+            busy_tries += 1;
+            if busy_tries == 100 {
+                prepared.printer.info(format!(
+                    "guest {}: waiting for the builds using it to finish",
+                    &key[..12]
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        if dir.is_dir() {
+            match guests::changed_since_assembly(&dir, &manifest)
+                .wrap_err_with(|| cannot("check", &dir))?
+            {
+                // Assembled meanwhile by another process.
+                None => continue,
+                Some(why) => {
+                    prepared.printer.warn(format!(
+                        "guest {}: {why} since it was assembled: assembling it again",
+                        &key[..12]
+                    ));
+                    guests::remove_guest(guests, key).wrap_err_with(|| cannot("remove", &dir))?;
+                }
+            }
+        }
+        assemble(guests, key, owner, prepared, set, config)?;
+        let recorded = guests::manifest(&dir).wrap_err_with(|| cannot("read", &dir))?;
+        fs_err::write(&manifest, recorded)?;
+        lock.set(LockMode::Shared, true)
+            .wrap_err_with(|| cannot("lock", &lock_path))?;
+        // A prune could get in while the lock was converted: check again.
+        if dir.is_dir() {
+            lock.touch();
+            return Ok((dir, lock, false));
+        }
     }
+}
+
+/// Assemble the guest into `.tmp-<key>-*` and rename it to `<key>` (the caller holds the
+/// lock exclusively). As root its files become the build ids' (see SECURITY.md).
+fn assemble(
+    guests: &Path,
+    key: &str,
+    owner: Option<BuildIds>,
+    prepared: &Prepared,
+    set: &[crate::repo::ResolvedPackage],
+    config: &RootConfig,
+) -> eyre::Result<()> {
     let tmp = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{}-", &key[..12]))
+        .prefix(&guests::temp_prefix(key))
         .tempdir_in(guests)
-        .wrap_err_with(|| cannot("create a directory in", guests))?;
+        .wrap_err_with(|| {
+            format!(
+                "guest cache: cannot create a directory in {}",
+                guests.display()
+            )
+        })?;
     // Its root is `/` in the sandbox: steps (mapped ids) must be able to enter it.
     fs_err::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
     let wanted = wanted_in_order(set, &config.world)?;
@@ -261,7 +400,13 @@ fn assemble_once(
                 .warn(format!("{}-{}: not installed: {s}", p.name, p.version));
         }
     }
-    fs_err::rename(tmp.keep(), &dir)?;
-    drop(lock);
-    Ok((dir, false))
+    if let Some(ids) = owner {
+        // The step's uid 0 is the build ids on the host: it must own the guest's files to
+        // change them in its overlay (set-id bits are dropped by the kernel on chown).
+        crate::safefs::Dir::open_anchor(tmp.path())?
+            .chown_tree(ids.uid, ids.gid)
+            .wrap_err_with(|| format!("cannot give the guest to the build {ids}"))?;
+    }
+    fs_err::rename(tmp.keep(), guests.join(key))?;
+    Ok(())
 }

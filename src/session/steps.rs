@@ -51,6 +51,8 @@ pub struct StepFailure {
     pub network: bool,
     /// The limits the step ran under (`--pids`, `--memory`).
     pub resources: Resources,
+    /// The root was read-only (the host's or a `--rootfs DIR`), not a guest's overlay.
+    pub read_only_root: Option<&'static str>,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -76,6 +78,20 @@ impl std::fmt::Display for StepFailure {
             write!(f, "\n  hint: {hint}")?;
         } else if let Some(hint) = tls_hint(&self.tail) {
             write!(f, "\n  hint: {hint}")?;
+        } else if let Some(root) = self.read_only_root
+            && self
+                .tail
+                .iter()
+                .any(|(_, l)| l.contains("Read-only file system"))
+        {
+            write!(
+                f,
+                "\n  hint: the step ran on {root}, which is read-only: only /home/build, /tmp \
+                 and /var/cache/melange are writable there; to run in a guest that is writable \
+                 everywhere, name repositories and packages in environment.contents (or pass \
+                 --repository-append and --package-append) and drop --rootfs (see \
+                 docs/guests.md)"
+            )?;
         } else if !self.network && network_failed(&self.tail) {
             write!(
                 f,
@@ -109,14 +125,31 @@ impl StepRunner<'_> {
     /// Print each step's bwrap command, shell-quoted, without running it. As root, each is
     /// prefixed with the `setpriv` that drops to the build ids, as melwrap does.
     pub fn print_dry_run(&self, package: &PackagePlan) -> eyre::Result<()> {
-        let prefix = self.dry_run_prefix();
+        let overlay = self.sandbox.config().overlay.as_ref();
+        // In a guest: the overlay is mounted first (see `layers::dry_run_wrapper`).
+        let prefix = match overlay {
+            Some(o) => format!(
+                "{}{}",
+                super::layers::dry_run_wrapper(o),
+                self.dry_run_prefix()
+            ),
+            None => self.dry_run_prefix(),
+        };
         for step in &package.steps {
             let cmd = self.command(step)?;
+            let mut args = self.sandbox.args(&cmd);
+            if let Some(o) = overlay {
+                let shown = super::layers::dry_run_mount_point(o);
+                for arg in &mut args {
+                    if let crate::sandbox::Arg::Bind { src, .. } = arg
+                        && *src == o.mount_point
+                    {
+                        *src = shown.clone();
+                    }
+                }
+            }
             println!("# {} / {} ({})", package.name, step.name, step.origin);
-            println!(
-                "{prefix}{}",
-                display_command(self.bwrap, &self.sandbox.args(&cmd))
-            );
+            println!("{prefix}{}", display_command(self.bwrap, &args));
         }
         Ok(())
     }
@@ -185,6 +218,11 @@ impl StepRunner<'_> {
                             "your key quota is full (each step gets a fresh session keyring); \
                              raise kernel.keys.maxkeys / maxbytes or run fewer builds at once",
                         )
+                    } else if self.sandbox.config().overlay.is_some() {
+                        err.wrap_err(
+                            "the guest's writable overlay could not be mounted, or the sandbox \
+                             not set up; pass --rootfs host to run the steps on the host's root",
+                        )
                     } else {
                         err
                     }
@@ -222,6 +260,7 @@ impl StepRunner<'_> {
                         tail,
                         network: self.sandbox.config().network,
                         resources: self.sandbox.resources(),
+                        read_only_root: read_only_root(self.sandbox.config()),
                     }));
                 }
             }
@@ -299,6 +338,15 @@ struct PrintSink(Printer);
 impl OutputSink for PrintSink {
     fn line(&mut self, stream: Stream, line: &str) {
         self.0.step_output(line, stream == Stream::Stderr);
+    }
+}
+
+/// What read-only root a step ran on, for the hint: `None` for a guest (writable).
+fn read_only_root(config: &crate::sandbox::SandboxConfig) -> Option<&'static str> {
+    match (&config.rootfs, &config.overlay) {
+        (_, Some(_)) => None,
+        (crate::sandbox::Rootfs::Host, None) => Some("the host's root"),
+        (crate::sandbox::Rootfs::Dir(_), None) => Some("the --rootfs directory"),
     }
 }
 

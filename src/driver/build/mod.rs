@@ -132,7 +132,7 @@ pub fn run(opts: BuildOptions, printer: Printer) -> eyre::Result<ExitStatus> {
              for them (remove it when done)",
             kept.display()
         ));
-        return dry_run(session, &sandbox, &prepared, deadline);
+        return dry_run(session, &sandbox, &prepared, deadline, guest.as_ref());
     }
     let finished = session.drive(|session| {
         let runner = session.runner(&sandbox, prepared.plan.environment.clone(), deadline);
@@ -229,10 +229,30 @@ fn dry_run(
     sandbox: &Sandbox,
     prepared: &Prepared,
     deadline: Option<Instant>,
+    guest: Option<&GuestRoot>,
 ) -> eyre::Result<ExitStatus> {
+    let mut session = session;
+    // The guest's layers are kept for the printed commands, like the workspace.
+    let layers = match session.host.overlay.take() {
+        Some(l) => Some(l.keep(session.host.identity)?),
+        None => None,
+    };
     let runner = session.runner(sandbox, prepared.plan.environment.clone(), deadline);
     if let Some(note) = runner.dry_run_note() {
         println!("{note}");
+    }
+    if let (Some(guest), Some(layers)) = (guest, &layers) {
+        println!(
+            "{}",
+            crate::session::root::dry_run_assembly(
+                guest,
+                &session.options,
+                &prepared.loaded.path,
+                prepared.arch.apk,
+                session.host.identity,
+                layers,
+            )
+        );
     }
     for package in &prepared.plan.packages {
         let destdir = session.workspace.destdir(&package.name);
@@ -250,6 +270,13 @@ fn dry_run(
             "dry run: nothing ran; the printed commands use the workspace {}, kept for them \
              (remove it when done)",
             path.display()
+        ));
+    }
+    if let Some(layers) = layers {
+        printer.info(format!(
+            "dry run: the guest's writable layers {} are kept for the printed commands \
+             (remove them when done)",
+            layers.display()
         ));
     }
     Ok(ExitStatus::Success)

@@ -172,8 +172,16 @@ pub fn job_roots(
                         test.name
                     )));
                 }
-                let job_host = host.clone();
-                host.rootfs = session_root.clone();
+                // The job takes the guest's root and its writable layers; the session's host
+                // goes back to the session's root for the next job.
+                let job_host = SandboxHost {
+                    bwrap: host.bwrap.clone(),
+                    rootfs: std::mem::replace(&mut host.rootfs, session_root.clone()),
+                    ca_bundle: host.ca_bundle.clone(),
+                    identity: host.identity,
+                    resources: host.resources,
+                    overlay: host.overlay.take(),
+                };
                 Some((g, job_host))
             }
             false => None,

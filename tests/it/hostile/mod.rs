@@ -7,6 +7,7 @@ mod apk_races;
 mod build_steps;
 mod craft;
 mod crafted_packages;
+mod guest;
 mod hardening;
 mod identity;
 mod inputs;

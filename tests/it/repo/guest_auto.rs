@@ -12,7 +12,7 @@ use crate::repo::guest_root::{busybox_repo, host_has_busybox};
 use crate::support::Run;
 use crate::support::unpriv;
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -36,12 +36,20 @@ environment:
       - busybox-host
 pipeline:
   - runs: |
-      # The guest is read-only: nothing a step does reaches the cached copy.
-      rm -f /usr/bin/busybox 2>/dev/null || true
-      echo planted > /etc/passwd 2>/dev/null || true
-      test -x /usr/bin/busybox
+      # The guest is writable everywhere, as melange's is.
       test ! -e /usr/bin/bwrap
-      echo "in-guest-ok uid=$(busybox id -u)"
+      bb=/usr/bin/busybox
+      $bb mkdir -p /usr/local/share/x /root/.config /var/tmp/x
+      echo usr-local > /usr/local/share/x/marker
+      echo root-home > /root/.config/marker
+      echo "in-guest-ok uid=$($bb id -u) $($bb cat /usr/local/share/x/marker /root/.config/marker)"
+      # Nothing a step does reaches the cached copy: the next build checks it is pristine.
+      echo planted > /etc/passwd
+      $bb cp $bb /usr/bin/planted-setuid
+      $bb chmod 4755 /usr/bin/planted-setuid
+      $bb mkdir /tmp/t && $bb cp $bb /tmp/t/busybox
+      /tmp/t/busybox rm -f $bb
+      test ! -e $bb
 test:
   pipeline:
     - runs: |
@@ -64,7 +72,7 @@ pipeline:
 ";
 
 /// `melwrap build` as `uid` (the suite's own when it is that uid) with `args`.
-fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
+pub fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
     let mut cmd = match uid {
         Some(uid) => unpriv::as_user(uid, bin),
         None => Command::new(bin),
@@ -79,7 +87,7 @@ fn build_as(uid: Option<u32>, bin: &Path, args: &[&str]) -> Run {
 }
 
 /// The one guest under `apk_cache/guests`: its path.
-fn the_guest(apk_cache: &Path) -> PathBuf {
+pub fn the_guest(apk_cache: &Path) -> PathBuf {
     let guests: Vec<PathBuf> = fs_err::read_dir(apk_cache.join("guests"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -153,7 +161,12 @@ fn auto_runs_steps_in_a_cached_guest_as_root_and_as_nobody() {
         let b = build_as(uid, &bin, &first);
         let all = format!("{}{}", b.stdout, b.stderr);
         assert_eq!(b.code, Some(0), "{who}: {all}");
-        assert!(all.contains("in-guest-ok uid="), "{who}: {all}");
+        assert!(
+            all.contains("in-guest-ok uid=")
+                && all.contains("usr-local\n")
+                && all.contains("root-home"),
+            "{who}: {all}"
+        );
         assert!(all.contains("packages) assembled, setup"), "{who}: {all}");
         let guest = the_guest(&apk_cache);
         assert!(guest.join("usr/bin/busybox").is_file());
@@ -366,4 +379,160 @@ fn a_guest_that_cannot_be_set_up_is_bad_input_naming_the_way_out() {
         !d.join("cache").exists(),
         "nothing is created before the error"
     );
+}
+
+#[test]
+fn writing_usr_local_and_root_on_the_host_root_fails_with_a_hint_naming_guests() {
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-host-ro-")
+        .tempdir()
+        .unwrap();
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let d = t.path();
+    let text = HOST_CONFIG.replace(
+        "  - runs: echo on-host",
+        "  - runs: |\n      mkdir -p /usr/local/share/x\n      mkdir -p /root/.config",
+    );
+    let own = PathBuf::from(env!("CARGO_BIN_EXE_melwrap"));
+    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
+    if unpriv::can_switch_users() {
+        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
+    }
+    for (who, uid) in runs {
+        let home = d.join(who);
+        fs_err::create_dir(&home).unwrap();
+        let config = home.join("melange.yaml");
+        fs_err::write(&config, &text).unwrap();
+        fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
+        let bin = match uid {
+            Some(uid) => {
+                let bin = unpriv::place_binary(&home);
+                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
+                bin
+            }
+            None => own.clone(),
+        };
+        let b = build_as(
+            uid,
+            &bin,
+            &[
+                "--rootfs",
+                "host",
+                "--arch",
+                ARCH,
+                "--cache-dir",
+                s(&home.join("cache")),
+                "--out-dir",
+                s(&home.join("out")),
+                s(&config),
+            ],
+        );
+        let all = format!("{}{}", b.stdout, b.stderr);
+        assert_eq!(b.code, Some(1), "{who}: {all}");
+        assert!(all.contains("Read-only file system"), "{who}: {all}");
+        assert!(
+            all.contains("hint: the step ran on the host's root, which is read-only")
+                && all.contains("environment.contents"),
+            "{who}: {all}"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_in_a_guest_prints_a_script_that_runs_when_pasted() {
+    if !host_has_busybox() {
+        eprintln!("skipped: no busybox on this host to package");
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("melwrap-guest-dry-")
+        .tempdir()
+        .unwrap();
+    fs_err::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let d = t.path();
+    let server = busybox_repo(d);
+    let key = d.join("guest.rsa.pub");
+    fs_err::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
+    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
+    if unpriv::can_switch_users() {
+        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
+    }
+    for (who, uid) in runs {
+        let home = d.join(who);
+        fs_err::create_dir(&home).unwrap();
+        let bin = match uid {
+            Some(uid) => {
+                let bin = unpriv::place_binary(&home);
+                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
+                bin
+            }
+            None => PathBuf::from(env!("CARGO_BIN_EXE_melwrap")),
+        };
+        let config = home.join("melange.yaml");
+        let text = guest_config(&server.url("os"), &key).replace(
+            "      bb=/usr/bin/busybox\n",
+            "      bb=/usr/bin/busybox\n      $bb mkdir -p /usr/local\n      \
+             echo pasted > /usr/local/pasted\n      \
+             echo \"pasted-ok $($bb cat /usr/local/pasted)\"\n",
+        );
+        fs_err::write(&config, text).unwrap();
+        fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
+        let apk_cache = home.join("apk-cache");
+        let b = build_as(
+            uid,
+            &bin,
+            &[
+                "--dry-run",
+                "--arch",
+                ARCH,
+                "--apk-cache-dir",
+                s(&apk_cache),
+                "--cache-dir",
+                s(&home.join("cache")),
+                "--out-dir",
+                s(&home.join("out")),
+                s(&config),
+            ],
+        );
+        assert_eq!(b.code, Some(0), "{who}: {}", b.stderr);
+        assert!(b.stdout.contains("GUEST="), "{who}: {}", b.stdout);
+        assert!(b.stdout.contains(" rootfs --arch "), "{who}: {}", b.stdout);
+        assert!(b.stdout.contains("mount -t overlay"), "{who}: {}", b.stdout);
+        let guest = the_guest(&apk_cache);
+        let before = fs_err::read(guest.join("etc/passwd")).unwrap();
+        let script = home.join("pasted.sh");
+        fs_err::write(&script, format!("set -e\n{}", b.stdout)).unwrap();
+        fs_err::set_permissions(&script, PermissionsExt::from_mode(0o644)).unwrap();
+        let mut cmd = match uid {
+            Some(uid) => unpriv::as_user(uid, "sh"),
+            None => Command::new("sh"),
+        };
+        let run = Run::from(cmd.arg(&script).output().unwrap());
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(0), "{who}: {all}\n{}", b.stdout);
+        assert!(all.contains("pasted-ok pasted"), "{who}: {all}");
+        assert!(all.contains("in-guest-ok uid="), "{who}: {all}");
+        assert_eq!(fs_err::read(guest.join("etc/passwd")).unwrap(), before);
+        assert!(guest.join("usr/bin/busybox").is_file());
+        // The dry run kept its layers for the script (said on stderr): remove them.
+        let layers = b
+            .stderr
+            .split("writable layers ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(PathBuf::from)
+            .expect("the dry run names its layers");
+        assert!(
+            layers.join("upper/usr/local/pasted").is_file(),
+            "{layers:?}"
+        );
+        // overlayfs leaves `work/work` mode 000: open it up for an unprivileged test run.
+        Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwX")
+            .arg(&layers)
+            .status()
+            .unwrap();
+        fs_err::remove_dir_all(&layers).unwrap();
+    }
 }

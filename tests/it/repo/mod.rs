@@ -4,7 +4,7 @@
 pub mod cache;
 pub mod cli;
 pub mod fixture;
-mod guest_auto;
+pub mod guest_auto;
 pub mod guest_root;
 pub mod install;
 pub mod proxy;
