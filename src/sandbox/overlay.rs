@@ -98,6 +98,66 @@ impl GuestOverlay {
         options
     }
 
+    /// Before the overlay is mounted: write each of `files` (host source, guest path) into
+    /// the upper layer, so steps see an ordinary guest file they may change (as in melange's
+    /// image) rather than a read-only bind. Each directory on the way is made in the upper
+    /// layer with the lower layer's mode (0755 where it has none) and, as root, handed to
+    /// `owner` (the build ids, who own the guest). The upper layer is melwrap's own and not yet
+    /// reachable by any step. Returns the files that stay binds: those whose way in the lower
+    /// layer is not plain directories (a symlinked `/etc`, say).
+    pub fn seed(
+        &self,
+        files: Vec<(HostPath, super::path::GuestPath)>,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Vec<(HostPath, super::path::GuestPath)>> {
+        use crate::safefs::Dir;
+        use std::io::Write;
+        if files.is_empty() {
+            return Ok(files);
+        }
+        let lower = Dir::open_anchor(self.lower.as_path())?;
+        let upper = Dir::open_anchor(&self.upper())?;
+        let mut kept = Vec::new();
+        'files: for (source, dest) in files {
+            let parts: Vec<&str> = dest.components().collect();
+            let Some((name, dirs)) = parts.split_last() else {
+                kept.push((source, dest));
+                continue;
+            };
+            let mut rel = std::path::PathBuf::new();
+            for dir in dirs {
+                rel.push(dir);
+                let mode = match lower.stat_at(&rel) {
+                    Ok(st) if st.is_dir() => st.mode() & 0o7777,
+                    Ok(_) => {
+                        kept.push((source, dest));
+                        continue 'files;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => 0o755,
+                    Err(e) => return Err(e),
+                };
+                let (made, created) = upper.create_dir(&rel, mode)?;
+                if created {
+                    made.set_mode(mode)?;
+                    if let Some((uid, gid)) = owner {
+                        made.chown_self(Some(uid), Some(gid))?;
+                    }
+                }
+            }
+            // melwrap generated it (a private temporary file), so it is read by path.
+            let bytes = std::fs::read(source.as_path())?;
+            let file_rel = rel.join(name);
+            let mut file = upper.create_file(&file_rel, 0o644)?;
+            file.write_all(&bytes)?;
+            drop(file);
+            upper.chmod_at(&file_rel, 0o644)?;
+            if let Some((uid, gid)) = owner {
+                upper.chown_at(&file_rel, Some(uid), Some(gid))?;
+            }
+        }
+        Ok(kept)
+    }
+
     /// Everything the child needs, as C strings made before the fork.
     pub(crate) fn mount_spec(&self) -> io::Result<OverlayMount> {
         let c = |s: String| {

@@ -75,8 +75,20 @@ pub struct Launch {
 
 impl Sandbox {
     /// Check that every host path the config names is usable and snapshot the rootfs.
-    pub fn prepare(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    pub fn prepare(mut config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         require_dir(&config.workspace, "workspace")?;
+        if let Some(overlay) = &config.overlay {
+            // Generated guest files (`/etc/passwd`, `/etc/group`) become ordinary files of the
+            // writable guest, as in melange's image, instead of read-only binds.
+            let owner = match config.identity {
+                Identity::Root(ids) => Some((ids.uid, ids.gid)),
+                Identity::Build { .. } => None,
+            };
+            let files = std::mem::take(&mut config.ro_files);
+            config.ro_files = overlay.seed(files, owner).map_err(|e| {
+                SandboxError::new(format!("cannot write the guest's generated files: {e}"))
+            })?;
+        }
         if let Some(cache) = &config.cache {
             require_dir(cache, "cache dir")?;
         }
