@@ -10,7 +10,7 @@
 //! come in with [`HostDefaults`]: nothing here reads the host.
 //!
 //! melange's equivalent is `pkg/container/bubblewrap_runner.go` (semantics section 5.1). The
-//! differences are deliberate and listed in docs/differences.md: a read-only guest root, a private
+//! differences are deliberate and listed in docs/differences.md: a read-only root outside guests, a private
 //! network, IPC and UTS namespace on request or always, no capabilities unless the config's
 //! `capabilities.add` names them, a fresh `/tmp`.
 
