@@ -1,5 +1,5 @@
 //! What happens in bwrap's process between `fork` and `exec` besides descriptor plumbing:
-//! staging bind sources, dropping to the build ids, a fresh session keyring and resource
+//! staging bind sources, dropping to the build ids, the shared `melwrap-steps` session keyring and resource
 //! limits. Everything here runs in a `pre_exec` closure, so it only makes system calls and
 //! never allocates (all paths are prepared as C strings beforehand).
 //!
@@ -336,7 +336,7 @@ impl ChildSetup {
     }
 
     /// In the child before exec: stage and mount the guest overlay, drop to the build ids,
-    /// join a fresh session keyring, set the limits. Only system calls; `trees` comes from
+    /// join the `melwrap-steps` session keyring, set the limits. Only system calls; `trees` comes from
     /// [`ChildSetup::scratch`].
     pub(crate) fn apply(&self, trees: &mut [i32]) -> io::Result<()> {
         let rootless_overlay = self.overlay.as_ref().filter(|o| o.rootless());

@@ -160,7 +160,7 @@ impl Sandbox {
     }
 
     /// How bwrap's process is set up: as root, dropped to the build ids with the bind sources
-    /// staged; always a fresh session keyring and the limits.
+    /// staged; always the `melwrap-steps` session keyring and the limits.
     pub fn child_setup(&self) -> ChildSetup {
         ChildSetup {
             drop_to: match self.config.identity {

@@ -175,8 +175,8 @@ impl StepRunner<'_> {
     pub fn dry_run_note(&self) -> Option<String> {
         match self.sandbox.config().identity {
             Identity::Root(ids) => Some(format!(
-                "# melwrap runs each step as the build {ids} (setpriv below), with a fresh \
-                 session keyring and limits ({}); pasted, a command works only where those \
+                "# melwrap runs each step as the build {ids} (setpriv below), in melwrap's \
+                 own session keyring (`melwrap-steps`) and with limits ({}); pasted, a command works only where those \
                  ids can enter every bind source's directory (melwrap itself stages them from \
                  a private mount namespace)",
                 self.sandbox.resources()
@@ -215,7 +215,7 @@ impl StepRunner<'_> {
                         .wrap_err(format!("cannot start bwrap for step `{label}`"));
                     if quota {
                         err.wrap_err(
-                            "your key quota is full (each step gets a fresh session keyring); \
+                            "your key quota is full (each sandbox joins a session keyring); \
                              raise kernel.keys.maxkeys / maxbytes or run fewer builds at once",
                         )
                     } else if self.sandbox.config().overlay.is_some() {
