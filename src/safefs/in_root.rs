@@ -30,9 +30,16 @@ impl Dir {
     /// (before the umask). Returns the last, opened.
     pub fn create_dir_all_in_root(&self, rel: impl AsRef<Path>, mode: u32) -> io::Result<Dir> {
         let rel = rel.as_ref();
+        let parts = components(rel, &self.path)?;
+        // Usually all of it is there already: one open, the same one the walk ends with (each
+        // name on the way resolves the same whether opened alone or as part of the whole).
+        let whole: PathBuf = parts.iter().collect();
+        if let Ok(d) = self.open_in_root(&whole) {
+            return Ok(d);
+        }
         let mut cur = self.try_clone()?;
         let mut so_far = PathBuf::new();
-        for part in components(rel, &self.path)? {
+        for part in parts {
             so_far.push(part);
             cur = match self.open_in_root(&so_far) {
                 Ok(d) => d,
