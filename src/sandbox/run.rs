@@ -303,12 +303,27 @@ fn supervise(
     // Readable once bwrap has exited: wakes the loop the moment it does.
     let bwrap_exited = pidfd_open(pid);
     let mut stop: Option<(Status, Instant)> = None;
+    let mut interrupt_seen: Option<Instant> = None;
     let mut sent_kill = false;
     while !has_exited(pid) {
         if stop.is_none() {
             if let Some(sig) = interrupted() {
-                signal_group(pid, libc::SIGTERM);
-                stop = Some((Status::Interrupted(sig), Instant::now()));
+                // Not before bwrap has named its child (or 5 s have gone by): killed earlier,
+                // bwrap can die before its child has armed its parent-death signal, and the
+                // child would carry on with the step, orphaned. Once named, the child (the
+                // sandbox's PID 1) is killed too, and with it the whole PID namespace.
+                let since = *interrupt_seen.get_or_insert_with(Instant::now);
+                let named = {
+                    let state = sandbox.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(fd) = &state.pidfd {
+                        pidfd_kill(fd);
+                    }
+                    state.child_pid.is_some() || state.exit_code.is_some()
+                };
+                if named || since.elapsed() >= Duration::from_secs(5) {
+                    signal_group(pid, libc::SIGTERM);
+                    stop = Some((Status::Interrupted(sig), Instant::now()));
+                }
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 signal_group(pid, libc::SIGKILL);
                 sent_kill = true;
@@ -322,19 +337,25 @@ fn supervise(
             sent_kill = true;
         }
         match &bwrap_exited {
-            Some(fd) => wait_readable(fd, Duration::from_millis(50)),
+            Some(fd) => {
+                wait_readable(fd, Duration::from_millis(50));
+            }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     }
     if stop.is_some() {
-        let pidfd = sandbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pidfd
-            .take();
+        // bwrap's child, the sandbox's PID 1, normally dies with bwrap (--die-with-parent),
+        // but a signal that lands while bwrap is still setting up can kill bwrap before its
+        // child has armed that: the child then lives on, orphaned, with the step. So wait
+        // for bwrap's report of its child (the status reader may still be on its way), and
+        // kill that PID 1 (and with it the whole PID namespace) if it outlives bwrap.
+        let pidfd = take_sandbox_pidfd(sandbox, Duration::from_secs(2));
         if let Some(fd) = pidfd {
-            // bwrap is gone; the namespace's PID 1 dies last, after every process in it.
-            wait_readable(&fd, Duration::from_secs(10));
+            if !wait_readable(&fd, Duration::from_millis(500)) {
+                pidfd_kill(&fd);
+            }
+            // The namespace's PID 1 dies last, after every process in it.
+            let _ = wait_readable(&fd, Duration::from_secs(10));
         }
     }
     stop.map(|(why, _)| why)
@@ -474,8 +495,37 @@ pub(super) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Wait until `fd` is readable (a pidfd is readable once its process has exited).
-fn wait_readable(fd: &OwnedFd, limit: Duration) {
+/// The sandbox's PID 1 as bwrap reported it, waiting up to `limit` for the report (bwrap
+/// writes it first thing after starting its child; none comes when bwrap never got there).
+fn take_sandbox_pidfd(sandbox: &Mutex<SandboxStatus>, limit: Duration) -> Option<OwnedFd> {
+    let until = Instant::now() + limit;
+    loop {
+        let mut state = sandbox.lock().unwrap_or_else(|e| e.into_inner());
+        if state.pidfd.is_some() || state.exit_code.is_some() || Instant::now() >= until {
+            return state.pidfd.take();
+        }
+        drop(state);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGKILL the process behind a pidfd (a no-op once it has exited).
+fn pidfd_kill(fd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal takes a descriptor, a signal, a null siginfo and no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// Wait until `fd` is readable (a pidfd is readable once its process has exited); whether it
+/// became readable within `limit`.
+fn wait_readable(fd: &OwnedFd, limit: Duration) -> bool {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
@@ -487,7 +537,7 @@ fn wait_readable(fd: &OwnedFd, limit: Duration) {
         // SAFETY: pfd is one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, left) };
         if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted || left == 0 {
-            return;
+            return n > 0;
         }
     }
 }
