@@ -325,6 +325,9 @@ fn supervise(
                     stop = Some((Status::Interrupted(sig), Instant::now()));
                 }
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                if let Some(fd) = &sandbox.lock().unwrap_or_else(|e| e.into_inner()).pidfd {
+                    pidfd_kill(fd);
+                }
                 signal_group(pid, libc::SIGKILL);
                 sent_kill = true;
                 stop = Some((Status::TimedOut, Instant::now()));
