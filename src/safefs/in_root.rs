@@ -83,6 +83,78 @@ impl Dir {
     }
 }
 
+/// Directories below a root melwrap assembles, opened in the root ([`Dir::open_dir_in_root`],
+/// [`Dir::create_dir_all_in_root`]) and kept open for the rest of the assembly, keyed by the
+/// path they were asked for: a package's entries share few parents, and each was resolved from
+/// the root again, component by component, for every entry.
+///
+/// Safe by construction: every descriptor here was resolved by the kernel with
+/// `RESOLVE_IN_ROOT`, and a directory descriptor keeps naming the same directory whatever
+/// happens to the names that led to it, so a cached one is always a directory inside the root
+/// (melwrap never moves a directory out of it). What a cached descriptor can get wrong is only
+/// *which* directory a path names now; the owner of the cache calls [`InRootDirs::forget_all`]
+/// whenever a name that a resolution may have passed through goes away or changes kind: a
+/// symlink or a directory removed (or replaced). Creating a name where none was, or replacing a
+/// regular file, cannot change any cached resolution: a successful resolution only passed
+/// through names that existed and were directories or symlinks. A path not cached (or any
+/// path after `forget_all`) is resolved from the root again, links inside the root only.
+const MAX_OPEN_DIRS: usize = 256;
+
+#[derive(Debug)]
+pub struct InRootDirs {
+    root: Dir,
+    open: std::collections::HashMap<PathBuf, Dir>,
+}
+
+impl InRootDirs {
+    /// An empty cache for the root `root` (a second descriptor of it is kept).
+    pub fn new(root: &Dir) -> io::Result<InRootDirs> {
+        Ok(InRootDirs {
+            root: root.try_clone()?,
+            open: std::collections::HashMap::new(),
+        })
+    }
+
+    /// The root itself.
+    pub fn root(&self) -> &Dir {
+        &self.root
+    }
+
+    /// [`Dir::open_dir_in_root`], cached.
+    pub fn open(&mut self, rel: &Path) -> io::Result<&Dir> {
+        if !self.open.contains_key(rel) {
+            let d = self.root.open_dir_in_root(rel)?;
+            self.keep(rel, d);
+        }
+        Ok(&self.open[rel])
+    }
+
+    /// [`Dir::create_dir_all_in_root`], cached (a cached directory is the existing one it would
+    /// have found).
+    pub fn create_all(&mut self, rel: &Path, mode: u32) -> io::Result<&Dir> {
+        if !self.open.contains_key(rel) {
+            let d = self.root.create_dir_all_in_root(rel, mode)?;
+            self.keep(rel, d);
+        }
+        Ok(&self.open[rel])
+    }
+
+    fn keep(&mut self, rel: &Path, d: Dir) {
+        // Bounded well below the usual 1024 open files: a large package has thousands of
+        // directories, but its entries come grouped by directory.
+        if self.open.len() >= MAX_OPEN_DIRS {
+            self.open.clear();
+        }
+        self.open.insert(rel.to_path_buf(), d);
+    }
+
+    /// Drops every cached directory: a symlink or a directory below the root was removed or
+    /// replaced, so any path may now resolve elsewhere.
+    pub fn forget_all(&mut self) {
+        self.open.clear();
+    }
+}
+
 fn openat2_in_root(dir: &Dir, c: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: open_how is plain data; zeroed is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };

@@ -258,7 +258,7 @@ impl Dir {
     }
 
     /// The opened parent directory of `rel` (through no symlink) and `rel`'s last name.
-    pub(super) fn parent_and_name(&self, rel: &Path) -> io::Result<(Dir, CString)> {
+    pub(super) fn parent_and_name(&self, rel: &Path) -> io::Result<(ParentDir<'_>, CString)> {
         let parts = components(rel, &self.path)?;
         let Some((last, dirs)) = parts.split_last() else {
             return Err(io::Error::new(
@@ -268,10 +268,11 @@ impl Dir {
         };
         let parent_rel: std::path::PathBuf = dirs.iter().collect();
         let parent = if dirs.is_empty() {
-            self.try_clone()?
+            // A name in this directory: no second descriptor needed.
+            ParentDir::This(self)
         } else {
             let fd = open_beneath(self.as_fd(), &parent_rel, PATH_DIR_FLAGS, 0, &self.path)?;
-            Dir::from_fd(fd, self.display(&parent_rel))
+            ParentDir::Opened(Dir::from_fd(fd, self.display(&parent_rel)))
         };
         Ok((parent, cstring(last)?))
     }
@@ -420,5 +421,21 @@ pub(super) fn check(rc: libc::c_int) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// The parent directory [`Dir::parent_and_name`] found: the directory itself, or one it opened.
+pub(super) enum ParentDir<'a> {
+    This(&'a Dir),
+    Opened(Dir),
+}
+
+impl std::ops::Deref for ParentDir<'_> {
+    type Target = Dir;
+    fn deref(&self) -> &Dir {
+        match self {
+            ParentDir::This(d) => d,
+            ParentDir::Opened(d) => d,
+        }
     }
 }
