@@ -177,8 +177,14 @@ impl Unpacker<'_> {
         match entry.typeflag {
             b'0' | 0 | b'7' => {
                 let (parent, base) = self.dirs.parent_of(&rel)?;
-                let removed = make_room(&parent, base)?;
-                let created = parent.create_file(base, 0o600);
+                // Usually a new name: the exclusive create says so without a stat first.
+                let (created, removed) = match parent.create_file(base, 0o600) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let removed = make_room(&parent, base)?;
+                        (parent.create_file(base, 0o600), removed)
+                    }
+                    other => (other, Removed::Nothing),
+                };
                 drop(parent);
                 if removed == Removed::Link {
                     self.dirs.forget();

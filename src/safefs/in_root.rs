@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::resolve::{components, openat2_raw};
+use super::resolve::{components, openat_raw, openat2_raw};
 use super::{Dir, cstring, with_path};
 
 impl Dir {
@@ -133,10 +133,44 @@ impl InRootDirs {
     /// have found).
     pub fn create_all(&mut self, rel: &Path, mode: u32) -> io::Result<&Dir> {
         if !self.open.contains_key(rel) {
-            let d = self.root.create_dir_all_in_root(rel, mode)?;
+            let d = match self.in_cached_parent(rel, mode) {
+                Some(d) => d,
+                None => self.root.create_dir_all_in_root(rel, mode)?,
+            };
             self.keep(rel, d);
         }
         Ok(&self.open[rel])
+    }
+
+    /// The last name of `rel` as a real directory (made when missing) in the cached directory
+    /// of its parent, opened with no link followed: then it is exactly what `rel` resolves to
+    /// in the root (the parent part resolves to the cached directory, and a plain directory name
+    /// in it to itself). `None` when the parent is not cached or the name is anything else,
+    /// a symlink included: that is left to the resolution in the root.
+    fn in_cached_parent(&self, rel: &Path, mode: u32) -> Option<Dir> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return None;
+        };
+        let Some(std::path::Component::Normal(_)) = rel.components().next_back() else {
+            return None;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            &self.root
+        } else {
+            self.open.get(parent)?
+        };
+        let c = cstring(Path::new(name)).ok()?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = match openat_raw(parent.as_fd(), &c, flags, 0) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Made in the resolved parent, then opened there (nothing else writes the root).
+                parent.mkdir_name(&c, mode).ok()?;
+                openat_raw(parent.as_fd(), &c, flags, 0).ok()?
+            }
+            Err(_) => return None,
+        };
+        Some(Dir::from_fd(fd, parent.path.join(name)))
     }
 
     fn keep(&mut self, rel: &Path, d: Dir) {
