@@ -330,9 +330,15 @@ fn regular_file(fd: OwnedFd, shown: &Path) -> io::Result<File> {
 pub(super) fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     // SAFETY: fcntl/fchmod/chmod on a descriptor we hold and a NUL-terminated path.
     unsafe {
+        // Tried first (one call for the usual readable descriptor); an `O_PATH` one answers
+        // EBADF and goes through its `/proc/self/fd` entry.
+        if libc::fchmod(fd.as_raw_fd(), mode) == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if fl >= 0 && fl & libc::O_PATH == 0 {
-            return check(libc::fchmod(fd.as_raw_fd(), mode));
+        if err.raw_os_error() != Some(libc::EBADF) || fl < 0 || fl & libc::O_PATH == 0 {
+            return Err(err);
         }
         let proc_path =
             CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number");
