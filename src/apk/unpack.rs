@@ -12,6 +12,10 @@
 //! descriptors opened below the root, without `AT_SYMLINK_FOLLOW`, after checking the target
 //! is still the inode that entry created). Every error names the entry.
 //!
+//! For a guest root ([`UnpackOptions::links_in_root`], [`unpack_into_root`]) parents are
+//! resolved in the root instead and kept open in an [`InRootDirs`] for the whole assembly;
+//! removing a symlink or a directory (a later entry replacing it) forgets them all.
+//!
 //! Kept: directories, regular files, symlinks and hard links, with their permission bits;
 //! setuid and setgid bits only when [`UnpackOptions::keep_set_id`] says so (an unprivileged
 //! install, like `melwrap test`'s, drops them). Not done: owners (the files belong to whoever
