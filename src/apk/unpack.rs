@@ -12,6 +12,10 @@
 //! descriptors opened below the root, without `AT_SYMLINK_FOLLOW`, after checking the target
 //! is still the inode that entry created). Every error names the entry.
 //!
+//! For a guest root ([`UnpackOptions::links_in_root`], [`unpack_into_root`]) parents are
+//! resolved in the root instead and kept open in an [`InRootDirs`] for the whole assembly;
+//! removing a symlink or a directory (a later entry replacing it) forgets them all.
+//!
 //! Kept: directories, regular files, symlinks and hard links, with their permission bits;
 //! setuid and setgid bits only when [`UnpackOptions::keep_set_id`] says so (an unprivileged
 //! install, like `melwrap test`'s, drops them). Not done: owners (the files belong to whoever
@@ -28,7 +32,7 @@ use std::path::{Component, Path, PathBuf};
 use color_eyre::eyre::{self, WrapErr};
 
 use super::tar_read::Stream;
-use crate::safefs::{Dir, Kind};
+use crate::safefs::{Dir, InRootDirs, Kind};
 
 /// How [`unpack_into`] treats what an unprivileged install cannot or should not keep.
 #[derive(Debug, Clone, Default)]
@@ -58,8 +62,27 @@ pub struct UnpackStats {
 /// Unpacks the tar stream `r` (a package's data section, decompressed) into `root`. The
 /// caller adds which package it was to the error; the error names the entry.
 pub fn unpack_into(r: impl Read, root: &Dir, opts: &UnpackOptions) -> eyre::Result<UnpackStats> {
+    if opts.links_in_root {
+        return unpack_into_root(r, &mut InRootDirs::new(root)?, opts);
+    }
+    unpack(r, Dirs::Beneath(root), opts)
+}
+
+/// [`unpack_into`] with links followed inside the root (whatever
+/// [`UnpackOptions::links_in_root`] says), reusing the directories `dirs` already opened: for
+/// the packages of one assembly, one after the other. Nothing else may change the root
+/// meanwhile (see [`InRootDirs`]).
+pub fn unpack_into_root(
+    r: impl Read,
+    dirs: &mut InRootDirs,
+    opts: &UnpackOptions,
+) -> eyre::Result<UnpackStats> {
+    unpack(r, Dirs::InRoot(dirs), opts)
+}
+
+fn unpack(r: impl Read, dirs: Dirs<'_>, opts: &UnpackOptions) -> eyre::Result<UnpackStats> {
     let mut u = Unpacker {
-        root,
+        dirs,
         opts,
         stats: UnpackStats::default(),
         files: HashMap::new(),
@@ -77,8 +100,64 @@ pub fn unpack_into(r: impl Read, root: &Dir, opts: &UnpackOptions) -> eyre::Resu
     Ok(u.stats)
 }
 
+/// Where entries' parents come from.
+enum Dirs<'a> {
+    /// Opened in the root, links followed inside it, kept open ([`Dir::create_dir_all_in_root`]).
+    InRoot(&'a mut InRootDirs),
+    /// Opened below the root, no link followed ([`Dir::create_dir_all`]).
+    Beneath(&'a Dir),
+}
+
+/// An entry's parent directory: a cached descriptor or one opened for it.
+enum Parent<'d> {
+    Cached(&'d Dir),
+    Owned(Dir),
+}
+
+impl std::ops::Deref for Parent<'_> {
+    type Target = Dir;
+    fn deref(&self) -> &Dir {
+        match self {
+            Parent::Cached(d) => d,
+            Parent::Owned(d) => d,
+        }
+    }
+}
+
+impl Parent<'_> {
+    fn into_owned(self) -> io::Result<Dir> {
+        match self {
+            Parent::Cached(d) => d.try_clone(),
+            Parent::Owned(d) => Ok(d),
+        }
+    }
+}
+
+impl Dirs<'_> {
+    /// Opens (creating missing directories with mode 0755) the parent of `rel`; returns it
+    /// with `rel`'s last name.
+    fn parent_of<'d, 'r>(&'d mut self, rel: &'r Path) -> eyre::Result<(Parent<'d>, &'r Path)> {
+        let base = Path::new(rel.file_name().expect("a normal last component"));
+        let parent = rel.parent().filter(|p| !p.as_os_str().is_empty());
+        let opened = match (self, parent) {
+            (Dirs::InRoot(c), Some(p)) => Parent::Cached(c.create_all(p, 0o755)?),
+            (Dirs::InRoot(c), None) => Parent::Cached(c.root()),
+            (Dirs::Beneath(root), Some(p)) => Parent::Owned(root.create_dir_all(p, 0o755)?),
+            (Dirs::Beneath(root), None) => Parent::Cached(root),
+        };
+        Ok((opened, base))
+    }
+
+    /// A symlink or directory below the root went away: cached resolutions may be stale.
+    fn forget(&mut self) {
+        if let Dirs::InRoot(c) = self {
+            c.forget_all();
+        }
+    }
+}
+
 struct Unpacker<'a> {
-    root: &'a Dir,
+    dirs: Dirs<'a>,
     opts: &'a UnpackOptions,
     stats: UnpackStats,
     /// Regular files created so far (hard-link targets), with the inode each one got.
@@ -101,9 +180,20 @@ impl Unpacker<'_> {
         let mode = self.mode(entry.mode);
         match entry.typeflag {
             b'0' | 0 | b'7' => {
-                let (parent, base) = self.parent_of(&rel)?;
-                make_room(&parent, base)?;
-                let mut out = parent.create_file(base, 0o600)?;
+                let (parent, base) = self.dirs.parent_of(&rel)?;
+                // Usually a new name: the exclusive create says so without a stat first.
+                let (created, removed) = match parent.create_file(base, 0o600) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let removed = make_room(&parent, base)?;
+                        (parent.create_file(base, 0o600), removed)
+                    }
+                    other => (other, Removed::Nothing),
+                };
+                drop(parent);
+                if removed == Removed::Link {
+                    self.dirs.forget();
+                }
+                let mut out = created?;
                 let copied = io::copy(contents, &mut out)?;
                 if copied != entry.size {
                     eyre::bail!("the archive ends inside it");
@@ -113,26 +203,33 @@ impl Unpacker<'_> {
                 self.files.insert(rel, (st.dev(), st.ino()));
                 self.stats.files += 1;
             }
-            b'5' if self.opts.links_in_root => {
+            b'5' if matches!(self.dirs, Dirs::InRoot(_)) => {
                 // An existing link to a directory stays and is used, as apk keeps it.
-                self.root.create_dir_all_in_root(&rel, 0o755)?;
+                if let Dirs::InRoot(c) = &mut self.dirs {
+                    c.create_all(&rel, 0o755)?;
+                }
                 self.dir_modes.insert(rel, mode);
                 self.stats.dirs += 1;
             }
             b'5' => {
-                let (parent, base) = self.parent_of(&rel)?;
+                let (parent, base) = self.dirs.parent_of(&rel)?;
                 parent.create_dir(base, 0o755)?;
                 self.dir_modes.insert(rel, mode);
                 self.stats.dirs += 1;
             }
             b'2' => {
-                let (parent, base) = self.parent_of(&rel)?;
-                if self.opts.links_in_root {
-                    // `lib -> usr/lib` over the empty `lib/apk/db` skeleton of a new root.
-                    remove_empty_tree(&parent, base)?;
+                let in_root = matches!(self.dirs, Dirs::InRoot(_));
+                let (parent, base) = self.dirs.parent_of(&rel)?;
+                // `lib -> usr/lib` over the empty `lib/apk/db` skeleton of a new root.
+                let emptied = in_root && remove_empty_tree(&parent, base)?;
+                // An error ends the unpacking (and the assembly with its cache): no forget.
+                let removed = make_room(&parent, base)?;
+                let made = parent.symlink_at(OsStr::from_bytes(&entry.link), base);
+                drop(parent);
+                if emptied || removed == Removed::Link {
+                    self.dirs.forget();
                 }
-                make_room(&parent, base)?;
-                parent.symlink_at(OsStr::from_bytes(&entry.link), base)?;
+                made?;
                 self.stats.symlinks += 1;
             }
             b'1' => {
@@ -153,20 +250,6 @@ impl Unpacker<'_> {
         }
     }
 
-    /// Opens (creating missing directories with mode 0755) the parent of `rel` below the
-    /// root; returns it with `rel`'s last name.
-    fn parent_of<'r>(&self, rel: &'r Path) -> eyre::Result<(Dir, &'r Path)> {
-        let base = Path::new(rel.file_name().expect("a normal last component"));
-        let parent = match rel.parent() {
-            Some(p) if !p.as_os_str().is_empty() && self.opts.links_in_root => {
-                self.root.create_dir_all_in_root(p, 0o755)?
-            }
-            Some(p) if !p.as_os_str().is_empty() => self.root.create_dir_all(p, 0o755)?,
-            _ => self.root.try_clone()?,
-        };
-        Ok((parent, base))
-    }
-
     /// A hard link at `rel` to the earlier regular file `link` of this package.
     fn hard_link(&mut self, rel: &Path, link: &[u8]) -> eyre::Result<()> {
         let Some(target) = safe_name(link).wrap_err("the hard link's target")? else {
@@ -178,7 +261,9 @@ impl Unpacker<'_> {
                 target.display()
             );
         };
-        let (tparent, tbase) = self.parent_of(&target)?;
+        let (tparent, tbase) = self.dirs.parent_of(&target)?;
+        // Two parents at once: the rare hard link pays for a second descriptor.
+        let tparent = tparent.into_owned()?;
         let st = tparent.stat_at(tbase)?;
         if st.kind() != Kind::File || (st.dev(), st.ino()) != inode {
             eyre::bail!(
@@ -186,8 +271,11 @@ impl Unpacker<'_> {
                 target.display()
             );
         }
-        let (parent, base) = self.parent_of(rel)?;
-        make_room(&parent, base)?;
+        let (parent, base) = self.dirs.parent_of(rel)?;
+        let parent = parent.into_owned()?;
+        if make_room(&parent, base)? == Removed::Link {
+            self.dirs.forget();
+        }
         let from = CString::new(tbase.as_os_str().as_bytes())?;
         let to = CString::new(base.as_os_str().as_bytes())?;
         // SAFETY: valid descriptors and NUL-terminated names. No AT_SYMLINK_FOLLOW: the entry
@@ -217,15 +305,17 @@ impl Unpacker<'_> {
         let mut dirs: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, &mode) in dirs {
-            if self.opts.links_in_root {
-                self.root
-                    .open_dir_in_root(rel)
-                    .and_then(|d| d.set_mode(mode))
-                    .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
-                continue;
-            }
+            let root = match &mut self.dirs {
+                Dirs::InRoot(c) => {
+                    c.open(rel)
+                        .and_then(|d| d.set_mode(mode))
+                        .wrap_err_with(|| format!("entry `{}`", rel.display()))?;
+                    continue;
+                }
+                Dirs::Beneath(root) => *root,
+            };
             // One component at a time: a package's paths may be longer than PATH_MAX.
-            let mut dir = self.root.try_clone()?;
+            let mut dir = root.try_clone()?;
             for part in rel.components() {
                 dir = dir
                     .open_dir(part)
@@ -238,22 +328,39 @@ impl Unpacker<'_> {
     }
 }
 
+/// What [`make_room`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removed {
+    Nothing,
+    /// A regular file or special file: no path resolves through it.
+    NotALink,
+    /// A symlink: paths through it resolve elsewhere now.
+    Link,
+}
+
 /// Removes a non-directory already at `name` (a later entry of the same name wins, as in
 /// apk). A directory there is an error: replacing it would drop what earlier entries put in
 /// it.
-fn make_room(parent: &Dir, name: &Path) -> eyre::Result<()> {
+fn make_room(parent: &Dir, name: &Path) -> eyre::Result<Removed> {
     match parent.stat_at(name) {
         Ok(st) if st.is_dir() => eyre::bail!("would replace a directory of the package"),
-        Ok(_) => Ok(parent.unlink_at(name)?),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Ok(st) => {
+            parent.unlink_at(name)?;
+            Ok(if st.is_symlink() {
+                Removed::Link
+            } else {
+                Removed::NotALink
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removed::Nothing),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Removes the directory `name` in `parent` when it holds nothing but empty directories (a new
 /// root's skeleton that a package replaces with a link, as merged-/usr layouts do). Anything
-/// else is left for [`make_room`] to refuse.
-fn remove_empty_tree(parent: &Dir, name: &Path) -> eyre::Result<()> {
+/// else is left for [`make_room`] to refuse. Says whether it removed something.
+fn remove_empty_tree(parent: &Dir, name: &Path) -> eyre::Result<bool> {
     fn empty(dir: &Dir) -> io::Result<bool> {
         for n in dir.read_names()? {
             let st = dir.stat_at(&n)?;
@@ -271,8 +378,11 @@ fn remove_empty_tree(parent: &Dir, name: &Path) -> eyre::Result<()> {
         parent.remove_empty_dir_at(name)
     }
     match parent.stat_at(name) {
-        Ok(st) if st.is_dir() && empty(&parent.open_dir(name)?)? => Ok(remove(parent, name)?),
-        _ => Ok(()),
+        Ok(st) if st.is_dir() && empty(&parent.open_dir(name)?)? => {
+            remove(parent, name)?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 

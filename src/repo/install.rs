@@ -28,9 +28,9 @@ use super::installed_db::{db_entry, list_files};
 use super::owners::{Facts, Owners, disown};
 use crate::apk::read::layout;
 use crate::apk::tar::{self as tarw, Header};
-use crate::apk::unpack::{UnpackOptions, safe_name, unpack_into};
+use crate::apk::unpack::{UnpackOptions, safe_name, unpack_into_root};
 use crate::diag::Diagnostic;
-use crate::safefs::Dir;
+use crate::safefs::{Dir, InRootDirs};
 
 /// What goes into `etc/apk` besides the packages.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +132,8 @@ pub fn assemble(
         .iter()
         .map(|p| Facts::of(&p.package.info))
         .collect();
+    // One assembly, melwrap the only writer: directories stay open from package to package.
+    let mut dirs = InRootDirs::new(&root)?;
     let mut owners = Owners::default();
     let mut listings = Vec::new();
     let mut scripts = Vec::new();
@@ -144,14 +146,23 @@ pub fn assemble(
         // The verified file itself, not whatever its name points at now.
         let contents = p.contents();
         let (lay, control) = layout(&contents).wrap_err_with(|| label.clone())?;
-        // Listed first: a file another package owns is refused before anything is written.
-        let (files, entry_meta) =
-            list_files(&contents, lay.data.start).wrap_err_with(|| label.clone())?;
+        // Decompressed once when it is small enough to hold (nearly every package), else
+        // twice: listed first, so that a file another package owns is refused before anything
+        // is written, then unpacked.
+        let held = hold_data(&contents, lay.data.start).wrap_err_with(|| label.clone())?;
+        let (files, entry_meta) = match &held {
+            Some(data) => list_files(&data[..]),
+            None => list_files(data_reader(&contents, lay.data.start)?),
+        }
+        .wrap_err_with(|| label.clone())?;
         for (prev, dir, file) in owners.claim(listings.len(), &facts, &files)? {
             disown(&mut listings[prev], &dir, &file);
         }
-        let stats = unpack_into(data_reader(&contents, lay.data.start)?, &root, &opts)
-            .wrap_err_with(|| label.clone())?;
+        let stats = match &held {
+            Some(data) => unpack_into_root(&data[..], &mut dirs, &opts),
+            None => unpack_into_root(data_reader(&contents, lay.data.start)?, &mut dirs, &opts),
+        }
+        .wrap_err_with(|| label.clone())?;
         metas.extend(entry_meta);
         listings.push(files);
         for e in &control {
@@ -242,6 +253,19 @@ fn write_file_mode(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> eyre::Resu
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.write_all(bytes)?;
     Ok(())
+}
+
+/// Data sections up to this size (decompressed) are held in memory between the listing and
+/// the unpacking; larger ones are decompressed twice.
+const HELD_DATA_MAX: u64 = 32 << 20;
+
+/// The whole decompressed data section, or `None` when it is larger than [`HELD_DATA_MAX`].
+fn hold_data(path: &Path, start: u64) -> eyre::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    let n = data_reader(path, start)?
+        .take(HELD_DATA_MAX + 1)
+        .read_to_end(&mut data)?;
+    Ok((n as u64 <= HELD_DATA_MAX).then_some(data))
 }
 
 pub(super) fn data_reader(path: &Path, start: u64) -> eyre::Result<impl Read> {

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
 
 use base64::Engine as _;
 use color_eyre::eyre::{self, WrapErr};
@@ -18,7 +17,6 @@ use sha1::{Digest, Sha1};
 
 use super::cache::VerifiedPackage;
 use super::finish::EntryMeta;
-use super::install::data_reader;
 use crate::apk::tar_read::Stream;
 use crate::apk::unpack::safe_name;
 
@@ -33,8 +31,9 @@ pub(super) struct FileEntry {
 /// Directories in first-seen order, each with its files in order.
 pub(super) type Listing = Vec<(String, Option<(u64, u64, u32)>, Vec<(String, FileEntry)>)>;
 
-/// The package's listing for the database, and each entry's time and attributes.
-pub(super) fn list_files(path: &Path, start: u64) -> eyre::Result<(Listing, Vec<EntryMeta>)> {
+/// The package's listing for the database, and each entry's time and attributes, from its
+/// decompressed data section.
+pub(super) fn list_files(data: impl Read) -> eyre::Result<(Listing, Vec<EntryMeta>)> {
     let mut out: Listing = Vec::new();
     let mut metas = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -45,7 +44,7 @@ pub(super) fn list_files(path: &Path, start: u64) -> eyre::Result<(Listing, Vec<
         })
     };
     let mut sums: BTreeMap<String, [u8; 20]> = BTreeMap::new();
-    let mut tar = Stream::new(data_reader(path, start)?);
+    let mut tar = Stream::new(data);
     while let Some(h) = tar.next_header()? {
         let shown = String::from_utf8_lossy(&h.name).into_owned();
         let Some(rel) = safe_name(&h.name).wrap_err_with(|| format!("entry `{shown}`"))? else {

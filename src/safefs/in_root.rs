@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::resolve::{components, openat2_raw};
+use super::resolve::{components, openat_raw, openat2_raw};
 use super::{Dir, cstring, with_path};
 
 impl Dir {
@@ -80,6 +80,112 @@ impl Dir {
             ),
             _ => with_path(e, &shown),
         })
+    }
+}
+
+/// Directories below a root melwrap assembles, opened in the root ([`Dir::open_dir_in_root`],
+/// [`Dir::create_dir_all_in_root`]) and kept open for the rest of the assembly, keyed by the
+/// path they were asked for: a package's entries share few parents, and each was resolved from
+/// the root again, component by component, for every entry.
+///
+/// Safe by construction: every descriptor here was resolved by the kernel with
+/// `RESOLVE_IN_ROOT`, and a directory descriptor keeps naming the same directory whatever
+/// happens to the names that led to it, so a cached one is always a directory inside the root
+/// (melwrap never moves a directory out of it). What a cached descriptor can get wrong is only
+/// *which* directory a path names now; the owner of the cache calls [`InRootDirs::forget_all`]
+/// whenever a name that a resolution may have passed through goes away or changes kind: a
+/// symlink or a directory removed (or replaced). Creating a name where none was, or replacing a
+/// regular file, cannot change any cached resolution: a successful resolution only passed
+/// through names that existed and were directories or symlinks. A path not cached (or any
+/// path after `forget_all`) is resolved from the root again, links inside the root only.
+const MAX_OPEN_DIRS: usize = 256;
+
+#[derive(Debug)]
+pub struct InRootDirs {
+    root: Dir,
+    open: std::collections::HashMap<PathBuf, Dir>,
+}
+
+impl InRootDirs {
+    /// An empty cache for the root `root` (a second descriptor of it is kept).
+    pub fn new(root: &Dir) -> io::Result<InRootDirs> {
+        Ok(InRootDirs {
+            root: root.try_clone()?,
+            open: std::collections::HashMap::new(),
+        })
+    }
+
+    /// The root itself.
+    pub fn root(&self) -> &Dir {
+        &self.root
+    }
+
+    /// [`Dir::open_dir_in_root`], cached.
+    pub fn open(&mut self, rel: &Path) -> io::Result<&Dir> {
+        if !self.open.contains_key(rel) {
+            let d = self.root.open_dir_in_root(rel)?;
+            self.keep(rel, d);
+        }
+        Ok(&self.open[rel])
+    }
+
+    /// [`Dir::create_dir_all_in_root`], cached (a cached directory is the existing one it would
+    /// have found).
+    pub fn create_all(&mut self, rel: &Path, mode: u32) -> io::Result<&Dir> {
+        if !self.open.contains_key(rel) {
+            let d = match self.in_cached_parent(rel, mode) {
+                Some(d) => d,
+                None => self.root.create_dir_all_in_root(rel, mode)?,
+            };
+            self.keep(rel, d);
+        }
+        Ok(&self.open[rel])
+    }
+
+    /// The last name of `rel` as a real directory (made when missing) in the cached directory
+    /// of its parent, opened with no link followed: then it is exactly what `rel` resolves to
+    /// in the root (the parent part resolves to the cached directory, and a plain directory name
+    /// in it to itself). `None` when the parent is not cached or the name is anything else,
+    /// a symlink included: that is left to the resolution in the root.
+    fn in_cached_parent(&self, rel: &Path, mode: u32) -> Option<Dir> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return None;
+        };
+        let Some(std::path::Component::Normal(_)) = rel.components().next_back() else {
+            return None;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            &self.root
+        } else {
+            self.open.get(parent)?
+        };
+        let c = cstring(Path::new(name)).ok()?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = match openat_raw(parent.as_fd(), &c, flags, 0) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Made in the resolved parent, then opened there (nothing else writes the root).
+                parent.mkdir_name(&c, mode).ok()?;
+                openat_raw(parent.as_fd(), &c, flags, 0).ok()?
+            }
+            Err(_) => return None,
+        };
+        Some(Dir::from_fd(fd, parent.path.join(name)))
+    }
+
+    fn keep(&mut self, rel: &Path, d: Dir) {
+        // Bounded well below the usual 1024 open files: a large package has thousands of
+        // directories, but its entries come grouped by directory.
+        if self.open.len() >= MAX_OPEN_DIRS {
+            self.open.clear();
+        }
+        self.open.insert(rel.to_path_buf(), d);
+    }
+
+    /// Drops every cached directory: a symlink or a directory below the root was removed or
+    /// replaced, so any path may now resolve elsewhere.
+    pub fn forget_all(&mut self) {
+        self.open.clear();
     }
 }
 

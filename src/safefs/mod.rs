@@ -47,6 +47,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use copy::{CopyFilter, CopyOptions, CopyStats, Existing, temp_name};
+pub use in_root::InRootDirs;
 pub use tree::{ScrubReport, WalkReport};
 pub use walk::{Entry, Visit};
 

@@ -258,7 +258,7 @@ impl Dir {
     }
 
     /// The opened parent directory of `rel` (through no symlink) and `rel`'s last name.
-    pub(super) fn parent_and_name(&self, rel: &Path) -> io::Result<(Dir, CString)> {
+    pub(super) fn parent_and_name(&self, rel: &Path) -> io::Result<(ParentDir<'_>, CString)> {
         let parts = components(rel, &self.path)?;
         let Some((last, dirs)) = parts.split_last() else {
             return Err(io::Error::new(
@@ -268,10 +268,11 @@ impl Dir {
         };
         let parent_rel: std::path::PathBuf = dirs.iter().collect();
         let parent = if dirs.is_empty() {
-            self.try_clone()?
+            // A name in this directory: no second descriptor needed.
+            ParentDir::This(self)
         } else {
             let fd = open_beneath(self.as_fd(), &parent_rel, PATH_DIR_FLAGS, 0, &self.path)?;
-            Dir::from_fd(fd, self.display(&parent_rel))
+            ParentDir::Opened(Dir::from_fd(fd, self.display(&parent_rel)))
         };
         Ok((parent, cstring(last)?))
     }
@@ -329,9 +330,15 @@ fn regular_file(fd: OwnedFd, shown: &Path) -> io::Result<File> {
 pub(super) fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     // SAFETY: fcntl/fchmod/chmod on a descriptor we hold and a NUL-terminated path.
     unsafe {
+        // Tried first (one call for the usual readable descriptor); an `O_PATH` one answers
+        // EBADF and goes through its `/proc/self/fd` entry.
+        if libc::fchmod(fd.as_raw_fd(), mode) == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if fl >= 0 && fl & libc::O_PATH == 0 {
-            return check(libc::fchmod(fd.as_raw_fd(), mode));
+        if err.raw_os_error() != Some(libc::EBADF) || fl < 0 || fl & libc::O_PATH == 0 {
+            return Err(err);
         }
         let proc_path =
             CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number");
@@ -420,5 +427,21 @@ pub(super) fn check(rc: libc::c_int) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// The parent directory [`Dir::parent_and_name`] found: the directory itself, or one it opened.
+pub(super) enum ParentDir<'a> {
+    This(&'a Dir),
+    Opened(Dir),
+}
+
+impl std::ops::Deref for ParentDir<'_> {
+    type Target = Dir;
+    fn deref(&self) -> &Dir {
+        match self {
+            ParentDir::This(d) => d,
+            ParentDir::Opened(d) => d,
+        }
     }
 }
