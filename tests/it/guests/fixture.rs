@@ -9,48 +9,10 @@ use std::process::Command;
 
 use crate::repo::cli::melwrap;
 use crate::repo::fixture::{ARCH, served};
+use crate::repo::guest_root::{HostBusybox, host_busybox_config};
 use crate::support::Run;
 use crate::support::http::HttpServer;
 use crate::support::unpriv;
-
-const BUSYBOX: &str = r#"package:
-  name: busybox
-  version: 1.36.1
-  epoch: 0
-  description: the host's busybox, its applets and the libraries it needs
-  copyright:
-    - license: GPL-2.0-only
-  dependencies:
-    runtime:
-      - baselayout
-  # A host root's layout (not merged /usr): melange's usrmerge linter would refuse it.
-  checks:
-    disabled: [usrmerge]
-pipeline:
-  - runs: |
-      d="${{targets.destdir}}"
-      mkdir -p "$d/bin"
-      cp "$(command -v busybox)" "$d/bin/busybox"
-      for applet in $(busybox --list); do
-        [ -e "$d/bin/$applet" ] || ln -s busybox "$d/bin/$applet"
-      done
-      for lib in $(ldd "$(command -v busybox)" | grep -o '/[^ ]*'); do
-        mkdir -p "$d$(dirname "$lib")"
-        cp -L "$lib" "$d$lib"
-      done
-subpackages:
-  - name: baselayout
-    description: merged /usr links, and no /etc/passwd (melwrap writes one)
-    checks:
-      disabled: [usrmerge]
-    pipeline:
-      - runs: |
-          d="${{targets.subpkgdir}}"
-          mkdir -p "$d/usr/bin" "$d/usr/lib" "$d/usr/lib64" "$d/etc"
-          ln -s usr/bin "$d/bin"
-          ln -s usr/lib "$d/lib"
-          ln -s usr/lib64 "$d/lib64"
-"#;
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -81,7 +43,17 @@ impl Repo {
         fs_err::set_permissions(d.join("repo.rsa.pub"), PermissionsExt::from_mode(0o644)).unwrap();
         let src = d.join("busybox-src");
         fs_err::create_dir(&src).unwrap();
-        fs_err::write(src.join("melange.yaml"), BUSYBOX).unwrap();
+        fs_err::write(
+            src.join("melange.yaml"),
+            host_busybox_config(&HostBusybox {
+                name: "busybox",
+                version: "1.36.1",
+                baselayout: "baselayout",
+                all_applets: true,
+                passwd: false,
+            }),
+        )
+        .unwrap();
         let out = d.join("repo");
         let b = melwrap(&[
             "build",

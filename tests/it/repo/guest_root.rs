@@ -12,43 +12,73 @@ use crate::repo::cli::{from_repo, melwrap};
 use crate::repo::fixture::ARCH;
 use crate::support::http::HttpServer;
 
-const PACKAGES: &str = r#"package:
-  name: busybox-host
-  version: 1.0.0
+/// What [`host_busybox_config`] packages: the host's busybox as `name`, with a merged-/usr
+/// `baselayout` subpackage it depends on.
+pub struct HostBusybox<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub baselayout: &'a str,
+    /// Link every applet into `/bin` (otherwise only `/bin/sh`).
+    pub all_applets: bool,
+    /// Give the baselayout a root-only `/etc/passwd` (otherwise melwrap writes the guest's).
+    pub passwd: bool,
+}
+
+/// A melange config that packages the host's busybox and the libraries it needs (a host
+/// root's layout, so melange's usrmerge linter is disabled), plus its baselayout subpackage.
+pub fn host_busybox_config(p: &HostBusybox) -> String {
+    let applets = if p.all_applets {
+        "for applet in $(busybox --list); do\n        [ -e \"$d/bin/$applet\" ] || ln -s busybox \"$d/bin/$applet\"\n      done"
+    } else {
+        "ln -s busybox \"$d/bin/sh\""
+    };
+    let passwd = if p.passwd {
+        "\n          echo 'root:x:0:0:root:/root:/bin/sh' > \"$d/etc/passwd\""
+    } else {
+        ""
+    };
+    format!(
+        r#"package:
+  name: {name}
+  version: {version}
   epoch: 0
   description: the host's busybox and the libraries it needs
   copyright:
     - license: GPL-2.0-only
   dependencies:
     runtime:
-      - zz-baselayout
+      - {baselayout}
   # A host root's layout (not merged /usr): melange's usrmerge linter would refuse it.
   checks:
     disabled: [usrmerge]
 pipeline:
   - runs: |
-      d="${{targets.destdir}}"
+      d="${{{{targets.destdir}}}}"
       mkdir -p "$d/bin"
       cp "$(command -v busybox)" "$d/bin/busybox"
-      ln -s busybox "$d/bin/sh"
-      for lib in $(ldd "$(command -v busybox)" | grep -o '/[^ ]*'); do
+      {applets}
+      for lib in $(ldd "$(command -v busybox)" 2>/dev/null | grep -o '/[^ ]*'); do
         mkdir -p "$d$(dirname "$lib")"
         cp -L "$lib" "$d$lib"
       done
 subpackages:
-  - name: zz-baselayout
+  - name: {baselayout}
     description: merged /usr links
     checks:
       disabled: [usrmerge]
     pipeline:
       - runs: |
-          d="${{targets.subpkgdir}}"
+          d="${{{{targets.subpkgdir}}}}"
           mkdir -p "$d/usr/bin" "$d/usr/lib" "$d/usr/lib64" "$d/etc"
           ln -s usr/bin "$d/bin"
           ln -s usr/lib "$d/lib"
-          ln -s usr/lib64 "$d/lib64"
-          echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
-"#;
+          ln -s usr/lib64 "$d/lib64"{passwd}
+"#,
+        name = p.name,
+        version = p.version,
+        baselayout = p.baselayout,
+    )
+}
 
 const GUEST_STEP: &str = r#"package:
   name: in-guest
@@ -83,7 +113,17 @@ pub fn busybox_repo(d: &Path) -> HttpServer {
     assert_eq!(k.code, Some(0), "{}", k.stderr);
     let src = d.join("src");
     fs_err::create_dir(&src).unwrap();
-    fs_err::write(src.join("melange.yaml"), PACKAGES).unwrap();
+    fs_err::write(
+        src.join("melange.yaml"),
+        host_busybox_config(&HostBusybox {
+            name: "busybox-host",
+            version: "1.0.0",
+            baselayout: "zz-baselayout",
+            all_applets: false,
+            passwd: true,
+        }),
+    )
+    .unwrap();
     let out = d.join("repo");
     let b = melwrap(&[
         "build",

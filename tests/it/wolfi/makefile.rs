@@ -5,49 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::repo::guest_root::{HostBusybox, host_busybox_config};
 use crate::support::Run;
-
-/// The host's busybox and its libraries as Wolfi's `busybox` package (with a merged-/usr
-/// base), the one package `--package-append=busybox` asks for.
-const BUSYBOX: &str = r#"package:
-  name: busybox
-  version: 1.0.0
-  epoch: 0
-  description: the host's busybox and the libraries it needs
-  copyright:
-    - license: GPL-2.0-only
-  dependencies:
-    runtime:
-      - wolfi-baselayout
-  # A host root's layout (not merged /usr): melange's usrmerge linter would refuse it.
-  checks:
-    disabled: [usrmerge]
-pipeline:
-  - runs: |
-      d="${{targets.destdir}}"
-      mkdir -p "$d/bin"
-      cp "$(command -v busybox)" "$d/bin/busybox"
-      for applet in $(busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$d/bin/$applet"
-      done
-      for lib in $(ldd "$(command -v busybox)" 2>/dev/null | grep -o '/[^ ]*'); do
-        mkdir -p "$d$(dirname "$lib")"
-        cp -L "$lib" "$d$lib"
-      done
-subpackages:
-  - name: wolfi-baselayout
-    description: merged /usr links
-    checks:
-      disabled: [usrmerge]
-    pipeline:
-      - runs: |
-          d="${{targets.subpkgdir}}"
-          mkdir -p "$d/usr/bin" "$d/usr/lib" "$d/usr/lib64" "$d/etc"
-          ln -s usr/bin "$d/bin"
-          ln -s usr/lib "$d/lib"
-          ln -s usr/lib64 "$d/lib64"
-          echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
-"#;
 
 /// The package under build: it uses a pipeline from `./pipelines/`, reads a variable from each
 /// env file, and has a test that uses the pipeline dir too.
@@ -143,7 +102,16 @@ impl Checkout {
         // `make local-melange.rsa`: melange keygen.
         c.ok(&["keygen", "-q", "local-melange.rsa"]);
         // The repository: busybox built into ./packages, signed, indexed.
-        c.file("busybox/melange.yaml", BUSYBOX);
+        c.file(
+            "busybox/melange.yaml",
+            &host_busybox_config(&HostBusybox {
+                name: "busybox",
+                version: "1.0.0",
+                baselayout: "wolfi-baselayout",
+                all_applets: true,
+                passwd: true,
+            }),
+        );
         c.ok(&[
             "build",
             "-q",
