@@ -117,21 +117,9 @@ fn hostile_steps_leave_the_cached_guest_unchanged_a_changed_guest_is_rebuilt_and
     let server = busybox_repo(d);
     let key = d.join("guest.rsa.pub");
     fs_err::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
-    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
-    if unpriv::can_switch_users() {
-        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
-    }
+    let runs = unpriv::runners();
     for (who, uid) in runs {
-        let home = d.join(who);
-        fs_err::create_dir(&home).unwrap();
-        let bin = match uid {
-            Some(uid) => {
-                let bin = unpriv::place_binary(&home);
-                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
-                bin
-            }
-            None => PathBuf::from(env!("CARGO_BIN_EXE_melwrap")),
-        };
+        let (home, bin) = unpriv::home_and_binary(d, who, uid);
         let apk_cache = home.join("apk-cache");
         let cfg = home.join("melange.yaml");
         let mut n = 0;

@@ -118,22 +118,9 @@ fn auto_runs_steps_in_a_cached_guest_as_root_and_as_nobody() {
     let key = d.join("guest.rsa.pub");
     fs_err::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
     let own = env!("CARGO_BIN_EXE_melwrap");
-    // The suite's own user (root in CI), then uid 65534 when the suite can switch to it.
-    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
-    if unpriv::can_switch_users() {
-        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
-    }
+    let runs = unpriv::runners();
     for (who, uid) in runs {
-        let home = d.join(who);
-        fs_err::create_dir(&home).unwrap();
-        let bin = match uid {
-            Some(uid) => {
-                let bin = unpriv::place_binary(&home);
-                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
-                bin
-            }
-            None => PathBuf::from(own),
-        };
+        let (home, bin) = unpriv::home_and_binary(d, who, uid);
         let config = home.join("melange.yaml");
         fs_err::write(&config, guest_config(&server.url("os"), &key)).unwrap();
         fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
@@ -393,25 +380,12 @@ fn writing_usr_local_and_root_on_the_host_root_fails_with_a_hint_naming_guests()
         "  - runs: echo on-host",
         "  - runs: |\n      mkdir -p /usr/local/share/x\n      mkdir -p /root/.config",
     );
-    let own = PathBuf::from(env!("CARGO_BIN_EXE_melwrap"));
-    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
-    if unpriv::can_switch_users() {
-        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
-    }
+    let runs = unpriv::runners();
     for (who, uid) in runs {
-        let home = d.join(who);
-        fs_err::create_dir(&home).unwrap();
+        let (home, bin) = unpriv::home_and_binary(d, who, uid);
         let config = home.join("melange.yaml");
         fs_err::write(&config, &text).unwrap();
         fs_err::set_permissions(&config, PermissionsExt::from_mode(0o644)).unwrap();
-        let bin = match uid {
-            Some(uid) => {
-                let bin = unpriv::place_binary(&home);
-                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
-                bin
-            }
-            None => own.clone(),
-        };
         let b = build_as(
             uid,
             &bin,
@@ -453,21 +427,9 @@ fn a_dry_run_in_a_guest_prints_a_script_that_runs_when_pasted() {
     let server = busybox_repo(d);
     let key = d.join("guest.rsa.pub");
     fs_err::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
-    let mut runs: Vec<(&str, Option<u32>)> = vec![("own", None)];
-    if unpriv::can_switch_users() {
-        runs.push(("nobody", Some(unpriv::unprivileged_uid())));
-    }
+    let runs = unpriv::runners();
     for (who, uid) in runs {
-        let home = d.join(who);
-        fs_err::create_dir(&home).unwrap();
-        let bin = match uid {
-            Some(uid) => {
-                let bin = unpriv::place_binary(&home);
-                std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
-                bin
-            }
-            None => PathBuf::from(env!("CARGO_BIN_EXE_melwrap")),
-        };
+        let (home, bin) = unpriv::home_and_binary(d, who, uid);
         let config = home.join("melange.yaml");
         let text = guest_config(&server.url("os"), &key).replace(
             "      bb=/usr/bin/busybox\n",

@@ -160,3 +160,29 @@ pub fn place_binary(dir: &Path) -> PathBuf {
     fs_err::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
+
+/// Who a test runs melwrap as, by name: the suite's own user (root in CI), then uid 65534 when
+/// the suite can switch to it.
+pub fn runners() -> Vec<(&'static str, Option<u32>)> {
+    let mut runs = vec![("own", None)];
+    if can_switch_users() {
+        runs.push(("nobody", Some(unprivileged_uid())));
+    }
+    runs
+}
+
+/// `dir/<who>`, created for `uid` (owned by it when given), and the melwrap binary that user
+/// can run (a copy placed there for another uid, this build's otherwise).
+pub fn home_and_binary(dir: &Path, who: &str, uid: Option<u32>) -> (PathBuf, PathBuf) {
+    let home = dir.join(who);
+    fs_err::create_dir(&home).unwrap();
+    let bin = match uid {
+        Some(uid) => {
+            let bin = place_binary(&home);
+            std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
+            bin
+        }
+        None => PathBuf::from(env!("CARGO_BIN_EXE_melwrap")),
+    };
+    (home, bin)
+}
